@@ -1,0 +1,79 @@
+"""The ``routedeck`` command. Subcommands live in ``app.commands`` and are imported only when
+invoked, so ``routedeck route "hi"`` does not pay for Textual, openai or the store."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from app import __version__
+
+# name -> "module:attribute" of a click command, loaded on demand.
+SUBCOMMANDS: dict[str, str] = {
+    "route": "app.commands.route:route",
+    "audit": "app.commands.audit:audit",
+    "config": "app.commands.config:config",
+    "eval": "app.commands.eval:eval_cmd",
+    "train": "app.commands.train:train",
+    "ask": "app.commands.ask:ask",
+    "report": "app.commands.report:report",
+    "export": "app.commands.report:export",
+    "compare": "app.commands.compare:compare",
+    "review": "app.commands.compare:review",
+    "calibrate": "app.commands.calibrate:calibrate",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(n for n in SUBCOMMANDS if self._available(n))
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        module = SUBCOMMANDS[name].split(":")[0]
+        return importlib.util.find_spec(module) is not None
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(name)
+        if target is None or not self._available(name):
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Config file (default: $ROUTEDECK_CONFIG, then the user config dir).")
+@click.option("--session", "session_id", type=int, help="Resume this session in the console.")
+@click.option("--tier", "pin_tier", help="Pin every prompt of the console session to this tier.")
+@click.option("--play", "play_file", type=click.Path(exists=True, dir_okay=False),
+              help="Demo: type the prompts of FILE (text or JSONL) into the console one by one.")
+@click.version_option(__version__, prog_name="routedeck")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, session_id: int | None,
+        pin_tier: str | None, play_file: str | None) -> None:
+    """RouteDeck: route every prompt to the cheapest model tier able to answer it.
+
+    With no subcommand, starts the console.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config_file"] = config_file
+    if ctx.invoked_subcommand is not None:
+        return
+    from app.commands.common import load_or_exit
+
+    settings = load_or_exit(config_file)
+    try:
+        from app.tui.run import run_console
+    except ImportError:
+        click.echo("The console is not available in this build; try `routedeck route`.", err=True)
+        sys.exit(1)
+    run_console(settings, config_file=config_file, session_id=session_id,
+                pin_tier=pin_tier, play_file=play_file)
+
+
+def main() -> None:
+    cli(prog_name="routedeck")

@@ -1,0 +1,1 @@
+"""Headless subcommands of ``routedeck``; each module is imported only when its command runs."""

@@ -1,0 +1,92 @@
+"""``routedeck config check|path|init``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import click
+
+from app.commands.common import EXIT_CONFIG, config_file_of
+
+
+def example_config_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "config.example.toml"
+
+
+@click.group()
+def config() -> None:
+    """Validate, locate and create the configuration file."""
+
+
+@config.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.pass_context
+def check(ctx: click.Context, file: str | None) -> None:
+    """Validate FILE (default: the config in use) and explain every problem."""
+    from app.core import paths
+    from app.core.config_errors import ConfigError
+    from app.core.settings import load_settings
+
+    chosen = file or config_file_of(ctx)
+    path = paths.resolve_config_file(chosen)
+    try:
+        settings = load_settings(chosen)
+    except ConfigError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(EXIT_CONFIG)
+    where = str(path) if path else "no config file (built-in defaults)"
+    click.echo(f"OK: {where}")
+    for tier in settings.tiers:
+        prov = settings.provider_for(tier)
+        key = ("no key needed" if prov.keyless else
+               f"${prov.api_key_env} {'set' if prov.api_key() else 'NOT set'}")
+        click.echo(f"  tier {tier.name:<10} {tier.model} via {tier.provider} ({prov.base_url}; {key})")
+    for warning in permission_warnings(path):
+        click.echo(f"warning: {warning}", err=True)
+
+
+def permission_warnings(path: Path | None) -> list[str]:
+    """A config holding a literal key must not be readable by others."""
+    if path is None or not path.exists() or os.name != "posix":
+        return []
+    text = path.read_text("utf-8", errors="replace")
+    looks_secret = any(tag in text for tag in ("sk-", "api_key =", "api_key="))
+    mode = path.stat().st_mode
+    if looks_secret and mode & (stat.S_IRGRP | stat.S_IROTH):
+        return [f"{path} seems to hold a literal API key and is readable by group/others; "
+                f"run `chmod 600 {path}` or move the key to an environment variable"]
+    return []
+
+
+@config.command()
+@click.pass_context
+def path(ctx: click.Context) -> None:
+    """Print where config, data and cache files are looked for."""
+    from app.core import paths
+
+    for origin, p in paths.config_search_path(config_file_of(ctx)):
+        click.echo(f"config ({origin}): {p}{'' if p.exists() else '  (not found)'}")
+    chosen = paths.resolve_config_file(config_file_of(ctx))
+    click.echo(f"in use: {chosen if chosen else 'built-in defaults'}")
+    click.echo(f"data:   {paths.data_dir()}")
+    click.echo(f"cache:  {paths.cache_dir()}")
+
+
+@config.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(force: bool) -> None:
+    """Write the documented example config to the user config dir (never overwrites)."""
+    from app.core import paths
+
+    target = paths.default_config_file()
+    if target.exists() and not force:
+        click.echo(f"{target} already exists; left unchanged (use --force to overwrite).")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(example_config_path(), target)
+    target.chmod(0o600)
+    click.echo(f"wrote {target}; edit it, then run `routedeck config check`.")

@@ -1,0 +1,63 @@
+"""``routedeck route PROMPT``: show where a prompt would go, and why, without calling a model."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from app.commands.common import config_file_of, load_or_exit
+
+
+def decision_row(row_id: str, d) -> dict:  # noqa: ANN001 - RouteDecision, kept import-light
+    return {
+        "id": row_id,
+        "tier": d.tier,
+        "model": d.model,
+        "provider": d.provider,
+        "score": round(d.score, 4),
+        "threshold": d.threshold,
+        "task_type": d.task_type,
+        "confidence": round(d.confidence, 3),
+        "rule": d.rule,
+        "reason": d.reason,
+        "signals": [s.render() for s in d.signals],
+        "decision_us": round(d.decision_us, 1),
+        "est_cost_usd": d.est_cost_usd,
+        "est_cost_by_tier": {e.tier: e.cost_usd for e in d.estimates},
+        "strategy": d.strategy,
+    }
+
+
+@click.command()
+@click.argument("prompt", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--strategy", type=click.Choice(["learned", "rules"]), help="Override [router] strategy.")
+@click.pass_context
+def route(ctx: click.Context, prompt: str | None, as_json: bool, strategy: str | None) -> None:
+    """Route PROMPT (or stdin) and print the decision. Works offline, spends nothing."""
+    if prompt is None:
+        if sys.stdin.isatty():
+            raise click.UsageError("give a PROMPT argument or pipe the prompt on stdin")
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        raise click.UsageError("the prompt is empty")
+    overrides = {"router": {"strategy": strategy}} if strategy else None
+    settings = load_or_exit(config_file_of(ctx), overrides)
+    from app.core.pricing import format_usd
+    from app.core.router import route as do_route
+
+    d = do_route(prompt, settings)
+    if as_json:
+        click.echo(json.dumps(decision_row("1", d), ensure_ascii=False))
+        return
+    click.echo(f"tier      {d.tier}  ({d.model} via {d.provider})")
+    click.echo(f"score     {d.score:.2f}   task {d.task_type}   confidence {d.confidence:.2f}")
+    click.echo(f"reason    {d.reason}")
+    for s in d.signals:
+        click.echo(f"  {s.render()}")
+    costs = "  ".join(f"{e.tier} {format_usd(e.cost_usd)}" for e in d.estimates)
+    click.echo(f"est cost  {costs}   (~{d.estimates[0].input_tokens} in / "
+               f"{d.estimates[0].output_tokens} out tokens, estimated)")
+    click.echo(f"decided   {d.decision_us / 1000:.3f} ms ({d.strategy})")

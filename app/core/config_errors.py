@@ -1,0 +1,113 @@
+"""Turn config mistakes into messages that name the key and say how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    message: str
+    fix: str
+
+    def render(self) -> str:
+        return f"{self.key}: {self.message}. Fix: {self.fix}."
+
+
+class ConfigError(Exception):
+    """One or more problems in the configuration, each naming its key and a fix."""
+
+    def __init__(self, path: Path | None, problems: list[Problem]):
+        self.path = path
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = str(self.path) if self.path else "built-in defaults + environment"
+        head = f"Configuration problem{'s' if len(self.problems) != 1 else ''} in {where}:"
+        return "\n".join([head, *(f"  - {p.render()}" for p in self.problems)])
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """Field names valid at the parent of ``loc`` (for did-you-mean hints)."""
+    from app.core.settings import Settings
+
+    model: Any = Settings
+    for part in loc[:-1]:
+        fields = getattr(model, "model_fields", None)
+        if fields is None or not isinstance(part, str) or part not in fields:
+            if isinstance(part, int) or (fields is None and model is not None):
+                continue
+            return []
+        annotation = fields[part].annotation
+        args = getattr(annotation, "__args__", None)
+        model = args[-1] if args else annotation
+    fields = getattr(model, "model_fields", None)
+    return list(fields) if fields else []
+
+
+_FIX_BY_TYPE = {
+    "float_parsing": "write a number, e.g. 0.5",
+    "float_type": "write a number, e.g. 0.5",
+    "int_parsing": "write a whole number, e.g. 1000",
+    "int_type": "write a whole number, e.g. 1000",
+    "bool_parsing": "write true or false (lower case, no quotes)",
+    "bool_type": "write true or false (lower case, no quotes)",
+    "string_type": 'write a quoted string, e.g. "gpt-4o-mini"',
+    "list_type": "write an array, e.g. [0.5]",
+    "dict_type": "write a table, e.g. [section] with key = value lines",
+    "missing": "add this key",
+    "literal_error": "use one of the allowed values listed",
+    "greater_than": "use a larger value",
+    "greater_than_equal": "use a larger value",
+    "less_than_equal": "use a smaller value",
+    "string_too_short": "give it a non-empty value",
+}
+
+
+def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
+    from app.core.settings import CROSS_SEP
+
+    problems: list[Problem] = []
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        kind = err.get("type", "")
+        msg = str(err.get("msg", "invalid value"))
+        if kind == "extra_forbidden":
+            known = _known_keys(loc)
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            fix = f"did you mean '{close[0]}'? " if close else ""
+            fix += "remove or rename it" + (f" (valid keys here: {', '.join(known)})" if known else "")
+            problems.append(Problem(_key(loc), "unknown key", fix))
+            continue
+        if kind == "value_error" and CROSS_SEP in msg or (kind == "value_error" and not loc):
+            text = msg.removeprefix("Value error, ")
+            for line in text.split(CROSS_SEP):
+                key, _, detail = line.partition(": ")
+                problems.append(Problem(key, detail or line, _cross_fix(key)))
+            continue
+        got = err.get("input")
+        got_text = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        fix = _FIX_BY_TYPE.get(kind, "see config.example.toml for the expected form")
+        problems.append(Problem(_key(loc), msg.removeprefix("Value error, ") + got_text, fix))
+    return problems
+
+
+def _cross_fix(key: str) -> str:
+    if key.startswith("router.thresholds"):
+        return "give one threshold per boundary between consecutive tiers (tiers - 1 values)"
+    if key.endswith(".provider"):
+        return "add the missing [providers.NAME] section or correct the tier's provider"
+    if key.startswith("router.task_min_tier") or key.startswith("engine.fallback_model"):
+        return "use the name of one of the [[tiers]]"
+    if key == "tiers":
+        return "define at least two [[tiers]] with distinct names, cheapest first"
+    return "see config.example.toml"

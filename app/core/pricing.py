@@ -1,0 +1,102 @@
+"""Prices per model: config overrides first, then genai-prices' bundled snapshot.
+
+An unknown price is ``None`` — callers show it as ``?`` and never count it as $0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from app.core.settings import ProviderConfig, TierConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input_per_mtok: float
+    output_per_mtok: float
+    cached_input_per_mtok: float
+    source: str  # "config" or "genai-prices <provider>/<model>"
+
+    def cost(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int = 0,
+        reasoning_tokens: int = 0,
+    ) -> float:
+        """USD for one call. Reasoning tokens are billed as output; cached input at its rate.
+
+        ``output_tokens`` is the completion count as providers report it, which already
+        includes reasoning tokens (OpenAI semantics); ``reasoning_tokens`` is only added when a
+        server reports it separately from the completion count (then pass it explicitly).
+        """
+        cached = min(max(cached_input_tokens, 0), max(input_tokens, 0))
+        fresh = max(input_tokens, 0) - cached
+        out = max(output_tokens, 0) + max(reasoning_tokens, 0)
+        return (
+            fresh * self.input_per_mtok
+            + cached * self.cached_input_per_mtok
+            + out * self.output_per_mtok
+        ) / 1_000_000
+
+
+def _as_float(value: object) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        # Tiered prices: the base tier is what a normal-size prompt pays.
+        base = getattr(value, "base", None)
+        return float(base) if base is not None else None
+
+
+@lru_cache(maxsize=256)
+def _lookup(model: str, base_url: str | None) -> Price | None:
+    try:
+        from genai_prices import Usage, calc_price
+    except ImportError:  # pragma: no cover - genai-prices is a hard dependency
+        return None
+    for kwargs in ({"provider_api_url": base_url} if base_url else {}, {}):
+        try:
+            calc = calc_price(Usage(input_tokens=1, output_tokens=1), model, **kwargs)
+        except LookupError:
+            continue
+        mp = calc.model_price
+        inp, out = _as_float(mp.input_mtok), _as_float(mp.output_mtok)
+        if inp is None or out is None:
+            return None
+        cached = _as_float(mp.cache_read_mtok)
+        return Price(inp, out, inp if cached is None else cached,
+                     f"genai-prices {calc.provider.id}/{calc.model.id}")
+    return None
+
+
+def price_for(tier: TierConfig, provider: ProviderConfig | None = None) -> Price | None:
+    """The price in force now for a tier's model; config overrides win."""
+    if tier.input_per_mtok is not None and tier.output_per_mtok is not None:
+        cached = tier.cached_input_per_mtok
+        return Price(tier.input_per_mtok, tier.output_per_mtok,
+                     tier.input_per_mtok if cached is None else cached, "config")
+    found = _lookup(tier.model, provider.base_url if provider else None)
+    if found is None:
+        return None
+    if tier.input_per_mtok is not None or tier.output_per_mtok is not None:
+        return Price(
+            tier.input_per_mtok if tier.input_per_mtok is not None else found.input_per_mtok,
+            tier.output_per_mtok if tier.output_per_mtok is not None else found.output_per_mtok,
+            found.cached_input_per_mtok,
+            f"config + {found.source}",
+        )
+    return found
+
+
+def format_usd(value: float | None) -> str:
+    if value is None:
+        return "?"
+    if value == 0:
+        return "$0"
+    if abs(value) < 0.01:
+        return f"${value:.4f}"
+    return f"${value:.2f}" if abs(value) >= 1 else f"${value:.3f}"

@@ -1,0 +1,300 @@
+"""RouteDeck configuration: defaults < TOML file < environment (ROUTEDECK_*) < CLI flags.
+
+Nothing here is read at import time; callers ask for settings with :func:`load_settings`, so
+tests and the CLI decide which file and environment apply.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from app.core import paths
+
+
+# Cross-field problems travel in one ValueError; config_errors splits them back apart.
+CROSS_SEP = "\n"
+
+
+class _Section(BaseModel):
+    # A typo in a config key must be an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProviderConfig(_Section):
+    base_url: str = "https://api.openai.com/v1"
+    api_key_env: str = Field(
+        default="OPENAI_API_KEY",
+        description="Name of the environment variable holding the key; empty for keyless servers.",
+    )
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    first_token_timeout_s: float = Field(default=60.0, gt=0)
+    total_timeout_s: float = Field(default=600.0, gt=0)
+
+    def api_key(self) -> SecretStr | None:
+        """The key from the named environment variable, or None if it is unset or empty."""
+        if not self.api_key_env:
+            return None
+        value = os.environ.get(self.api_key_env, "")
+        return SecretStr(value) if value else None
+
+    @property
+    def keyless(self) -> bool:
+        return not self.api_key_env
+
+    def usable(self) -> bool:
+        return self.keyless or self.api_key() is not None
+
+
+class TierConfig(_Section):
+    name: str = Field(min_length=1)
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    input_per_mtok: float | None = Field(default=None, ge=0)
+    output_per_mtok: float | None = Field(default=None, ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    context_window: int | None = Field(default=None, gt=0)
+
+
+class RouterConfig(_Section):
+    strategy: Literal["learned", "rules"] = "learned"
+    thresholds: list[float] = Field(default_factory=lambda: [0.5])
+    task_min_tier: dict[str, str] = Field(default_factory=dict)
+    escalate_keywords: list[str] = Field(
+        default_factory=lambda: ["step by step", "prove", "rigorous", "think carefully"]
+    )
+    deescalate_keywords: list[str] = Field(default_factory=list)
+    low_confidence_margin: float = Field(default=0.03, ge=0, le=0.5)
+    sticky_after_fallback: bool = True
+    sticky_after_premium_verdict: bool = True
+    expected_output_tokens: int = Field(default=350, gt=0)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_in_order(cls, v: list[float]) -> list[float]:
+        if any(not 0.0 <= t <= 1.0 for t in v):
+            raise ValueError("every threshold must be between 0 and 1")
+        if any(b < a for a, b in zip(v, v[1:], strict=False)):
+            raise ValueError("thresholds must be in ascending order")
+        return v
+
+
+class BudgetConfig(_Section):
+    session_usd: float | None = Field(default=None, gt=0)
+    daily_usd: float | None = Field(default=None, gt=0)
+    act_at_fraction: float = Field(default=0.9, gt=0, le=1)
+    action: Literal["downgrade", "block"] = "downgrade"
+
+
+class EngineConfig(_Section):
+    max_retries: int = Field(default=2, ge=0, le=10)
+    retry_after_max_s: float = Field(default=20.0, ge=0)
+    backoff_s: float = Field(default=0.5, ge=0)
+    fallback_model: str | None = Field(
+        default=None, description="'tier' name to use when the top tier fails; default: none"
+    )
+
+
+class CascadeConfig(_Section):
+    enabled: bool = False
+    min_mean_logprob: float = Field(default=-1.0, le=0)
+
+
+class CacheConfig(_Section):
+    enabled: bool = True
+    ttl_s: float = Field(default=7 * 24 * 3600, gt=0)
+    max_entries: int = Field(default=5000, gt=0)
+    near_duplicate: bool = False
+    similarity: float = Field(default=0.92, gt=0, le=1)
+
+
+class UIConfig(_Section):
+    theme: str = "routedeck-dark"
+    newline_key: str = "ctrl+j"
+    alarm_window: int = Field(default=10, ge=2)
+    alarm_rate: float = Field(default=0.3, gt=0, le=1)
+    play_delay_s: float = Field(default=1.5, ge=0)
+    max_mounted_turns: int = Field(default=60, ge=5)
+
+
+class PrivacyConfig(_Section):
+    store_prompts: bool = True
+
+
+def _default_providers() -> dict[str, ProviderConfig]:
+    return {"openai": ProviderConfig()}
+
+
+def _default_tiers() -> list[TierConfig]:
+    return [
+        TierConfig(name="cheap", provider="openai", model="gpt-4o-mini"),
+        TierConfig(name="premium", provider="openai", model="gpt-4o"),
+    ]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ROUTEDECK_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
+    tiers: list[TierConfig] = Field(default_factory=_default_tiers)
+    router: RouterConfig = Field(default_factory=RouterConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    cascade: CascadeConfig = Field(default_factory=CascadeConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    ui: UIConfig = Field(default_factory=UIConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    keymap: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        problems: list[str] = []
+        if len(self.tiers) < 2:
+            problems.append("tiers: at least two [[tiers]] are needed (cheapest first)")
+        names = [t.name for t in self.tiers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            problems.append(f"tiers: duplicate tier name(s) {', '.join(dupes)}")
+        for i, tier in enumerate(self.tiers):
+            if tier.provider not in self.providers:
+                known = ", ".join(sorted(self.providers)) or "none"
+                problems.append(
+                    f"tiers.{i}.provider: tier '{tier.name}' names provider '{tier.provider}', "
+                    f"which has no [providers.{tier.provider}] section (defined: {known})"
+                )
+        if len(self.tiers) >= 2 and len(self.router.thresholds) != len(self.tiers) - 1:
+            problems.append(
+                f"router.thresholds: {len(self.tiers)} tiers need {len(self.tiers) - 1} "
+                f"threshold(s), got {len(self.router.thresholds)}"
+            )
+        for task, tier in self.router.task_min_tier.items():
+            if tier not in names:
+                problems.append(
+                    f"router.task_min_tier.{task}: '{tier}' is not a tier name ({', '.join(names)})"
+                )
+        if self.engine.fallback_model and self.engine.fallback_model not in names:
+            problems.append(
+                f"engine.fallback_model: '{self.engine.fallback_model}' is not a tier name"
+            )
+        if problems:
+            raise ValueError(CROSS_SEP.join(problems))
+        return self
+
+    # --- helpers the rest of the core uses -------------------------------------------------
+    def tier(self, name: str) -> TierConfig:
+        for t in self.tiers:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+    def tier_index(self, name: str) -> int:
+        return [t.name for t in self.tiers].index(name)
+
+    @property
+    def cheapest(self) -> TierConfig:
+        return self.tiers[0]
+
+    @property
+    def premium(self) -> TierConfig:
+        return self.tiers[-1]
+
+    def provider_for(self, tier: TierConfig) -> ProviderConfig:
+        return self.providers[tier.provider]
+
+    def has_credentials(self) -> bool:
+        """True when at least one tier's provider has a key (or needs none)."""
+        return any(self.provider_for(t).usable() for t in self.tiers)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # CLI flags arrive as init kwargs, so they win over the environment, which wins
+        # over the file data that load_settings() merges in underneath.
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Feeds already-parsed TOML data (set by load_settings) below the environment."""
+
+    data: dict[str, Any] = {}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(type(self).data)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML config file; raises ConfigError with a readable message."""
+    import tomllib
+
+    from app.core.config_errors import ConfigError, Problem
+
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            path,
+            [Problem("(file)", f"{path} does not exist",
+                     "create it with `routedeck config init`, or pass an existing file with --config")],
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            path,
+            [Problem("(file)", f"{path} cannot be read ({exc.strerror})",
+                     "check the path and its permissions")],
+        ) from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            path,
+            [Problem("(file)", f"the file is not valid UTF-8 (byte {exc.start})",
+                     "save the file as UTF-8 text")],
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            path,
+            [Problem("(syntax)", f"TOML syntax error: {exc}",
+                     "fix the line named above; strings need quotes, tables [name], arrays [a, b]")],
+        ) from None
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Build settings from defaults, the config file, the environment and CLI overrides.
+
+    Raises :class:`app.core.config_errors.ConfigError` with one Problem per mistake.
+    """
+    from pydantic import ValidationError
+
+    from app.core.config_errors import ConfigError, problems_from_validation
+
+    path = paths.resolve_config_file(config_file)
+    data = read_toml(path) if path is not None else {}
+    _FileSource.data = data
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(path, problems_from_validation(exc, data)) from None
+    finally:
+        _FileSource.data = {}
