@@ -38,20 +38,29 @@ def _key(loc: tuple[Any, ...]) -> str:
 
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     """Field names valid at the parent of ``loc`` (for did-you-mean hints)."""
+    import typing
+
+    from pydantic import BaseModel
+
     from app.core.settings import Settings
 
-    model: Any = Settings
+    current: Any = Settings
     for part in loc[:-1]:
-        fields = getattr(model, "model_fields", None)
-        if fields is None or not isinstance(part, str) or part not in fields:
-            if isinstance(part, int) or (fields is None and model is not None):
-                continue
-            return []
-        annotation = fields[part].annotation
-        args = getattr(annotation, "__args__", None)
-        model = args[-1] if args else annotation
-    fields = getattr(model, "model_fields", None)
-    return list(fields) if fields else []
+        origin = typing.get_origin(current)
+        if origin in (dict, list):
+            # A dict key or list index: step into the value type.
+            current = typing.get_args(current)[-1]
+            continue
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = field.annotation
+            continue
+        return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
 
 
 _FIX_BY_TYPE = {
@@ -73,10 +82,37 @@ _FIX_BY_TYPE = {
 }
 
 
+def _raw_cross(data: dict[str, Any]) -> list[str]:
+    """Cross-key checks on the raw file data, tolerant of wrong types elsewhere."""
+    from app.core.settings import cross_problems
+
+    providers = data.get("providers", {"openai": {}})
+    tiers_raw = data.get("tiers")
+    if not isinstance(providers, dict) or not isinstance(tiers_raw, list):
+        return []
+    tiers = [
+        (str(t.get("name", f"#{i}")), str(t.get("provider", "")))
+        for i, t in enumerate(tiers_raw)
+        if isinstance(t, dict)
+    ]
+    router = data.get("router") if isinstance(data.get("router"), dict) else {}
+    th = router.get("thresholds", [0.5])
+    tmt = router.get("task_min_tier")
+    engine = data.get("engine") if isinstance(data.get("engine"), dict) else {}
+    return cross_problems(
+        list(providers),
+        tiers,
+        th if isinstance(th, list) else None,
+        tmt if isinstance(tmt, dict) else None,
+        engine.get("fallback_model") if isinstance(engine.get("fallback_model"), str) else None,
+    )
+
+
 def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
     from app.core.settings import CROSS_SEP
 
     problems: list[Problem] = []
+    cross_seen = False
     for err in exc.errors():
         loc = tuple(err.get("loc", ()))
         kind = err.get("type", "")
@@ -89,6 +125,7 @@ def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
             problems.append(Problem(_key(loc), "unknown key", fix))
             continue
         if kind == "value_error" and CROSS_SEP in msg or (kind == "value_error" and not loc):
+            cross_seen = True
             text = msg.removeprefix("Value error, ")
             for line in text.split(CROSS_SEP):
                 key, _, detail = line.partition(": ")
@@ -98,6 +135,10 @@ def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
         got_text = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
         fix = _FIX_BY_TYPE.get(kind, "see config.example.toml for the expected form")
         problems.append(Problem(_key(loc), msg.removeprefix("Value error, ") + got_text, fix))
+    if not cross_seen:
+        for line in _raw_cross(data):
+            key, _, detail = line.partition(": ")
+            problems.append(Problem(key, detail, _cross_fix(key)))
     return problems
 
 

@@ -15,7 +15,6 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from app.core import paths
 
-
 # Cross-field problems travel in one ValueError; config_errors splits them back apart.
 CROSS_SEP = "\n"
 
@@ -158,34 +157,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
-        problems: list[str] = []
-        if len(self.tiers) < 2:
-            problems.append("tiers: at least two [[tiers]] are needed (cheapest first)")
-        names = [t.name for t in self.tiers]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            problems.append(f"tiers: duplicate tier name(s) {', '.join(dupes)}")
-        for i, tier in enumerate(self.tiers):
-            if tier.provider not in self.providers:
-                known = ", ".join(sorted(self.providers)) or "none"
-                problems.append(
-                    f"tiers.{i}.provider: tier '{tier.name}' names provider '{tier.provider}', "
-                    f"which has no [providers.{tier.provider}] section (defined: {known})"
-                )
-        if len(self.tiers) >= 2 and len(self.router.thresholds) != len(self.tiers) - 1:
-            problems.append(
-                f"router.thresholds: {len(self.tiers)} tiers need {len(self.tiers) - 1} "
-                f"threshold(s), got {len(self.router.thresholds)}"
-            )
-        for task, tier in self.router.task_min_tier.items():
-            if tier not in names:
-                problems.append(
-                    f"router.task_min_tier.{task}: '{tier}' is not a tier name ({', '.join(names)})"
-                )
-        if self.engine.fallback_model and self.engine.fallback_model not in names:
-            problems.append(
-                f"engine.fallback_model: '{self.engine.fallback_model}' is not a tier name"
-            )
+        problems = cross_problems(
+            list(self.providers),
+            [(t.name, t.provider) for t in self.tiers],
+            self.router.thresholds,
+            self.router.task_min_tier,
+            self.engine.fallback_model,
+        )
         if problems:
             raise ValueError(CROSS_SEP.join(problems))
         return self
@@ -227,6 +205,47 @@ class Settings(BaseSettings):
         # CLI flags arrive as init kwargs, so they win over the environment, which wins
         # over the file data that load_settings() merges in underneath.
         return (init_settings, env_settings, _FileSource(settings_cls))
+
+
+def cross_problems(
+    providers: list[str],
+    tiers: list[tuple[str, str]],
+    thresholds: list[float] | None,
+    task_min_tier: dict[str, str] | None,
+    fallback_model: str | None,
+) -> list[str]:
+    """Problems that involve several keys at once, as "key: message" lines.
+
+    Also run on the raw file data when field validation fails, so one `config check` reports
+    every mistake instead of revealing them one at a time.
+    """
+    problems: list[str] = []
+    if len(tiers) < 2:
+        problems.append("tiers: at least two [[tiers]] are needed (cheapest first)")
+    names = [name for name, _ in tiers]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        problems.append(f"tiers: duplicate tier name(s) {', '.join(dupes)}")
+    for i, (name, provider) in enumerate(tiers):
+        if provider not in providers:
+            known = ", ".join(sorted(providers)) or "none"
+            problems.append(
+                f"tiers.{i}.provider: tier '{name}' names provider '{provider}', "
+                f"which has no [providers.{provider}] section (defined: {known})"
+            )
+    if thresholds is not None and len(tiers) >= 2 and len(thresholds) != len(tiers) - 1:
+        problems.append(
+            f"router.thresholds: {len(tiers)} tiers need {len(tiers) - 1} "
+            f"threshold(s), got {len(thresholds)}"
+        )
+    for task, tier in (task_min_tier or {}).items():
+        if tier not in names:
+            problems.append(
+                f"router.task_min_tier.{task}: '{tier}' is not a tier name ({', '.join(names)})"
+            )
+    if fallback_model and fallback_model not in names:
+        problems.append(f"engine.fallback_model: '{fallback_model}' is not a tier name")
+    return problems
 
 
 class _FileSource(PydanticBaseSettingsSource):

@@ -1,0 +1,85 @@
+"""`routedeck route` and `routedeck audit` in both output modes, offline, no credentials."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from app.cli import cli
+
+FIXTURE = Path(__file__).parent / "fixtures" / "prompts_small.jsonl"
+REQUIRED = {"id", "tier", "model", "score", "task_type", "reason", "decision_us", "est_cost_usd"}
+
+
+def test_route_json_has_the_contract_fields():
+    result = CliRunner().invoke(cli, ["route", "--json", "Prove that 17 is prime."])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)
+    assert REQUIRED <= set(row)
+    assert row["tier"] == "premium" and row["est_cost_usd"] > 0
+
+
+def test_route_reads_stdin_and_rejects_empty():
+    ok = CliRunner().invoke(cli, ["route"], input="hello there\n")
+    assert ok.exit_code == 0 and "tier      cheap" in ok.output
+    empty = CliRunner().invoke(cli, ["route"], input="   \n")
+    assert empty.exit_code == 2 and "empty" in empty.output
+
+
+def test_audit_json_one_row_per_prompt_in_order():
+    result = CliRunner().invoke(cli, ["audit", "--json", str(FIXTURE)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["id"] for r in rows] == ["g1", "q1", "p1", "c1", "5"]
+    assert all(REQUIRED <= set(r) for r in rows)
+    tiers = {r["id"]: r["tier"] for r in rows}
+    assert tiers["g1"] == "cheap" and tiers["p1"] == "premium"
+
+
+def test_audit_summary_table(tmp_path):
+    text = tmp_path / "prompts.txt"
+    text.write_text("hi\nProve that there are infinitely many primes.\n\nWhat is 2+2?\n")
+    result = CliRunner().invoke(cli, ["audit", str(text)])
+    assert result.exit_code == 0, result.output
+    assert "3 prompts routed" in result.output
+    assert "per tier" in result.output and "per task type" in result.output
+    assert "always-premium" in result.output and "savings vs always-premium" in result.output
+
+
+def test_audit_reports_bad_lines_and_keeps_going(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"prompt": "hi"}\n{"prompt": broken\n\xff\xfe\n{"id": 7}\n'
+                    b'{"prompt": "a\\u0000b"}\n{"prompt": "bye"}\n')
+    result = CliRunner().invoke(cli, ["audit", "--json", str(bad)])
+    assert result.exit_code == 0
+    out_rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in out_rows] == ["1", "5", "6"]
+    assert ":2: skipped: malformed JSON" in result.stderr
+    assert ":3: skipped: not valid UTF-8" in result.stderr
+    assert ":4: skipped: no string 'prompt'" in result.stderr
+
+
+def test_core_does_not_import_textual():
+    code = (
+        "import sys, importlib, pkgutil, app.core\n"
+        "for m in pkgutil.walk_packages(app.core.__path__, 'app.core.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "from app.core.router import route\nfrom app.core.settings import Settings\n"
+        "route('hello', Settings())\n"
+        "bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
+        "assert not bad, bad\nprint('clean')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "clean" in out.stdout
+
+
+def test_python_dash_m_app_runs_the_cli():
+    out = subprocess.run([sys.executable, "-m", "app", "route", "--json", "hi"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["tier"] == "cheap"

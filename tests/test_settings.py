@@ -1,0 +1,207 @@
+"""Settings precedence (defaults < file < env < flags) and every kind of config mistake."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.core.config_errors import ConfigError
+from app.core.settings import load_settings
+
+GOOD = """
+[providers.openai]
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+
+[providers.local]
+base_url = "http://127.0.0.1:11434/v1"
+api_key_env = ""
+
+[[tiers]]
+name = "local"
+provider = "local"
+model = "llama3.1:8b"
+input_per_mtok = 0
+output_per_mtok = 0
+
+[[tiers]]
+name = "cheap"
+provider = "openai"
+model = "gpt-4o-mini"
+
+[[tiers]]
+name = "premium"
+provider = "openai"
+model = "gpt-4o"
+
+[router]
+thresholds = [0.3, 0.6]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "c.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_defaults_without_any_file():
+    s = load_settings()
+    assert [t.name for t in s.tiers] == ["cheap", "premium"]
+    assert s.router.thresholds == [0.5]
+    assert s.providers["openai"].api_key_env == "OPENAI_API_KEY"
+    assert not s.has_credentials()
+
+
+def test_file_then_env_then_flag_precedence(tmp_path, monkeypatch):
+    cfg = write(tmp_path, GOOD + "\n[ui]\ntheme = \"from-file\"\n")
+    assert load_settings(cfg).ui.theme == "from-file"
+    monkeypatch.setenv("ROUTEDECK_UI__THEME", "from-env")
+    assert load_settings(cfg).ui.theme == "from-env"
+    assert load_settings(cfg, {"ui": {"theme": "from-flag"}}).ui.theme == "from-flag"
+    # Values the env does not set still come from the file.
+    assert load_settings(cfg).router.thresholds == [0.3, 0.6]
+
+
+def test_config_file_from_env_var(tmp_path, monkeypatch):
+    cfg = write(tmp_path, GOOD)
+    monkeypatch.setenv("ROUTEDECK_CONFIG", str(cfg))
+    assert [t.name for t in load_settings().tiers] == ["local", "cheap", "premium"]
+
+
+def test_user_config_dir_is_used_when_present(isolated_home):
+    target = isolated_home / "config" / "config.toml"
+    target.parent.mkdir(parents=True)
+    target.write_text(GOOD)
+    assert len(load_settings().tiers) == 3
+
+
+def test_keyless_provider_is_usable_and_key_is_secret(tmp_path, monkeypatch):
+    s = load_settings(write(tmp_path, GOOD))
+    assert s.providers["local"].usable()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-sentinel-123")
+    key = s.providers["openai"].api_key()
+    assert key is not None and "sk-sentinel" not in repr(key) and "sk-sentinel" not in str(key)
+
+
+def problems_of(path: Path | str) -> list:
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    return info.value.problems
+
+
+def test_unknown_key_suggests_the_right_one(tmp_path):
+    (p,) = problems_of(write(tmp_path, "[router]\ntreshold = [0.5]\n"))
+    assert p.key == "router.treshold"
+    assert "unknown key" in p.message
+    assert "thresholds" in p.fix
+
+
+def test_unknown_key_in_a_named_provider(tmp_path):
+    (p,) = problems_of(write(tmp_path, '[providers.openai]\ntimeout = 3\n'))
+    assert p.key == "providers.openai.timeout"
+    assert "total_timeout_s" in p.fix or "connect_timeout_s" in p.fix
+
+
+def test_wrong_type_names_key_and_fix(tmp_path):
+    (p,) = problems_of(write(tmp_path, '[cache]\nenabled = "yes please"\n'))
+    assert p.key == "cache.enabled"
+    assert "true or false" in p.fix
+
+
+def test_tier_naming_missing_provider(tmp_path):
+    text = GOOD.replace('provider = "local"', 'provider = "olama"')
+    (p,) = problems_of(write(tmp_path, text))
+    assert p.key == "tiers.0.provider"
+    assert "olama" in p.message and "[providers." in p.fix
+
+
+def test_thresholds_must_match_tier_count(tmp_path):
+    (p,) = problems_of(write(tmp_path, GOOD.replace("[0.3, 0.6]", "[0.5]")))
+    assert p.key == "router.thresholds"
+    assert "3 tiers need 2" in p.message
+
+
+def test_thresholds_must_ascend(tmp_path):
+    (p,) = problems_of(write(tmp_path, GOOD.replace("[0.3, 0.6]", "[0.6, 0.3]")))
+    assert p.key == "router.thresholds" and "ascending" in p.message
+
+
+def test_all_mistakes_reported_at_once(tmp_path):
+    text = GOOD.replace('provider = "local"', 'provider = "nope"').replace(
+        "[0.3, 0.6]", "[0.5]") + '\n[budget]\naction = "explode"\n'
+    keys = {p.key for p in problems_of(write(tmp_path, text))}
+    assert {"budget.action", "tiers.0.provider", "router.thresholds"} <= keys
+
+
+def test_toml_syntax_error_names_the_line(tmp_path):
+    (p,) = problems_of(write(tmp_path, '[router]\nthresholds = [0.5]\nstrategy = learned\n'))
+    assert "line 3" in p.message
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    (p,) = problems_of(tmp_path / "nope.toml")
+    assert "does not exist" in p.message and "config init" in p.fix
+    unreadable = write(tmp_path, GOOD)
+    unreadable.chmod(0)
+    if os.access(unreadable, os.R_OK):  # running as root: permissions do not bite
+        unreadable.write_bytes(b"\xff\xfe[router]")
+        (p,) = problems_of(unreadable)
+        assert "UTF-8" in p.message
+    else:
+        (p,) = problems_of(unreadable)
+        assert "cannot be read" in p.message
+
+
+def test_bad_env_value_is_a_config_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROUTEDECK_CACHE__TTL_S", "forever")
+    (p,) = problems_of(write(tmp_path, GOOD))
+    assert p.key == "cache.ttl_s"
+
+
+@pytest.mark.parametrize("args", [["config", "check"], ["route", "hi"], ["audit", "x.txt"]])
+def test_cli_config_errors_exit_2_without_traceback(tmp_path, args):
+    bad = write(tmp_path, "[router]\ntreshold = 1\n")
+    (tmp_path / "x.txt").write_text("hello\n")
+    args = [str(tmp_path / a) if a == "x.txt" else a for a in args]
+    result = CliRunner().invoke(cli, ["--config", str(bad), *args])
+    assert result.exit_code == 2
+    assert "router.treshold" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_config_check_ok_and_path_and_init(isolated_home, tmp_path):
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["config", "check", str(write(tmp_path, GOOD))])
+    assert ok.exit_code == 0, ok.output
+    assert "tier local" in ok.output and "no key needed" in ok.output
+    where = runner.invoke(cli, ["config", "path"])
+    assert str(isolated_home / "config" / "config.toml") in where.output
+    first = runner.invoke(cli, ["config", "init"])
+    target = isolated_home / "config" / "config.toml"
+    assert first.exit_code == 0 and target.exists()
+    target.write_text(GOOD)
+    again = runner.invoke(cli, ["config", "init"])
+    assert "left unchanged" in again.output and target.read_text() == GOOD
+
+
+def test_example_config_is_valid_and_documents_every_key():
+    example = Path(__file__).resolve().parent.parent / "config.example.toml"
+    s = load_settings(example)
+    assert [t.model for t in s.tiers] == ["gpt-4o-mini", "gpt-4o"]
+    text = example.read_text()
+    for section in ("router", "budget", "engine", "cascade", "cache", "ui", "privacy"):
+        for key in type(getattr(s, section)).model_fields:
+            documented = f"{key} =" in text or f"[{section}.{key}]" in text
+            assert documented, f"{section}.{key} undocumented"
+
+
+def test_literal_key_in_world_readable_config_warns(tmp_path):
+    cfg = write(tmp_path, GOOD + '\n# api_key = "sk-live-abcdef"\n')
+    cfg.chmod(0o644)
+    result = CliRunner().invoke(cli, ["config", "check", str(cfg)])
+    assert "chmod 600" in result.output
