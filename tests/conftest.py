@@ -62,3 +62,55 @@ def no_internet(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
     monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+
+
+# ===========================================================================================
+# Loopback OpenAI-compatible server fixtures (issue 4). Shared by engine, CLI and TUI tests.
+# ===========================================================================================
+from pathlib import Path  # noqa: E402 - this section is appended to the shared conftest
+
+from tests.loopback_server import LoopbackServer, config_toml  # noqa: E402
+
+
+@pytest.fixture
+def loopback():
+    """A running :class:`tests.loopback_server.LoopbackServer` on 127.0.0.1 (one per test).
+
+    ``loopback.base_url`` is the provider base URL (``http://127.0.0.1:PORT/v1``). Control it
+    with ``loopback.reply = "..."``, ``loopback.replies[model]``, ``loopback.send_usage``,
+    ``loopback.logprobs_supported``/``loopback.logprob``, ``loopback.known_models``,
+    ``loopback.fail_next(Fault.http(429, retry_after=0.05), model="cheap-model")``,
+    ``loopback.fail_always(Fault.hang())``; inspect ``loopback.requests`` /
+    ``loopback.bodies()`` to see what the client sent (history, stream options, logprobs).
+    """
+    with LoopbackServer() as server:
+        yield server
+
+
+@pytest.fixture
+def loopback_config(loopback, tmp_path):
+    """Factory: ``loopback_config(**kw) -> Path`` of a config TOML for the loopback server.
+
+    Tiers cheap/mid/premium (models cheap-model/mid-model/premium-model, config prices), a
+    keyless provider named ``loop`` by default (``key_env="MY_ENV"`` to need a key), short
+    timeouts/backoff. Keyword arguments are those of :func:`tests.loopback_server.config_toml`.
+    """
+    counter = iter(range(1_000_000))
+
+    def make(**kw) -> Path:
+        path = tmp_path / f"loopback-{next(counter)}.toml"
+        path.write_text(config_toml(loopback.base_url, **kw), encoding="utf-8")
+        return path
+
+    return make
+
+
+@pytest.fixture
+def loopback_settings(loopback_config):
+    """Factory: ``loopback_settings(**kw) -> Settings`` loaded from :func:`loopback_config`."""
+    from app.core.settings import load_settings
+
+    def make(**kw):
+        return load_settings(loopback_config(**kw))
+
+    return make
