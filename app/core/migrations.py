@@ -1,0 +1,96 @@
+"""The database schema as an append-only list of migration steps.
+
+``PRAGMA user_version`` records how many steps a database has had. Opening a database runs
+the missing steps in order inside one write transaction, so a crash mid-upgrade leaves the
+old schema intact. Never edit or reorder a step that has shipped: a user's database may
+already contain it. Change the schema by appending a new step.
+"""
+
+from __future__ import annotations
+
+# Each step is a tuple of single SQL statements (not a script: executescript() would commit
+# behind our back and break the all-or-nothing upgrade).
+MIGRATIONS: list[tuple[str, ...]] = [
+    # 1: sessions, their messages (resumable chat history) and one row per model attempt.
+    (
+        """CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            title TEXT NOT NULL DEFAULT ''
+        )""",
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            session_id INTEGER NOT NULL REFERENCES sessions(id),
+            role TEXT NOT NULL,
+            content TEXT,
+            content_sha256 TEXT NOT NULL,
+            request_id INTEGER,
+            created_at REAL NOT NULL
+        )""",
+        "CREATE INDEX messages_session ON messages(session_id, id)",
+        """CREATE TABLE requests (
+            id INTEGER PRIMARY KEY,
+            started_at REAL NOT NULL,
+            session_id INTEGER,
+            turn_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            tier TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            task_type TEXT NOT NULL DEFAULT '',
+            score REAL,
+            rule TEXT NOT NULL DEFAULT '',
+            reason TEXT NOT NULL DEFAULT '',
+            forced INTEGER NOT NULL DEFAULT 0,
+            pinned INTEGER NOT NULL DEFAULT 0,
+            escalated INTEGER NOT NULL DEFAULT 0,
+            escalation_reason TEXT NOT NULL DEFAULT '',
+            fallback_from TEXT,
+            cache_hit INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL,
+            error_kind TEXT,
+            error_message TEXT NOT NULL DEFAULT '',
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cached_input_tokens INTEGER NOT NULL DEFAULT 0,
+            reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+            usage_source TEXT NOT NULL DEFAULT 'estimated',
+            price_input_per_mtok REAL,
+            price_output_per_mtok REAL,
+            price_cached_input_per_mtok REAL,
+            price_source TEXT,
+            cost_usd REAL,
+            premium_cost_usd REAL,
+            latency_s REAL,
+            ttft_s REAL,
+            decision_us REAL,
+            prompt TEXT,
+            prompt_sha256 TEXT NOT NULL DEFAULT '',
+            answer TEXT,
+            answer_sha256 TEXT NOT NULL DEFAULT '',
+            extra TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX requests_time ON requests(started_at)",
+        "CREATE INDEX requests_session ON requests(session_id, started_at)",
+    ),
+    # 2: human verdicts on a pair of answers to the same prompt (compare view).
+    (
+        """CREATE TABLE verdicts (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            session_id INTEGER,
+            answer_request_id INTEGER NOT NULL REFERENCES requests(id),
+            compared_request_id INTEGER NOT NULL REFERENCES requests(id),
+            verdict TEXT NOT NULL
+                CHECK (verdict IN ('cheap_enough', 'premium_better', 'tie')),
+            kept_request_id INTEGER REFERENCES requests(id)
+        )""",
+        "CREATE INDEX verdicts_time ON verdicts(created_at)",
+        "CREATE INDEX verdicts_session ON verdicts(session_id)",
+    ),
+    # 3: per-turn aggregates (savings count the counterfactual once per turn) group by
+    # turn_id; this index lets them do so without a sort over the whole table.
+    ("CREATE INDEX requests_turn ON requests(turn_id, attempt)",),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
