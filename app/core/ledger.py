@@ -23,13 +23,20 @@ its attempts, including failed ones that still cost money.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from datetime import time as dtime
+from typing import TYPE_CHECKING, Any
 
-from app.core.pricing import Price, price_for
+from app.core.pricing import Price, format_usd, price_for
 from app.core.records import AttemptRecord
+from app.core.router import BudgetState
+from app.core.store import request_filter
 
 if TYPE_CHECKING:
     from app.core.settings import Settings
+    from app.core.store import Store
 
 
 def snapshot_price(rec: AttemptRecord) -> Price | None:
@@ -98,3 +105,317 @@ def _tier_price(settings: Settings, tier_name: str) -> Price | None:
     except KeyError:
         return None
     return price_for(tier, settings.provider_for(tier))
+
+
+# --- totals ---------------------------------------------------------------------------------
+
+
+def money_text(spent: float, unpriced: int) -> str:
+    """"$X", or "at least $X, N calls unpriced" when some calls had no known price."""
+    if unpriced:
+        return f"at least {format_usd(spent)}, {unpriced} call{'s' if unpriced != 1 else ''} unpriced"
+    return format_usd(spent)
+
+
+@dataclass
+class Bucket:
+    """Attempts grouped by tier or model."""
+
+    key: str
+    calls: int = 0
+    ok: int = 0
+    errors: int = 0
+    spent: float = 0.0  # priced calls only
+    unpriced: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated: int = 0  # calls whose usage is a tiktoken estimate
+    cache_hits: int = 0
+    mean_latency_s: float | None = None
+
+    @property
+    def spent_text(self) -> str:
+        return money_text(self.spent, self.unpriced)
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    turn_id: str
+    at: float
+    actual: float  # cumulative actual spend up to and including this turn
+    premium: float  # cumulative all-premium counterfactual
+
+
+@dataclass
+class Totals:
+    """Everything the ledger panel and ``routedeck report`` show.
+
+    Savings are computed over *priced turns* only (every attempt and the counterfactual
+    priced), so an unknown price can neither inflate nor hide a saving.
+    """
+
+    turns: int = 0
+    calls: int = 0
+    spent: float = 0.0  # sum over priced calls
+    unpriced: int = 0  # calls with no known price (not counted as $0)
+    premium: float = 0.0  # all-premium counterfactual over turns where it is known
+    premium_unpriced: int = 0  # turns whose counterfactual is unknown
+    priced_turns: int = 0
+    savings: float | None = None  # counterfactual - actual, over priced turns
+    savings_pct: float | None = None  # savings / counterfactual, 0..100
+    fallbacks: int = 0  # turns that fell back to another tier/model
+    escalations: int = 0  # turns escalated (cascade or user)
+    cache_hits: int = 0  # turns answered from the cache ($0)
+    errors: int = 0  # calls that failed (they may still have cost money)
+    cancelled: int = 0
+    truncated: int = 0
+    estimated: int = 0  # calls whose usage is estimated, not provider-reported
+    first_at: float | None = None
+    last_at: float | None = None
+    by_tier: dict[str, Bucket] = field(default_factory=dict)
+    by_model: dict[str, Bucket] = field(default_factory=dict)
+    series: list[SeriesPoint] = field(default_factory=list)
+
+    @property
+    def spent_text(self) -> str:
+        return money_text(self.spent, self.unpriced)
+
+    def _rate(self, n: int) -> float | None:
+        return n / self.turns if self.turns else None
+
+    @property
+    def fallback_rate(self) -> float | None:
+        return self._rate(self.fallbacks)
+
+    @property
+    def escalation_rate(self) -> float | None:
+        return self._rate(self.escalations)
+
+    @property
+    def cache_hit_rate(self) -> float | None:
+        return self._rate(self.cache_hits)
+
+    def tier_calls(self) -> dict[str, int]:
+        return {k: b.calls for k, b in self.by_tier.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(
+            spent_text=self.spent_text,
+            fallback_rate=self.fallback_rate,
+            escalation_rate=self.escalation_rate,
+            cache_hit_rate=self.cache_hit_rate,
+        )
+        for group in ("by_tier", "by_model"):
+            for key, bucket in getattr(self, group).items():
+                d[group][key]["spent_text"] = bucket.spent_text
+        return d
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    """Verdicts on one model's answers: satisfied = cheap_enough or tie."""
+
+    model: str
+    verdicts: int
+    cheap_enough: int
+    tie: int
+    premium_better: int
+
+    @property
+    def satisfied(self) -> int:
+        return self.cheap_enough + self.tie
+
+    @property
+    def rate(self) -> float | None:
+        return self.satisfied / self.verdicts if self.verdicts else None
+
+
+@dataclass(frozen=True)
+class RecentRates:
+    """Fallbacks and escalations over a session's last turns (misrouting alarm)."""
+
+    turns: int
+    fallbacks: int
+    escalations: int
+    troubled: int  # turns with a fallback or an escalation (or both)
+
+    @property
+    def rate(self) -> float:
+        return self.troubled / self.turns if self.turns else 0.0
+
+
+# One row per turn. MAX(attempt) is the only min/max aggregate, so SQLite takes the bare
+# columns (premium_cost_usd, started_at) from the turn's last attempt: the counterfactual is
+# counted once per turn, from the attempt that finished it.
+_TURNS = """
+    SELECT turn_id, MAX(attempt) AS last_attempt, started_at, premium_cost_usd AS cf,
+           SUM(COALESCE(cost_usd, 0)) AS actual,
+           SUM(cost_usd IS NULL) AS unpriced,
+           SUM(fallback_from IS NOT NULL) > 0 AS fell_back,
+           SUM(escalated) > 0 AS escalated,
+           SUM(cache_hit) > 0 AS cache_hit
+    FROM requests WHERE {where} GROUP BY turn_id"""
+
+_SUMMARY = f"""
+    WITH t AS ({_TURNS})
+    SELECT COUNT(*) AS turns,
+           COALESCE(SUM(cf), 0) AS premium,
+           SUM(cf IS NULL) AS premium_unpriced,
+           SUM(unpriced = 0 AND cf IS NOT NULL) AS priced_turns,
+           SUM(CASE WHEN unpriced = 0 AND cf IS NOT NULL THEN cf END) AS priced_cf,
+           SUM(CASE WHEN unpriced = 0 AND cf IS NOT NULL THEN actual END) AS priced_actual,
+           SUM(fell_back) AS fallbacks, SUM(escalated) AS escalations,
+           SUM(cache_hit) AS cache_hits
+    FROM t"""
+
+_BUCKETS = """
+    SELECT {key} AS key, COUNT(*) AS calls,
+           SUM(status = 'ok') AS ok, SUM(status = 'error') AS errors,
+           SUM(status = 'cancelled') AS cancelled, SUM(status = 'truncated') AS truncated,
+           COALESCE(SUM(cost_usd), 0) AS spent, SUM(cost_usd IS NULL) AS unpriced,
+           SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
+           SUM(cached_input_tokens) AS cached_input_tokens,
+           SUM(reasoning_tokens) AS reasoning_tokens,
+           SUM(usage_source != 'provider') AS estimated, SUM(cache_hit) AS cache_hits,
+           AVG(latency_s) AS mean_latency_s, MIN(started_at) AS first_at,
+           MAX(started_at) AS last_at
+    FROM requests WHERE {where} GROUP BY {key} ORDER BY {key}"""
+
+_BUCKET_FIELDS = ("calls", "ok", "errors", "spent", "unpriced", "input_tokens",
+                  "output_tokens", "cached_input_tokens", "reasoning_tokens", "estimated",
+                  "cache_hits", "mean_latency_s")
+
+
+class Ledger:
+    """Read-side of the store: totals, rates, satisfaction and budget numbers."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def totals(
+        self,
+        session_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        series: bool = False,
+    ) -> Totals:
+        """Totals for a session (or all-time), optionally from ``since`` to ``until``.
+
+        ``series=True`` adds the cumulative actual vs all-premium spend per turn (for a
+        chart; a turn with an unknown counterfactual adds its actual cost to both lines).
+        """
+        where, params = request_filter(session_id, since, until)
+        t = Totals()
+        for group, key in (("by_tier", "tier"), ("by_model", "model")):
+            buckets: dict[str, Bucket] = {}
+            for row in self.store.query(_BUCKETS.format(key=key, where=where), params):
+                buckets[row["key"]] = Bucket(row["key"], **{f: row[f] for f in _BUCKET_FIELDS})
+                if group == "by_tier":
+                    t.calls += row["calls"]
+                    t.spent += row["spent"]
+                    t.unpriced += row["unpriced"]
+                    t.errors += row["errors"]
+                    t.cancelled += row["cancelled"]
+                    t.truncated += row["truncated"]
+                    t.estimated += row["estimated"]
+                    t.first_at = _min(t.first_at, row["first_at"])
+                    t.last_at = _max(t.last_at, row["last_at"])
+            setattr(t, group, buckets)
+        if not t.calls:
+            return t
+        s = self.store.query(_SUMMARY.format(where=where), params)[0]
+        t.turns = s["turns"]
+        t.premium = s["premium"]
+        t.premium_unpriced = s["premium_unpriced"] or 0
+        t.priced_turns = s["priced_turns"] or 0
+        t.fallbacks, t.escalations, t.cache_hits = (
+            s["fallbacks"] or 0, s["escalations"] or 0, s["cache_hits"] or 0)
+        if t.priced_turns:
+            t.savings = s["priced_cf"] - s["priced_actual"]
+            t.savings_pct = 100 * t.savings / s["priced_cf"] if s["priced_cf"] else None
+        if series:
+            t.series = self._series(where, params)
+        return t
+
+    def _series(self, where: str, params: list[Any]) -> list[SeriesPoint]:
+        rows = self.store.query(
+            f"SELECT * FROM ({_TURNS.format(where=where)}) ORDER BY started_at, turn_id",
+            params)
+        actual = premium = 0.0
+        out = []
+        for r in rows:
+            actual += r["actual"]
+            premium += r["cf"] if r["cf"] is not None else r["actual"]
+            out.append(SeriesPoint(r["turn_id"], r["started_at"], actual, premium))
+        return out
+
+    def satisfaction(
+        self, session_id: int | None = None, since: float | None = None
+    ) -> dict[str, Satisfaction]:
+        """Per model that gave the judged answer: how often it was good enough.
+
+        The compare view escalates from the answer given, so that answer is the cheaper
+        side of the pair: "cheap_enough" and "tie" mean its model satisfied the user.
+        """
+        where, params = ["1"], []
+        if session_id is not None:
+            where.append("v.session_id = ?")
+            params.append(session_id)
+        if since is not None:
+            where.append("v.created_at >= ?")
+            params.append(since)
+        rows = self.store.query(
+            f"""SELECT r.model AS model, COUNT(*) AS n,
+                       SUM(v.verdict = 'cheap_enough') AS cheap_enough,
+                       SUM(v.verdict = 'tie') AS tie,
+                       SUM(v.verdict = 'premium_better') AS premium_better
+                FROM verdicts v JOIN requests r ON r.id = v.answer_request_id
+                WHERE {' AND '.join(where)} GROUP BY r.model ORDER BY r.model""",
+            params)
+        return {r["model"]: Satisfaction(r["model"], r["n"], r["cheap_enough"], r["tie"],
+                                         r["premium_better"]) for r in rows}
+
+    def budget_state(self, session_id: int | None, now: float | None = None) -> BudgetState:
+        """Spent this session and today (local time), for the router's [budget] check.
+
+        Unpriced calls cannot be counted (their cost is unknown); the caller shows them.
+        """
+        day = self.store.scalar(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE started_at >= ?",
+            (local_midnight(now),))
+        session = 0.0
+        if session_id is not None:
+            # The whole session counts, even the part before midnight.
+            session = self.store.scalar(
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE session_id = ?",
+                (session_id,))
+        return BudgetState(session_spent=float(session or 0.0), day_spent=float(day or 0.0))
+
+    def recent_rates(self, session_id: int | None, window: int = 10) -> RecentRates:
+        """Fallback and escalation share over the session's last ``window`` turns."""
+        where, params = request_filter(session_id)
+        rows = self.store.query(
+            f"SELECT fell_back, escalated FROM ({_TURNS.format(where=where)}) "
+            "ORDER BY started_at DESC, turn_id DESC LIMIT ?",
+            [*params, int(window)])
+        fb = sum(1 for r in rows if r["fell_back"])
+        esc = sum(1 for r in rows if r["escalated"])
+        bad = sum(1 for r in rows if r["fell_back"] or r["escalated"])
+        return RecentRates(len(rows), fb, esc, bad)
+
+
+def local_midnight(now: float | None = None) -> float:
+    """Epoch seconds of the start of the local day containing ``now``."""
+    day = datetime.fromtimestamp(time.time() if now is None else now).date()
+    return datetime.combine(day, dtime.min).timestamp()
+
+
+def _min(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
