@@ -52,8 +52,66 @@ def _as_float(value: object) -> float | None:
         return float(base) if base is not None else None
 
 
+def _price_cache_file():  # -> Path
+    from app.core import paths
+
+    return paths.cache_dir() / "prices.json"
+
+
+def _snapshot_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("genai-prices")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@lru_cache(maxsize=1)
+def _disk_cache() -> dict:
+    """Lookups remembered per genai-prices version: importing its snapshot costs ~200 ms,
+    which `routedeck route` and console start-up should not pay on every run."""
+    import json
+
+    try:
+        data = json.loads(_price_cache_file().read_text("utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    if not isinstance(data, dict) or data.get("version") != _snapshot_version():
+        data = {"version": _snapshot_version(), "entries": {}}
+    return data
+
+
+def _remember(key: str, price: Price | None) -> None:
+    import json
+    import os
+
+    data = _disk_cache()
+    data["entries"][key] = None if price is None else [
+        price.input_per_mtok, price.output_per_mtok, price.cached_input_per_mtok, price.source]
+    path = _price_cache_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), "utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only cache dir only costs speed
+
+
 @lru_cache(maxsize=256)
 def _lookup(model: str, base_url: str | None) -> Price | None:
+    key = f"{model}|{base_url or ''}"
+    entries = _disk_cache()["entries"]
+    if key in entries:
+        hit = entries[key]
+        return None if hit is None else Price(*hit)
+    price = _lookup_snapshot(model, base_url)
+    _remember(key, price)
+    return price
+
+
+def _lookup_snapshot(model: str, base_url: str | None) -> Price | None:
     try:
         from genai_prices import Usage, calc_price
     except ImportError:  # pragma: no cover - genai-prices is a hard dependency

@@ -40,22 +40,20 @@ class BudgetState:
 def estimates(
     settings: Settings, prompt: str, history: Sequence[dict[str, str]] | None = None
 ) -> tuple[TierEstimate, ...]:
-    text_len = len(prompt) + sum(len(m.get("content") or "") for m in history or ())
-    if text_len <= 20_000:
-        messages = [*(history or ()), {"role": "user", "content": prompt}]
-        tc = tokens.count_messages(messages)
-        input_tokens = tc.tokens
-    else:
-        # Exact counts of huge pastes cost milliseconds; the estimate only steers the route.
-        input_tokens = tokens.fast_estimate(prompt) + sum(
-            tokens.fast_estimate(m.get("content") or "") for m in history or ()
-        )
+    """Estimated cost of this prompt on every tier.
+
+    Input tokens come from the fast character-based estimate, not tiktoken: the figure only
+    steers routing and budgets (the output length is a guess anyway), and loading an encoding
+    would cost more than the whole routing budget. Billed usage is counted exactly later.
+    """
+    input_tokens = 3 + tokens.fast_estimate(prompt) + sum(
+        4 + tokens.fast_estimate(m.get("content") or "") for m in history or ()
+    )
     output_tokens = settings.router.expected_output_tokens
     out = []
     for tier in settings.tiers:
         price = price_for(tier, settings.provider_for(tier))
-        cap = tier.max_output_tokens or output_tokens
-        out_toks = min(output_tokens, cap)
+        out_toks = min(output_tokens, tier.max_output_tokens or output_tokens)
         cost = price.cost(input_tokens, out_toks) if price else None
         out.append(TierEstimate(tier.name, tier.model, input_tokens, out_toks, cost, True))
     return tuple(out)
@@ -115,8 +113,8 @@ def decide(
         idx = names.index(state.sticky_tier)
         rule, reason = "sticky", state.sticky_reason or f"session stays on {state.sticky_tier}"
 
-    # Token counting for the cost estimate is not part of the routing decision's latency
-    # (and its first call loads an encoding), so it is timed out of decision_us.
+    # Price lookups for the estimate are not part of the routing decision's latency (the
+    # first one may load the genai-prices snapshot), so they are timed out of decision_us.
     est_start = time.perf_counter()
     est = estimates(settings, prompt, history)
     est_elapsed = time.perf_counter() - est_start
