@@ -1,0 +1,248 @@
+"""Cost arithmetic pinned to the cent, and the totals the ledger panel and report show.
+
+Prices (USD per million tokens, set in config so nothing depends on genai-prices' data):
+cheap  gpt-4o-mini  in 0.15  out 0.60  cached-in 0.075
+premium gpt-4o      in 2.50  out 10.00 cached-in 1.25
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.core.ledger import Ledger, money_text, snapshot_cost, stamp
+from app.core.records import AttemptRecord
+from app.core.settings import Settings, TierConfig
+from app.core.store import Store
+
+CHEAP = dict(tier="cheap", model="gpt-4o-mini", price_input_per_mtok=0.15,
+             price_output_per_mtok=0.60, price_cached_input_per_mtok=0.075,
+             price_source="config")
+PREMIUM = dict(tier="premium", model="gpt-4o", price_input_per_mtok=2.5,
+               price_output_per_mtok=10.0, price_cached_input_per_mtok=1.25,
+               price_source="config")
+LOCAL_UNPRICED = dict(tier="local", model="mystery-model")
+
+
+def settings() -> Settings:
+    return Settings(tiers=[
+        TierConfig(name="cheap", provider="openai", model="gpt-4o-mini", input_per_mtok=0.15,
+                   output_per_mtok=0.60, cached_input_per_mtok=0.075),
+        TierConfig(name="premium", provider="openai", model="gpt-4o", input_per_mtok=2.5,
+                   output_per_mtok=10.0, cached_input_per_mtok=1.25),
+    ])
+
+
+def rec(turn: str, attempt: int = 1, price: dict | None = None, session_id: int | None = 1,
+        started_at: float | None = None, **kw) -> AttemptRecord:
+    fields = dict(price or CHEAP)
+    fields.update(kw)
+    return AttemptRecord(
+        turn_id=turn, attempt=attempt, session_id=session_id, provider="openai",
+        status=fields.pop("status", "ok"),
+        started_at=time.time() if started_at is None else started_at, **fields)
+
+
+def cents(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(tmp_path / "ledger.db")
+    s.new_session("one")
+    s.new_session("two")
+    yield s
+    s.close()
+
+
+# --- one attempt ----------------------------------------------------------------------------
+
+
+def test_provider_usage_cost_and_premium_counterfactual():
+    r = stamp(rec("t", price={"tier": "cheap", "model": "gpt-4o-mini"}, input_tokens=200_000,
+                  output_tokens=50_000, usage_source="provider"), settings())
+    # 200k x 0.15 + 50k x 0.60 = 0.03 + 0.03
+    assert r.cost_usd == pytest.approx(0.06)
+    # Same tokens on premium: 200k x 2.5 + 50k x 10 = 0.50 + 0.50
+    assert r.premium_cost_usd == pytest.approx(1.00)
+    # The snapshot of the price in force is filled in and stored with the row.
+    assert (r.price_input_per_mtok, r.price_output_per_mtok,
+            r.price_cached_input_per_mtok, r.price_source) == (0.15, 0.60, 0.075, "config")
+
+
+def test_cached_input_tokens_at_the_cached_rate():
+    r = stamp(rec("t", input_tokens=200_000, cached_input_tokens=100_000, output_tokens=50_000),
+              settings())
+    # 100k fresh x 0.15 + 100k cached x 0.075 + 50k x 0.60 = 0.015 + 0.0075 + 0.03
+    assert r.cost_usd == pytest.approx(0.0525)
+    # Counterfactual assumes the same cache share: 0.25 + 0.125 + 0.50
+    assert r.premium_cost_usd == pytest.approx(0.875)
+
+
+def test_reasoning_tokens_are_inside_output_and_not_billed_twice():
+    r = stamp(rec("t", price=PREMIUM, input_tokens=100_000, output_tokens=40_000,
+                  reasoning_tokens=30_000), settings())
+    # 100k x 2.5 + 40k x 10 (the 30k reasoning tokens are part of the 40k) = 0.25 + 0.40
+    assert r.cost_usd == pytest.approx(0.65)
+    assert r.premium_cost_usd == pytest.approx(0.65)
+
+
+def test_estimated_usage_is_priced_the_same_and_flagged(store):
+    r = stamp(rec("t", input_tokens=1_000_000, output_tokens=100_000,
+                  usage_source="estimated"), settings())
+    assert r.cost_usd == pytest.approx(0.21)  # 0.15 + 0.06
+    store.record_attempt(r)
+    t = Ledger(store).totals()
+    assert t.estimated == 1 and t.by_tier["cheap"].estimated == 1
+    assert cents(t.spent) == 0.21
+
+
+def test_unknown_price_is_none_never_zero():
+    r = stamp(rec("t", price=LOCAL_UNPRICED, input_tokens=1000, output_tokens=1000), settings())
+    assert r.cost_usd is None and r.price_source is None
+    assert snapshot_cost(r) is None
+    # Its counterfactual is still known: 1000 x 2.5 + 1000 x 10 = $0.0125
+    assert r.premium_cost_usd == pytest.approx(0.0125)
+
+
+def test_cache_hit_costs_zero_and_keeps_its_counterfactual():
+    r = stamp(rec("t", cache_hit=True, input_tokens=200_000, output_tokens=50_000), settings())
+    assert r.cost_usd == 0.0
+    assert r.premium_cost_usd == pytest.approx(1.00)
+
+
+def test_stored_snapshot_is_used_not_todays_price(store):
+    r = rec("t", input_tokens=1_000_000, output_tokens=0)  # snapshot: 0.15 / mtok input
+    rid = store.record_attempt(r)  # no cost given: computed from the snapshot
+    assert store.request(rid)["cost_usd"] == pytest.approx(0.15)
+    # Prices change later; the ledger never re-prices old rows.
+    s = settings()
+    s.tiers[0].input_per_mtok = 99.0
+    stamp(rec("t2", price={"tier": "cheap", "model": "gpt-4o-mini"},
+              input_tokens=1, output_tokens=0), s)
+    assert cents(Ledger(store).totals().spent) == 0.15
+
+
+# --- totals -----------------------------------------------------------------------------------
+
+
+def _traffic(store: Store) -> None:
+    """Five turns in session 1, one in session 2 (all costs fixed by hand above)."""
+    s = settings()
+    add = store.record_attempt
+    # t1: cheap ok, $0.06 actual, $1.00 counterfactual
+    add(stamp(rec("t1", input_tokens=200_000, output_tokens=50_000, usage_source="provider"), s))
+    # t2: fallback chain: cheap fails after 200k in / 1k out ($0.0306, still paid), then
+    # premium answers 200k in / 50k out ($1.00); counterfactual = premium once, $1.00.
+    add(stamp(rec("t2", 1, status="error", error_kind="server_error", input_tokens=200_000,
+                  output_tokens=1_000), s))
+    add(stamp(rec("t2", 2, price=PREMIUM, fallback_from="cheap", input_tokens=200_000,
+                  output_tokens=50_000), s))
+    # t3: cache hit, $0, counterfactual $1.00
+    add(stamp(rec("t3", cache_hit=True, input_tokens=200_000, output_tokens=50_000), s))
+    # t4: unpriced local model; counterfactual $0.0125 but the turn is not fully priced
+    add(stamp(rec("t4", price=LOCAL_UNPRICED, input_tokens=1000, output_tokens=1000), s))
+    # t5: escalated to premium by the cascade, cached input: 0.25 + 0.125 + 0.5 = $0.875
+    add(stamp(rec("t5", price=PREMIUM, escalated=True, escalation_reason="low logprob",
+                  input_tokens=200_000, cached_input_tokens=100_000, output_tokens=50_000), s))
+    # Session 2: cheap, estimated usage, $0.21 (cf: 2.5 + 1.0 = $3.50)
+    add(stamp(rec("u1", session_id=2, input_tokens=1_000_000, output_tokens=100_000), s))
+
+
+def test_session_totals_to_the_cent(store):
+    _traffic(store)
+    t = Ledger(store).totals(session_id=1, series=True)
+    assert (t.turns, t.calls) == (5, 6)
+    assert cents(t.spent) == cents(0.06 + 0.0306 + 1.00 + 0 + 0.875)  # $1.97
+    assert t.unpriced == 1
+    assert t.spent_text == "at least $1.97, 1 call unpriced"
+    assert t.premium == pytest.approx(1.00 + 1.00 + 1.00 + 0.0125 + 0.875)
+    # Savings over the four fully priced turns: cf 3.875 - actual 1.9656 = 1.9094 (49.3%)
+    assert t.priced_turns == 4
+    assert cents(t.savings) == 1.91
+    assert round(t.savings_pct, 1) == 49.3
+    assert (t.fallbacks, t.escalations, t.cache_hits, t.errors) == (1, 1, 1, 1)
+    assert t.fallback_rate == pytest.approx(0.2) and t.cache_hit_rate == pytest.approx(0.2)
+    assert t.tier_calls() == {"cheap": 3, "local": 1, "premium": 2}
+    assert cents(t.by_tier["cheap"].spent) == 0.09  # 0.06 + 0.0306 + 0
+    assert cents(t.by_tier["premium"].spent) == 1.88  # 1.00 + 0.875
+    assert t.by_tier["local"].spent_text == "at least $0, 1 call unpriced"
+    assert t.by_model["gpt-4o"].cached_input_tokens == 100_000
+    assert [p.turn_id for p in t.series] == ["t1", "t2", "t3", "t4", "t5"]
+    last = t.series[-1]
+    assert cents(last.actual) == 1.97 and cents(last.premium) == cents(t.premium)
+
+
+def test_all_time_totals_and_money_text(store):
+    _traffic(store)
+    t = Ledger(store).totals()
+    assert (t.turns, t.calls, t.unpriced) == (6, 7, 1)
+    assert cents(t.spent) == cents(1.9656 + 0.21)
+    assert cents(t.savings) == cents(1.9094 + 3.50 - 0.21)
+    assert money_text(1.5, 2) == "at least $1.50, 2 calls unpriced"
+    assert money_text(0.2, 0) == "$0.200"
+
+
+def test_a_failed_fallback_chain_costs_more_than_premium_alone(store):
+    s = settings()
+    store.record_attempt(stamp(rec("t", 1, status="error", input_tokens=200_000,
+                                   output_tokens=1_000), s))
+    store.record_attempt(stamp(rec("t", 2, price=PREMIUM, fallback_from="cheap",
+                                   input_tokens=200_000, output_tokens=50_000), s))
+    t = Ledger(store).totals()
+    assert cents(t.spent) == 1.03  # 0.0306 + 1.00
+    assert t.premium == pytest.approx(1.00)  # counted once per turn, not per attempt
+    assert t.savings == pytest.approx(-0.0306)
+
+
+def test_since_until_filters(store):
+    s = settings()
+    old, now = time.time() - 3 * 86400, time.time()
+    store.record_attempt(stamp(rec("a", started_at=old, input_tokens=1_000_000), s))
+    store.record_attempt(stamp(rec("b", started_at=now, input_tokens=2_000_000), s))
+    led = Ledger(store)
+    assert cents(led.totals(since=now - 60).spent) == 0.30
+    assert cents(led.totals(until=now - 60).spent) == 0.15
+    assert led.totals(session_id=99).calls == 0
+
+
+def test_satisfaction_rates_per_model(store):
+    s = settings()
+    ids = []
+    for i in range(4):
+        cheap = store.record_attempt(stamp(rec(f"c{i}", input_tokens=10, output_tokens=10), s))
+        prem = store.record_attempt(stamp(rec(f"p{i}", price=PREMIUM, escalated=True,
+                                              input_tokens=10, output_tokens=10), s))
+        ids.append((cheap, prem))
+    for (cheap, prem), v in zip(ids, ("cheap_enough", "cheap_enough", "tie", "premium_better"),
+                                strict=True):
+        store.add_verdict(cheap, prem, v, kept_request_id=prem if v == "premium_better" else cheap)
+    sat = Ledger(store).satisfaction()
+    m = sat["gpt-4o-mini"]
+    assert (m.verdicts, m.cheap_enough, m.tie, m.premium_better, m.satisfied) == (4, 2, 1, 1, 3)
+    assert m.rate == pytest.approx(0.75)
+    assert Ledger(store).satisfaction(session_id=2) == {}
+
+
+def test_recent_rates_over_the_last_turns(store):
+    s = settings()
+    t0 = time.time() - 100
+    for i in range(10):
+        fallback = "cheap" if i >= 7 else None  # the last three turns all fell back
+        store.record_attempt(stamp(rec(f"t{i}", started_at=t0 + i, fallback_from=fallback,
+                                       escalated=(i == 9), input_tokens=10), s))
+    rr = Ledger(store).recent_rates(1, window=5)
+    assert (rr.turns, rr.fallbacks, rr.escalations, rr.troubled) == (5, 3, 1, 3)
+    assert rr.rate == pytest.approx(0.6)
+    assert Ledger(store).recent_rates(2, window=5).rate == 0.0
+
+
+def test_to_dict_is_json_ready(store):
+    import json
+
+    _traffic(store)
+    d = Ledger(store).totals(series=True).to_dict()
+    json.dumps(d)
+    assert d["spent_text"].startswith("at least $") and d["by_tier"]["cheap"]["calls"] == 4
