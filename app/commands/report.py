@@ -1,0 +1,319 @@
+"""``routedeck report`` (what was spent and saved) and ``routedeck export`` (the raw ledger).
+
+Export writes the requests table, or with ``--labels`` the human verdicts as rows in the
+routing data format (``../shared/data/routing/README.md``) so ``routedeck eval`` can score
+the router on the user's own traffic. The database holds no credentials, so neither can
+leak one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+from app.commands.common import config_file_of, load_or_exit
+
+if TYPE_CHECKING:
+    # Type-only: the store is imported when a command runs, not when the CLI starts.
+    from app.core.settings import Settings
+    from app.core.store import Store
+
+# Verdict -> (cheap_score, premium_score, preference) under score_type "human_verdict".
+# "cheap_enough": the cheap answer served the user (kept), so cheap scores full marks and
+# the preference records the user's choice; "premium_better": only premium was right.
+LABEL_SCORES = {
+    "cheap_enough": (1.0, 1.0, "cheap_win"),
+    "tie": (1.0, 1.0, "tie"),
+    "premium_better": (0.0, 1.0, "premium_win"),
+}
+
+
+def parse_since(value: str | None) -> float | None:
+    """Local date or date-time (ISO 8601) -> epoch seconds."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM (local time)",
+            param_hint="--since",
+        ) from None
+    return parsed.timestamp()
+
+
+def _open(ctx: click.Context) -> tuple[Settings, Store]:
+    settings = load_or_exit(config_file_of(ctx))
+    from app.core.store import StoreError, open_store
+
+    try:
+        return settings, open_store(settings)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{100 * rate:.1f}%"
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--session", "session_id", type=int, help="Only this session.")
+@click.option("--since", help="Only calls from this local date/time on (YYYY-MM-DD[THH:MM]).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the per-tier/per-model table as CSV.")
+@click.pass_context
+def report(ctx: click.Context, session_id: int | None, since: str | None, as_json: bool,
+           as_csv: bool) -> None:
+    """Totals, savings vs always-premium, per tier/model, rates and satisfaction."""
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    since_ts = parse_since(since)
+    _settings, store = _open(ctx)
+    from app.core.ledger import Ledger
+
+    with store:
+        if session_id is not None and store.session(session_id) is None:
+            click.echo(f"error: no session {session_id} (see `routedeck report` for all)",
+                       err=True)
+            sys.exit(1)
+        ledger = Ledger(store)
+        totals = ledger.totals(session_id=session_id, since=since_ts)
+        sat = ledger.satisfaction(session_id=session_id, since=since_ts)
+    scope = {"session": session_id, "since": since, "since_epoch": since_ts}
+    if as_json:
+        data = totals.to_dict()
+        data.pop("series")
+        data["satisfaction"] = {
+            m: {"verdicts": s.verdicts, "cheap_enough": s.cheap_enough, "tie": s.tie,
+                "premium_better": s.premium_better, "rate": s.rate}
+            for m, s in sat.items()}
+        click.echo(json.dumps({"scope": scope, **data}, ensure_ascii=False, indent=2))
+    elif as_csv:
+        click.echo(_report_csv(totals, sat), nl=False)
+    else:
+        _report_text(totals, sat, session_id, since)
+
+
+_CSV_COLUMNS = (
+    "group", "key", "calls", "ok", "errors", "spent_usd", "unpriced", "input_tokens",
+    "output_tokens", "cached_input_tokens", "reasoning_tokens", "estimated_usage",
+    "cache_hits", "mean_latency_s", "turns", "premium_counterfactual_usd", "savings_usd",
+    "savings_pct", "fallback_rate", "escalation_rate", "cache_hit_rate", "verdicts",
+    "satisfied", "satisfaction_rate",
+)
+
+
+def _report_csv(totals: Any, sat: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=_CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerow({
+        "group": "total", "key": "all", "calls": totals.calls,
+        "ok": sum(b.ok for b in totals.by_tier.values()), "errors": totals.errors,
+        "spent_usd": round(totals.spent, 6), "unpriced": totals.unpriced,
+        "input_tokens": sum(b.input_tokens for b in totals.by_tier.values()),
+        "output_tokens": sum(b.output_tokens for b in totals.by_tier.values()),
+        "cached_input_tokens": sum(b.cached_input_tokens for b in totals.by_tier.values()),
+        "reasoning_tokens": sum(b.reasoning_tokens for b in totals.by_tier.values()),
+        "estimated_usage": totals.estimated, "cache_hits": totals.cache_hits,
+        "turns": totals.turns, "premium_counterfactual_usd": round(totals.premium, 6),
+        "savings_usd": "" if totals.savings is None else round(totals.savings, 6),
+        "savings_pct": "" if totals.savings_pct is None else round(totals.savings_pct, 2),
+        "fallback_rate": _num(totals.fallback_rate),
+        "escalation_rate": _num(totals.escalation_rate),
+        "cache_hit_rate": _num(totals.cache_hit_rate),
+        "verdicts": sum(s.verdicts for s in sat.values()),
+        "satisfied": sum(s.satisfied for s in sat.values()),
+    })
+    for group, buckets in (("tier", totals.by_tier), ("model", totals.by_model)):
+        for key, b in buckets.items():
+            row = {
+                "group": group, "key": key, "calls": b.calls, "ok": b.ok, "errors": b.errors,
+                "spent_usd": round(b.spent, 6), "unpriced": b.unpriced,
+                "input_tokens": b.input_tokens, "output_tokens": b.output_tokens,
+                "cached_input_tokens": b.cached_input_tokens,
+                "reasoning_tokens": b.reasoning_tokens, "estimated_usage": b.estimated,
+                "cache_hits": b.cache_hits, "mean_latency_s": _num(b.mean_latency_s),
+            }
+            s = sat.get(key) if group == "model" else None
+            if s is not None:
+                row.update(verdicts=s.verdicts, satisfied=s.satisfied,
+                           satisfaction_rate=_num(s.rate))
+            w.writerow(row)
+    return buf.getvalue()
+
+
+def _num(x: float | None) -> Any:
+    return "" if x is None else round(x, 6)
+
+
+def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
+                 since: str | None) -> None:
+    from app.core.pricing import format_usd
+
+    scope = f"session {session_id}" if session_id is not None else "all sessions"
+    if since:
+        scope += f" since {since}"
+    click.echo(f"RouteDeck report: {scope}")
+    if not totals.calls:
+        click.echo("No calls recorded yet. Calls made in the console or with `routedeck ask` "
+                   "are recorded here.")
+        return
+    click.echo(f"period        {_when(totals.first_at)} .. {_when(totals.last_at)}")
+    click.echo(f"spent         {totals.spent_text}")
+    premium = format_usd(totals.premium)
+    if totals.premium_unpriced:
+        premium = f"at least {premium}, {totals.premium_unpriced} turn(s) unpriced"
+    click.echo(f"all-premium   {premium}  (counterfactual: same tokens on the top tier)")
+    if totals.savings is not None:
+        click.echo(f"saved         {format_usd(totals.savings)} ({totals.savings_pct:.1f}%) "
+                   f"over {totals.priced_turns} fully priced turn(s)")
+    else:
+        click.echo("saved         ? (no fully priced turn yet)")
+    click.echo(f"turns {totals.turns}   calls {totals.calls}   errors {totals.errors}   "
+               f"cancelled {totals.cancelled}   truncated {totals.truncated}   "
+               f"estimated usage {totals.estimated}   unpriced {totals.unpriced}")
+    click.echo(f"fallback rate {_pct(totals.fallback_rate)} ({totals.fallbacks})   "
+               f"escalation rate {_pct(totals.escalation_rate)} ({totals.escalations})   "
+               f"cache hits {_pct(totals.cache_hit_rate)} ({totals.cache_hits})")
+    for title, buckets in (("tier", totals.by_tier), ("model", totals.by_model)):
+        click.echo("")
+        width = max(len(title), *(len(k) for k in buckets))
+        click.echo(f"{title:<{width}}  {'calls':>6} {'errors':>6}  {'tokens in':>10} "
+                   f"{'tokens out':>10}  spent")
+        for key, b in buckets.items():
+            click.echo(f"{key:<{width}}  {b.calls:>6} {b.errors:>6}  {b.input_tokens:>10} "
+                       f"{b.output_tokens:>10}  {b.spent_text}")
+    click.echo("")
+    if not sat:
+        click.echo("satisfaction  no verdicts yet (compare answers with ctrl+e in the console)")
+        return
+    width = max(5, *(len(m) for m in sat))
+    click.echo(f"{'model':<{width}}  verdicts  cheap-enough  tie  premium-better  satisfied")
+    for m, s in sat.items():
+        click.echo(f"{m:<{width}}  {s.verdicts:>8}  {s.cheap_enough:>12}  {s.tie:>3}  "
+                   f"{s.premium_better:>14}  {_pct(s.rate):>9}")
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def _output(out: str | None) -> Iterator[IO[str]]:
+    if out is None:
+        yield click.get_text_stream("stdout")
+        return
+    with Path(out).open("w", encoding="utf-8", newline="") as fh:
+        yield fh
+
+
+@click.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, writable=True),
+              help="Write to FILE instead of stdout.")
+@click.option("--labels", is_flag=True,
+              help="Export verdicts as routing-data rows (for `routedeck eval`).")
+@click.option("--session", "session_id", type=int, help="Only this session.")
+@click.option("--since", help="Only rows from this local date/time on.")
+@click.pass_context
+def export(ctx: click.Context, fmt: str, out: str | None, labels: bool,
+           session_id: int | None, since: str | None) -> None:
+    """Write the requests table (or, with --labels, your verdicts) as JSON Lines or CSV."""
+    since_ts = parse_since(since)
+    settings, store = _open(ctx)
+    with store:
+        if labels:
+            rows, skipped = label_rows(store, settings, session_id, since_ts)
+        else:
+            rows, skipped = store.iter_requests(session_id=session_id, since=since_ts), 0
+        with _output(out) as fh:
+            n = _write_rows(fh, rows, fmt)
+    what = "label" if labels else "request"
+    if out is not None:
+        click.echo(f"wrote {n} {what} row(s) to {out}", err=True)
+    if skipped:
+        click.echo(f"skipped {skipped} verdict(s) whose prompt is stored as a hash only "
+                   "([privacy] store_prompts = false)", err=True)
+
+
+def _write_rows(fh: IO[str], rows: Any, fmt: str) -> int:
+    n = 0
+    writer: csv.DictWriter | None = None
+    for row in rows:
+        if fmt == "jsonl":
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            flat = {k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+                    for k, v in row.items()}
+            if writer is None:
+                writer = csv.DictWriter(fh, fieldnames=list(flat), lineterminator="\n")
+                writer.writeheader()
+            writer.writerow(flat)
+        n += 1
+    return n
+
+
+def label_rows(store: Any, settings: Any, session_id: int | None = None,
+               since: float | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Verdicts as routing-data rows, and how many had no prompt text to export."""
+    order = {t.name: i for i, t in enumerate(settings.tiers)}
+    rows, skipped = [], 0
+    for v in store.verdicts(session_id=session_id, since=since):
+        given = store.request(v["answer_request_id"])
+        other = store.request(v["compared_request_id"])
+        if given is None or other is None:
+            continue
+        if not given["prompt"]:
+            skipped += 1
+            continue
+        cheap, premium = given, other
+        # The cheaper tier is the "cheap" side; the compare view escalates from the answer
+        # given, so that is the default when tiers are unknown or equal.
+        if order.get(other["tier"], -1) < order.get(given["tier"], -1) and other["tier"] in order:
+            cheap, premium = other, given
+        cheap_score, premium_score, preference = LABEL_SCORES[v["verdict"]]
+        rows.append({
+            "id": f"mine/{v['id']}",
+            "source": "mine",
+            "dataset": "routedeck",
+            "category": given["task_type"] or "unknown",
+            "task_type": given["task_type"] or "unknown",
+            "prompt": given["prompt"],
+            "cheap_model": cheap["model"],
+            "premium_model": premium["model"],
+            "cheap_score": cheap_score,
+            "premium_score": premium_score,
+            "score_type": "human_verdict",
+            "preference": preference,
+            "cheap_price_per_mtok_in": cheap["price_input_per_mtok"],
+            "cheap_price_per_mtok_out": cheap["price_output_per_mtok"],
+            "premium_price_per_mtok_in": premium["price_input_per_mtok"],
+            "premium_price_per_mtok_out": premium["price_output_per_mtok"],
+            "cheap_cost_usd": cheap["cost_usd"],
+            "premium_cost_usd": premium["cost_usd"],
+            "cheap_output_chars": len(cheap["answer"]) if cheap["answer"] is not None else None,
+            "premium_output_chars": (len(premium["answer"])
+                                     if premium["answer"] is not None else None),
+            "other_scores": None,
+            "flags": [],
+            "verdict": v["verdict"],
+        })
+    return rows, skipped
