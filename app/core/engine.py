@@ -107,8 +107,10 @@ class Engine:
         cost = price.cost(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens) \
             if price else None
         premium = self._price(self.settings.premium)
-        # Counterfactual: the same input tokens and the output as observed, on the top tier.
-        pcost = premium.cost(usage.input_tokens, usage.output_tokens) if premium else None
+        # Counterfactual: the same input (and cached-input share) and the output as observed,
+        # on the top tier; the same rule as app.core.ledger.premium_counterfactual.
+        pcost = premium.cost(usage.input_tokens, usage.output_tokens,
+                             usage.cached_input_tokens) if premium else None
         return cost, pcost
 
     # --- recording ---------------------------------------------------------------------------

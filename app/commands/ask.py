@@ -1,0 +1,224 @@
+"""``routedeck ask PROMPT``: route one prompt, call the model, stream the answer.
+
+The answer goes to stdout as it arrives; notes (retries, fallbacks) and the closing summary
+line (tier, model, usage, cost, latency) go to stderr, so stdout stays just the answer and can
+be piped. ``--json`` prints one JSON object on stdout at the end instead.
+
+Exit codes: 0 answered; 1 the call failed (message on stderr, no traceback); 2 no
+credentials / bad config / bad usage; 130 interrupted with Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import click
+
+from app.commands.common import EXIT_CONFIG, config_file_of, load_or_exit
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _usage_text(ev: Any) -> str:
+    u = ev.usage
+    if u is None:
+        return "no usage"
+    return f"{u.input_tokens} in / {u.output_tokens} out tokens ({u.source})"
+
+
+def _usd(value: float | None) -> str:
+    from app.core.pricing import format_usd
+
+    # One call often costs a fraction of a hundredth of a cent; show it rather than $0.0000.
+    if value is not None and 0 < abs(value) < 0.0001:
+        return f"${value:.6f}"
+    return format_usd(value)
+
+
+def _summary(fin: Any, provider: str) -> str:
+    parts = [fin.tier, f"{fin.model} via {provider}", _usage_text(fin),
+             _usd(fin.cost_usd), f"{fin.latency_s:.2f} s"]
+    if fin.cached:
+        parts.append("cache hit")
+    if fin.fallback_from:
+        parts.append(f"fell back from {fin.fallback_from}")
+    if fin.escalated_from:
+        parts.append(f"escalated from {fin.escalated_from}")
+    if fin.premium_cost_usd is not None and fin.cost_usd is not None:
+        parts.append(f"premium would cost {_usd(fin.premium_cost_usd)}")
+    return "[" + " · ".join(parts) + "]"
+
+
+def _open_recorder(settings: Any) -> Any:
+    """The ledger store to record attempts into, or None when it cannot be opened."""
+    try:
+        from app.core.store import StoreError, open_store
+    except ImportError:
+        return None
+    try:
+        return open_store(settings)
+    except (StoreError, OSError) as exc:
+        click.echo(f"warning: not recording this call in the ledger ({exc})", err=True)
+        return None
+
+
+async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
+               use_cache: bool, out: dict[str, Any]) -> None:
+    from contextlib import aclosing
+
+    from app.core.engine import Engine
+    from app.core.events import (
+        AttemptFailed,
+        AttemptStarted,
+        CacheHit,
+        Escalated,
+        RouteDecided,
+        TextDelta,
+        TurnFinished,
+        UsageReported,
+    )
+
+    recorder = _open_recorder(settings)
+    cache = None
+    if settings.cache.enabled and use_cache:
+        from app.core.cache import ResponseCache
+
+        cache = ResponseCache(settings.cache, store_prompts=settings.privacy.store_prompts)
+    engine = Engine(settings, recorder=recorder, cache=cache)
+    attempts: list[dict[str, Any]] = out.setdefault("attempts", [])
+    shown = False  # text of the current attempt is on stdout
+    try:
+        async with aclosing(engine.run_turn(prompt, [], tier=tier, use_cache=use_cache)) as events:
+            async for ev in events:
+                if isinstance(ev, RouteDecided):
+                    out["decision"] = ev.decision
+                elif isinstance(ev, AttemptStarted):
+                    attempts.append({"attempt": ev.attempt, "tier": ev.tier, "model": ev.model,
+                                     "provider": ev.provider, "why": ev.why, "status": "started"})
+                elif isinstance(ev, TextDelta) and not as_json:
+                    sys.stdout.write(ev.text)
+                    sys.stdout.flush()
+                    shown = True
+                elif isinstance(ev, UsageReported):
+                    attempts[-1].update(status="ok", cost_usd=ev.cost_usd,
+                                        usage_source=ev.usage.source)
+                elif isinstance(ev, AttemptFailed):
+                    attempts[-1].update(status="failed", error_kind=ev.error_kind,
+                                        message=ev.message, partial_text=ev.partial_text)
+                    # A failure that ends the turn is reported once, by the final message.
+                    if not as_json and ev.retryable:
+                        if shown:
+                            sys.stdout.write("\n")
+                            sys.stdout.flush()
+                        cut = " (the text above is incomplete)" if shown else ""
+                        click.echo(f"! attempt {ev.attempt} failed{cut}: {ev.message}; trying "
+                                   "again", err=True)
+                        shown = False
+                elif isinstance(ev, Escalated):
+                    out["escalation"] = {"from": ev.from_tier, "to": ev.to_tier,
+                                         "reason": ev.reason}
+                    if not as_json:
+                        click.echo(f"! escalated {ev.from_tier} -> {ev.to_tier}: {ev.reason}",
+                                   err=True)
+                elif isinstance(ev, CacheHit):
+                    out["cache"] = {"similarity": ev.similarity, "saved_usd": ev.saved_usd}
+                    if not as_json:
+                        sys.stdout.write(ev.text)
+                        sys.stdout.flush()
+                        shown = True
+                elif isinstance(ev, TurnFinished):
+                    out["finished"] = ev
+                    if shown and not as_json:
+                        sys.stdout.write("\n")
+                        sys.stdout.flush()
+    finally:
+        await engine.aclose()
+        if cache is not None:
+            cache.close()
+        if recorder is not None:
+            recorder.close()
+
+
+def _as_json(settings: Any, out: dict[str, Any]) -> dict[str, Any]:
+    fin = out["finished"]
+    d = out.get("decision")
+    u = fin.usage
+    try:
+        provider = settings.tier(fin.tier).provider
+    except KeyError:
+        provider = None
+    saved = None
+    if fin.premium_cost_usd is not None and fin.cost_usd is not None:
+        saved = fin.premium_cost_usd - fin.cost_usd
+    return {
+        "status": fin.status,
+        "text": fin.text,
+        "tier": fin.tier,
+        "model": fin.model,
+        "provider": provider,
+        "usage": None if u is None else {
+            "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
+            "cached_input_tokens": u.cached_input_tokens,
+            "reasoning_tokens": u.reasoning_tokens, "source": u.source},
+        "cost_usd": fin.cost_usd,
+        "premium_cost_usd": fin.premium_cost_usd,
+        "saved_usd": saved,
+        "latency_s": round(fin.latency_s, 4),
+        "ttft_s": None if fin.ttft_s is None else round(fin.ttft_s, 4),
+        "cached": fin.cached,
+        "cache": out.get("cache"),
+        "fallback_from": fin.fallback_from,
+        "escalated_from": fin.escalated_from,
+        "escalation": out.get("escalation"),
+        "message": fin.message,
+        "request_ids": list(fin.request_ids),
+        "decision": None if d is None else {
+            "tier": d.tier, "rule": d.rule, "reason": d.reason, "score": round(d.score, 4),
+            "task_type": d.task_type, "decision_us": round(d.decision_us, 1)},
+        "attempts": out.get("attempts", []),
+    }
+
+
+@click.command()
+@click.argument("prompt", required=False)
+@click.option("--tier", help="Use this tier instead of routing (a [[tiers]] name).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
+@click.option("--no-cache", is_flag=True, help="Do not answer from (or store in) the cache.")
+@click.pass_context
+def ask(ctx: click.Context, prompt: str | None, tier: str | None, as_json: bool,
+        no_cache: bool) -> None:
+    """Ask PROMPT (or stdin): route it, call the model, stream the answer."""
+    if prompt is None:
+        if sys.stdin.isatty():
+            raise click.UsageError("give a PROMPT argument or pipe the prompt on stdin")
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        raise click.UsageError("the prompt is empty")
+    settings = load_or_exit(config_file_of(ctx))
+    names = [t.name for t in settings.tiers]
+    if tier is not None and tier not in names:
+        raise click.BadParameter(f"'{tier}' is not a tier ({', '.join(names)})",
+                                 param_hint="--tier")
+    out: dict[str, Any] = {}
+    try:
+        asyncio.run(_run(settings, prompt, tier, as_json, not no_cache, out))
+    except KeyboardInterrupt:
+        # The engine has recorded the in-flight attempt as cancelled by now.
+        click.echo("\ncancelled: no complete answer (Ctrl+C)", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    fin = out.get("finished")
+    if fin is None:  # the engine always finishes a turn; this guards against a broken build
+        click.echo("error: the turn ended without a result", err=True)
+        sys.exit(EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps(_as_json(settings, out), ensure_ascii=False))
+    if fin.status == "ok":
+        if not as_json:
+            click.echo(_summary(fin, settings.tier(fin.tier).provider), err=True)
+        return
+    click.echo(f"{fin.status}: {fin.message}", err=True)
+    sys.exit(EXIT_CONFIG if fin.status == "offline" else EXIT_FAILED)
