@@ -246,3 +246,12 @@ def test_to_dict_is_json_ready(store):
     d = Ledger(store).totals(series=True).to_dict()
     json.dumps(d)
     assert d["spent_text"].startswith("at least $") and d["by_tier"]["cheap"]["calls"] == 4
+
+
+def test_same_turn_id_in_two_sessions_are_two_turns(store):
+    s = settings()
+    store.record_attempt(stamp(rec("1", session_id=1, input_tokens=1_000_000), s))
+    store.record_attempt(stamp(rec("1", session_id=2, input_tokens=1_000_000), s))
+    t = Ledger(store).totals()
+    assert t.turns == 2
+    assert t.premium == pytest.approx(5.0)  # each turn's counterfactual counted once

@@ -196,11 +196,11 @@ def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
     for title, buckets in (("tier", totals.by_tier), ("model", totals.by_model)):
         click.echo("")
         width = max(len(title), *(len(k) for k in buckets))
-        click.echo(f"{title:<{width}}  {'calls':>6} {'errors':>6}  {'tokens in':>10} "
-                   f"{'tokens out':>10}  spent")
+        click.echo(f"{title:<{width}}  {'calls':>7} {'errors':>6}  {'tokens in':>13} "
+                   f"{'tokens out':>13}  spent")
         for key, b in buckets.items():
-            click.echo(f"{key:<{width}}  {b.calls:>6} {b.errors:>6}  {b.input_tokens:>10} "
-                       f"{b.output_tokens:>10}  {b.spent_text}")
+            click.echo(f"{key:<{width}}  {b.calls:>7,} {b.errors:>6,}  {b.input_tokens:>13,} "
+                       f"{b.output_tokens:>13,}  {b.spent_text}")
     click.echo("")
     if not sat:
         click.echo("satisfaction  no verdicts yet (compare answers with ctrl+e in the console)")
@@ -218,7 +218,7 @@ def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
 @contextmanager
 def _output(out: str | None) -> Iterator[IO[str]]:
     if out is None:
-        yield click.get_text_stream("stdout")
+        yield sys.stdout
         return
     with Path(out).open("w", encoding="utf-8", newline="") as fh:
         yield fh

@@ -251,13 +251,13 @@ class RecentRates:
 # columns (premium_cost_usd, started_at) from the turn's last attempt: the counterfactual is
 # counted once per turn, from the attempt that finished it.
 _TURNS = """
-    SELECT turn_id, MAX(attempt) AS last_attempt, started_at, premium_cost_usd AS cf,
+    SELECT session_id, turn_id, MAX(attempt) AS last_attempt, started_at, premium_cost_usd AS cf,
            SUM(COALESCE(cost_usd, 0)) AS actual,
            SUM(cost_usd IS NULL) AS unpriced,
            SUM(fallback_from IS NOT NULL) > 0 AS fell_back,
            SUM(escalated) > 0 AS escalated,
            SUM(cache_hit) > 0 AS cache_hit
-    FROM requests WHERE {where} GROUP BY turn_id"""
+    FROM requests WHERE {where} GROUP BY session_id, turn_id"""
 
 _SUMMARY = f"""
     WITH t AS ({_TURNS})

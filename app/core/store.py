@@ -128,11 +128,18 @@ class Store:
         """Open (creating and upgrading as needed) the store at ``path`` or the default."""
         db = Path(path) if path is not None else default_path()
         db.parent.mkdir(parents=True, exist_ok=True)
+        conn = None
         try:
             conn = connect(db)
             migrate(conn)
         except sqlite3.DatabaseError as exc:
+            if conn is not None:
+                conn.close()
             raise StoreError(f"{db}: not a usable RouteDeck database ({exc})") from exc
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
         return cls(conn, db, store_prompts)
 
     def close(self) -> None:
