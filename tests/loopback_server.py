@@ -97,8 +97,12 @@ class Fault:
 @dataclass
 class Recorded:
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
     body: Any
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
 
 
 @dataclass
@@ -307,7 +311,7 @@ class _Handler(BaseHTTPRequestHandler):
     # --- routes ----------------------------------------------------------------------------
     def do_GET(self) -> None:
         with self.owner._lock:
-            self.owner.requests.append(Recorded(self.path, dict(self.headers), None))
+            self.owner.requests.append(Recorded(self.path, _lower(self.headers), None))
         if self.path.rstrip("/").endswith("/models"):
             models = sorted(self.owner.known_models or {"loopback-model"})
             self._send_json(200, {"object": "list", "data": [
@@ -324,7 +328,7 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             body = None
         with self.owner._lock:
-            self.owner.requests.append(Recorded(self.path, dict(self.headers), body))
+            self.owner.requests.append(Recorded(self.path, _lower(self.headers), body))
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._send_json(404, {"error": {"message": "no such route", "type": "invalid_request_error"}})
             return
