@@ -255,3 +255,17 @@ def test_same_turn_id_in_two_sessions_are_two_turns(store):
     t = Ledger(store).totals()
     assert t.turns == 2
     assert t.premium == pytest.approx(5.0)  # each turn's counterfactual counted once
+
+
+def test_buckets_fold_tiers_and_models(store):
+    s = settings()
+    store.record_attempt(stamp(rec("a", input_tokens=10, latency_s=1.0), s))
+    store.record_attempt(stamp(rec("b", input_tokens=20, latency_s=3.0), s))
+    store.record_attempt(stamp(rec("c", input_tokens=30), s))  # no latency: not averaged
+    store.record_attempt(stamp(rec("d", price=dict(CHEAP, model="other-mini"),
+                                   input_tokens=40, latency_s=5.0), s))
+    t = Ledger(store).totals()
+    assert t.by_tier["cheap"].calls == 4 and t.by_tier["cheap"].input_tokens == 100
+    assert t.by_tier["cheap"].mean_latency_s == pytest.approx(3.0)
+    assert t.by_model["gpt-4o-mini"].mean_latency_s == pytest.approx(2.0)
+    assert list(t.by_model) == ["gpt-4o-mini", "other-mini"]
