@@ -240,8 +240,11 @@ class Engine:
                              ttft_s=time.perf_counter() - turn.started)
                 return
 
-        async for ev in self._attempts(turn, chosen, state, finish):
-            yield ev
+        # aclosing: when the consumer closes this generator, the inner one is closed at once
+        # too, so the in-flight attempt is recorded as cancelled now rather than at GC time.
+        async with contextlib.aclosing(self._attempts(turn, chosen, state, finish)) as inner:
+            async for ev in inner:
+                yield ev
 
     async def _attempts(self, turn: _Turn, first: TierConfig, state: SessionState,
                         finish) -> AsyncIterator[Event]:
