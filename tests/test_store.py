@@ -137,6 +137,18 @@ def test_request_queries(store):
     assert store.requests(session_id=1)[0]["forced"] is False
 
 
+def test_iteration_pages_through_ties_in_time(store, monkeypatch):
+    import app.core.store as store_mod
+
+    monkeypatch.setattr(store_mod, "_PAGE", 3)
+    t0 = 1_700_000_000.0
+    ids = [store.record_attempt(rec(f"t{i}", started_at=t0 + i // 4)) for i in range(10)]
+    assert [r["id"] for r in store.iter_requests()] == ids
+    assert [r["id"] for r in store.iter_requests(newest_first=True)] == ids[::-1]
+    assert [r["id"] for r in store.iter_requests(limit=7)] == ids[:7]
+    assert [r["id"] for r in store.iter_requests(limit=3)] == ids[:3]
+
+
 def test_verdicts_default_to_the_answers_session(store):
     sid = store.new_session()
     a = store.record_attempt(rec("t", session_id=sid))

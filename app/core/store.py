@@ -57,6 +57,7 @@ _INSERT_REQUEST = (
 )
 _BOOL_COLUMNS = ("forced", "pinned", "escalated", "cache_hit")
 STATUSES = ("ok", "error", "cancelled", "truncated")
+_PAGE = 2_000  # rows per page when iterating requests
 
 
 class StoreError(RuntimeError):
@@ -306,17 +307,33 @@ class Store:
         limit: int | None = None,
         newest_first: bool = False,
     ) -> Iterator[dict[str, Any]]:
+        """Like :meth:`requests`, but fetched in pages, so exporting a large ledger keeps
+        memory flat and never holds the connection lock while the caller works."""
         where, params = request_filter(session_id, since, until)
         if turn_id is not None:
             where += " AND turn_id = ?"
             params.append(turn_id)
-        order = "DESC" if newest_first else "ASC"
-        sql = f"SELECT * FROM requests WHERE {where} ORDER BY started_at {order}, id {order}"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        for row in self.query(sql, params):
-            yield _request_dict(row)
+        order, cmp = ("DESC", "<") if newest_first else ("ASC", ">")
+        remaining = limit
+        after: tuple[float, int] | None = None
+        while remaining is None or remaining > 0:
+            page = _PAGE if remaining is None else min(_PAGE, remaining)
+            # Keyset pagination on the sort key (started_at, id): stable under inserts.
+            keyset, kparams = "", []
+            if after is not None:
+                keyset = f" AND (started_at {cmp} ? OR (started_at = ? AND id {cmp} ?))"
+                kparams = [after[0], after[0], after[1]]
+            rows = self.query(
+                f"SELECT * FROM requests WHERE {where}{keyset} "
+                f"ORDER BY started_at {order}, id {order} LIMIT ?",
+                [*params, *kparams, page])
+            for row in rows:
+                yield _request_dict(row)
+            if len(rows) < page:
+                return
+            after = (rows[-1]["started_at"], rows[-1]["id"])
+            if remaining is not None:
+                remaining -= len(rows)
 
     # --- verdicts --------------------------------------------------------------------------
     def add_verdict(
