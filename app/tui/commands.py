@@ -1,0 +1,61 @@
+"""The command palette (Ctrl+P): every console action, the tier pins and the themes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, cast
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from app.tui.bindings import key_for
+
+if TYPE_CHECKING:
+    from app.tui.app import RouteDeckApp
+
+# (title, binding id or "", action name, help)
+ACTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("Send prompt", "send", "send_prompt", "send what is in the prompt box"),
+    ("Cancel running answer", "cancel", "cancel_turn", "stop the answer being streamed"),
+    ("Pin tier: cycle", "pin_tier", "cycle_pin", "auto → cheapest → … → premium → auto"),
+    ("Force premium for the next prompt", "force_premium", "force_premium",
+     "one prompt on the top tier, whatever the router says"),
+    ("Copy last answer", "copy_answer", "copy_answer", "to the system clipboard (or OSC 52)"),
+    ("Ledger details", "ledger_details", "ledger_details", "per-model table and cost chart"),
+    ("New session", "new_session", "new_session", "start an empty conversation"),
+    ("Resume session…", "resume_session", "resume_session", "pick a stored session"),
+    ("Pause / resume playback", "play_pause", "toggle_play", "demo playback of --play FILE"),
+    ("Help", "help", "help", "keys and what the panels mean"),
+    ("Quit", "quit", "quit", "leave RouteDeck"),
+)
+
+
+class RouteDeckCommands(Provider):
+    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        app = cast("RouteDeckApp", self.app)
+        out: list[tuple[str, Callable[[], object], str]] = []
+        for title, binding_id, action, help_text in ACTIONS:
+            if action == "toggle_play" and app.playback is None:
+                continue
+            key = key_for(binding_id, app.keymap) if binding_id else ""
+            out.append((title, partial(app.run_action, action),
+                        f"{help_text}  [{key}]" if key else help_text))
+        for tier in ("auto", *app.session.tier_names):
+            out.append((f"Pin tier: {tier}", partial(app.pin_tier, None if tier == "auto" else tier),
+                        "route every prompt of this session" + ("" if tier == "auto" else f" to {tier}")))
+        for name in sorted(app.available_themes):
+            if name.startswith("routedeck") or name == app.theme:
+                out.append((f"Theme: {name}", partial(setattr, app, "theme", name),
+                            "switch now; the choice is remembered"))
+        return out
+
+    async def discover(self) -> Hits:
+        for title, callback, help_text in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, callback, help_text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)

@@ -1,0 +1,53 @@
+"""F1: what every key does (after [keymap]) and what the panels mean."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from app.tui.bindings import DESCRIPTIONS, key_for
+
+PANELS = (
+    ("Decision", "where the prompt went and why: tier, score against the threshold, the rule "
+                 "that fired, the strongest signals, and the estimated cost on every tier. It "
+                 "fills in before the first token arrives."),
+    ("Ledger", "what this session cost, what always using the premium tier would have cost, "
+               "the saving, calls per tier, fallbacks, escalations, cache hits and the budget."),
+    ("Answer header", "tier · model · latency · tokens in→out · cost, and marks for cached, "
+                      "fallback, escalated, estimated usage (~) and truncated answers."),
+    ("Palette", "Ctrl+P lists every action, including themes; [keymap] in the config remaps "
+                "any key by its binding id."),
+)
+
+
+def help_text(keymap: dict[str, str]) -> Content:
+    rows = [Content.styled("Keys", "bold $primary")]
+    for binding_id, what in DESCRIPTIONS.items():
+        rows.append(Content.assemble((f"  {key_for(binding_id, keymap):<14}", "bold"),
+                                     (f"{binding_id:<16}", "dim"), what))
+    rows.append(Content.assemble(("  ctrl+p        ", "bold"), (f"{'palette':<16}", "dim"),
+                                 "command palette"))
+    rows.append(Content(""))
+    for title, text in PANELS:
+        rows.append(Content.assemble((f"{title}: ", "bold $primary"), text))
+    return Content("\n").join(rows)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,f1,q", "dismiss", "Close", id="help_close"),
+    ]
+
+    def __init__(self, keymap: dict[str, str]) -> None:
+        super().__init__()
+        self.keymap = keymap
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body", classes="dialog") as body:
+            body.border_title = "RouteDeck help"
+            body.border_subtitle = "esc closes"
+            yield Static(help_text(self.keymap))

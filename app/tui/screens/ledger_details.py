@@ -1,0 +1,75 @@
+"""F2: the ledger in detail — per-model table and cumulative actual vs all-premium cost."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from app.core.session import LedgerView
+from app.tui.fmt import format_usd, tier_style
+from app.tui.widgets.ledger import render_ledger
+
+CHART_HEIGHT = 8
+CHART_WIDTH = 60
+
+
+def cost_chart(series: Sequence[tuple[float, float]], height: int = CHART_HEIGHT,
+               width: int = CHART_WIDTH) -> Content:
+    """Cumulative cost per turn as columns: solid = actual, shaded = what premium would add."""
+    if not series:
+        return Content.styled("No priced turns yet: the chart fills in as you prompt.", "dim")
+    if len(series) > width:  # one column per group of turns, keeping each group's last point
+        step = len(series) / width
+        series = [series[min(len(series) - 1, int((i + 1) * step) - 1)] for i in range(width)]
+    top = max(max(a, p) for a, p in series) or 1.0
+    rows: list[Content] = []
+    for level in range(height, 0, -1):
+        cut = top * (level - 0.5) / height
+        cells: list[tuple[str, str]] = []
+        for actual, premium in series:
+            if actual >= cut:
+                cells.append(("█", "$rd-tier-cheap"))
+            elif premium >= cut:
+                cells.append(("░", "$rd-tier-premium"))
+            else:
+                cells.append((" ", ""))
+        label = format_usd(top) if level == height else ""
+        rows.append(Content.assemble((f"{label:>8} │", "dim"), *cells))
+    rows.append(Content.styled(f"{'$0':>8} └{'─' * len(series)} turns → {len(series)}", "dim"))
+    rows.append(Content.assemble(("          █", "$rd-tier-cheap"), " actual (cumulative)   ",
+                                 ("░", "$rd-tier-premium"), " all-premium would have added"))
+    return Content("\n").join(rows)
+
+
+class LedgerDetailsScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f2,q", "dismiss", "Close", id="ledger_close")]
+
+    def __init__(self, view: LedgerView, tier_names: Sequence[str], session_label: str) -> None:
+        super().__init__()
+        self.view = view
+        self.tier_names = list(tier_names)
+        self.session_label = session_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="ledger-details", classes="dialog") as box:
+            box.border_title = f"Ledger — {self.session_label}"
+            box.border_subtitle = "esc closes"
+            yield Static(render_ledger(self.view, self.tier_names), id="ledger-summary")
+            yield DataTable(id="model-table", cursor_type="none", zebra_stripes=True)
+            yield Static(cost_chart(self.view.series), id="cost-chart")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("tier", "model", "calls", "in tok", "out tok", "spent", "unpriced")
+        for row in self.view.models:
+            table.add_row(
+                Content.styled(row.tier, tier_style(row.tier, self.tier_names)), row.model,
+                str(row.calls), str(row.input_tokens), str(row.output_tokens),
+                format_usd(row.cost_usd), str(row.unpriced) if row.unpriced else "",
+            )

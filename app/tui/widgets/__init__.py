@@ -1,0 +1,1 @@
+"""Widgets of the main screen: chat, decision panel, ledger panel, prompt input."""

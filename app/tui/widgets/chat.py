@@ -1,0 +1,232 @@
+"""The chat pane: user prompts and streamed Markdown answers with a cost header each.
+
+Answers stream through ``Markdown.get_stream`` inside a small per-answer worker fed by a
+queue; the turn handlers only append to the queue, so all state changes stay in handlers.
+After the stream stops the body gets one full ``update`` so code fences that arrived in
+pieces are re-parsed whole. The pane is anchored: it follows new text while the reader is at
+the bottom and stops following as soon as they scroll up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.widgets import Markdown, Static
+
+from app.core.events import TurnFinished
+from app.core.types import RouteDecision
+from app.tui.fmt import format_usd, seconds, tier_style, tokens
+
+_RESET = object()  # queue marker: a retry/fallback/escalation starts the answer afresh
+_END = object()  # queue marker: the turn finished
+
+
+class UserMessage(Static):
+    def __init__(self, text: str) -> None:
+        super().__init__(Content.assemble(("you  ", "bold $primary"), text))
+
+
+class Notice(Static):
+    """A system line in the chat: the offline notice, errors, session changes."""
+
+    def __init__(self, text: str | Content, kind: str = "info") -> None:
+        super().__init__(text)
+        self.add_class(f"-{kind}")
+
+
+class AnswerView(Vertical):
+    """One assistant answer: a header (tier, model, latency, tokens, cost, marks) and a body."""
+
+    def __init__(self, decision: RouteDecision | None, tier_names: Sequence[str]) -> None:
+        super().__init__()
+        self.tier_names = list(tier_names)
+        self.tier = decision.tier if decision else "?"
+        self.model = decision.model if decision else "?"
+        self.parts: list[str] = []
+        self.notes: list[str] = []
+        self.finished: TurnFinished | None = None
+        self.marks: list[str] = []
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self.header = Static(self._header(), classes="answer-header")
+        self.body = Markdown("", classes="answer-body")
+        self.note = Static("", classes="answer-note")
+        self.note.display = False
+
+    def compose(self):
+        yield self.header
+        yield self.note
+        yield self.body
+
+    def on_mount(self) -> None:
+        self.run_worker(self._pump(), group="answer-stream", exit_on_error=False)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    # --- called by the turn handlers ----------------------------------------------------
+    def attempt(self, tier: str, model: str, why: str) -> None:
+        if self.parts:
+            self.parts.clear()
+            self._queue.put_nowait(_RESET)
+        self.tier, self.model = tier, model
+        if why in ("fallback", "escalation") and why not in self.marks:
+            self.marks.append(why)
+        self.header.update(self._header())
+
+    def append(self, text: str) -> None:
+        self.parts.append(text)
+        self._queue.put_nowait(text)
+
+    def add_note(self, text: str) -> None:
+        self.notes.append(text)
+        self.note.update(Content.styled("\n".join(self.notes), "$rd-cost-warning"))
+        self.note.display = True
+
+    def finish(self, ev: TurnFinished) -> None:
+        self.finished = ev
+        self.tier, self.model = ev.tier or self.tier, ev.model or self.model
+        if ev.text and ev.status in ("ok", "truncated"):
+            self.parts = [ev.text]
+        self.header.update(self._header())
+        self.set_class(ev.status not in ("ok", "truncated"), "-failed")
+        self._queue.put_nowait(_END)
+
+    # --- rendering ------------------------------------------------------------------------
+    def _header(self) -> Content:
+        style = tier_style(self.tier, self.tier_names)
+        parts: list[Content | str | tuple[str, str]] = [(self.tier, f"{style} bold"), " · ", self.model]
+        ev = self.finished
+        if ev is None:
+            parts.append((" · streaming…", "dim"))
+        else:
+            parts.append(f" · {seconds(ev.latency_s)}")
+            if ev.usage is not None:
+                est = "~" if ev.usage.source == "estimated" else ""
+                parts.append(f" · {est}{tokens(ev.usage.input_tokens)}→{est}{tokens(ev.usage.output_tokens)} tok")
+            parts.append(f" · {format_usd(ev.cost_usd)}")
+        for mark, colour in self._marks():
+            parts += ["  ", (f"[{mark}]", f"{colour} bold")]
+        return Content.assemble(*parts)
+
+    def _marks(self) -> list[tuple[str, str]]:
+        ev = self.finished
+        out: list[tuple[str, str]] = []
+        if ev is not None and ev.cached:
+            out.append(("cached", "$rd-savings"))
+        if ev is not None and ev.fallback_from:
+            out.append((f"fallback from {ev.fallback_from}", "$warning"))
+        elif "fallback" in self.marks:
+            out.append(("fallback", "$warning"))
+        if ev is not None and ev.escalated_from:
+            out.append((f"escalated from {ev.escalated_from}", "$warning"))
+        elif "escalation" in self.marks:
+            out.append(("escalated", "$warning"))
+        if ev is not None and ev.usage is not None and ev.usage.source == "estimated":
+            out.append(("usage estimated", "$rd-cost-warning"))
+        if ev is not None and ev.status == "truncated":
+            out.append(("TRUNCATED", "$error"))
+        if ev is not None and ev.status == "cancelled":
+            out.append(("cancelled", "$error"))
+        if ev is not None and ev.status == "error":
+            out.append(("failed", "$error"))
+        return out
+
+    async def _pump(self) -> None:
+        stream = Markdown.get_stream(self.body)
+        done = False
+        try:
+            while not done:
+                batch = [await self._queue.get()]
+                while not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                text: list[str] = []
+                for item in batch:
+                    if isinstance(item, str):
+                        text.append(item)
+                        continue
+                    if text:
+                        await stream.write("".join(text))
+                        text = []
+                    if item is _END:
+                        done = True
+                        break
+                    await stream.stop()  # _RESET
+                    await self.body.update("")
+                    stream = Markdown.get_stream(self.body)
+                if text and not done:
+                    await stream.write("".join(text))
+        finally:
+            await stream.stop()
+        # The final full parse: fences and tables split across deltas render correctly.
+        await self.body.update(self.text)
+
+
+class ChatView(VerticalScroll):
+    """The conversation; keeps at most ``max_turns`` turns mounted so long sessions stay fast."""
+
+    def __init__(self, tier_names: Sequence[str], max_turns: int = 60, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.tier_names = list(tier_names)
+        self.max_turns = max_turns
+        self.hidden_turns = 0
+        self._turn_starts: list[UserMessage] = []
+        self._hidden_note = Static("", classes="hidden-note")
+        self._hidden_note.display = False
+
+    def compose(self):
+        yield self._hidden_note
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    def add_user(self, text: str) -> UserMessage:
+        msg = UserMessage(text)
+        self._turn_starts.append(msg)
+        self.mount(msg)
+        self._trim()
+        return msg
+
+    def add_answer(self, decision: RouteDecision | None) -> AnswerView:
+        view = AnswerView(decision, self.tier_names)
+        self.mount(view)
+        return view
+
+    def add_notice(self, text: str | Content, kind: str = "info") -> Notice:
+        notice = Notice(text, kind)
+        self.mount(notice)
+        return notice
+
+    def clear_chat(self) -> None:
+        for child in list(self.children):
+            if child is not self._hidden_note:
+                child.remove()
+        self._turn_starts.clear()
+        self.hidden_turns = 0
+        self._hidden_note.display = False
+
+    @property
+    def mounted_turns(self) -> int:
+        return len(self._turn_starts)
+
+    def _trim(self) -> None:
+        """Unmount the oldest turns past the cap; the history itself is kept by the session."""
+        excess = len(self._turn_starts) - self.max_turns
+        if excess <= 0:
+            return
+        cut_at = self._turn_starts[excess]
+        doomed = []
+        for child in self.children:
+            if child is cut_at:
+                break
+            if child is not self._hidden_note:
+                doomed.append(child)
+        self.remove_children(doomed)
+        del self._turn_starts[:excess]
+        self.hidden_turns += excess
+        self._hidden_note.update(Content.styled(
+            f"… {self.hidden_turns} earlier turn(s) not shown (still in the conversation)", "dim"))
+        self._hidden_note.display = True

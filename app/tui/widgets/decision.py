@@ -1,0 +1,80 @@
+"""The decision panel: why the current prompt went where it went, shown on RouteDecided."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.content import Content
+from textual.widgets import Static
+
+from app.core.types import RouteDecision
+from app.tui.fmt import format_usd, ms, tier_style
+
+LABEL = "dim"
+WIDTH = 10  # label column
+
+
+def _row(label: str, *parts: Content | str | tuple[str, str]) -> Content:
+    return Content.assemble((f"{label:<{WIDTH}}", LABEL), *parts, "\n")
+
+
+def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None = None) -> Content:
+    style = tier_style(d.tier, tier_names)
+    if d.threshold is None:
+        versus = ""
+    else:
+        versus = f"  (score {d.score:.2f} {'≥' if d.score >= d.threshold else '<'} {d.threshold:.2f})"
+    flags = [f for f, on in (("forced", d.forced), ("pinned", d.pinned), ("BLOCKED", d.blocked)) if on]
+    lines = [
+        _row("tier", (d.tier, f"{style} bold"), versus,
+             (f"  [{', '.join(flags)}]" if flags else "", "$warning")),
+        _row("model", f"{d.model}  via {d.provider}"),
+        _row("task", d.task_type, (f"   confidence {d.confidence:.2f}", LABEL)),
+        _row("why", d.reason),
+    ]
+    for i, sig in enumerate(d.signals[:4]):
+        colour = "$success" if sig.weight < 0 else "$rd-cost-warning"
+        lines.append(_row("signals" if i == 0 else "", (f"{sig.weight:+.2f}", colour), f" {sig.label}"))
+    lines.append(_row("decided", f"{ms(d.decision_us)}", (f"   {d.strategy}", LABEL)))
+    width = max((len(e.tier) for e in d.estimates), default=0)
+    for i, e in enumerate(d.estimates):
+        chosen = "  ◂ routed" if e.tier == d.tier else ""
+        lines.append(_row("est. cost" if i == 0 else "",
+                          (f"{e.tier:<{width}}", tier_style(e.tier, tier_names)),
+                          f"  {format_usd(e.cost_usd):>9}", (chosen, LABEL)))
+    if d.estimates:
+        first = d.estimates[0]
+        lines.append(_row("", (f"~{first.input_tokens} in / {first.output_tokens} out tok (est.)", LABEL)))
+    if pin:
+        lines.append(_row("session", (f"pinned to {pin}", "$warning")))
+    return Content("").join(lines).rstrip("\n")
+
+
+class DecisionPanel(Static):
+    """Tier, model, task, score vs threshold, reason, signals, timing and per-tier estimates."""
+
+    def __init__(self, tier_names: Sequence[str], **kwargs) -> None:
+        super().__init__(self._idle_text(None), **kwargs)
+        self.tier_names = list(tier_names)
+        self.decision: RouteDecision | None = None
+        self.pin: str | None = None
+        self.border_title = "Decision"
+
+    @staticmethod
+    def _idle_text(pin: str | None) -> Content:
+        hint = Content.styled("Type a prompt: the route and its reasons show here before "
+                              "the first token arrives.", LABEL)
+        if pin:
+            hint = Content.assemble(hint, "\n", (f"session pinned to {pin}", "$warning"))
+        return hint
+
+    def show(self, decision: RouteDecision) -> None:
+        self.decision = decision
+        self.update(render_decision(decision, self.tier_names, self.pin))
+
+    def set_pin(self, pin: str | None) -> None:
+        self.pin = pin
+        if self.decision is None:
+            self.update(self._idle_text(pin))
+        else:
+            self.show(self.decision)
