@@ -15,11 +15,10 @@ from app.core.types import Classification, Signal
 _FOLLOW_UP_CHARS = 80
 
 
-def _learned_scorer():  # -> callable | None
-    try:
-        from app.core import learned
-    except ImportError:
-        return None
+def _learned_scorer():  # -> learned.Scorer | None
+    # Imported here so strategy="rules" never pays for loading the weights.
+    from app.core import learned
+
     return learned.scorer()
 
 
@@ -40,12 +39,13 @@ def classify(
 ) -> Classification:
     start = time.perf_counter()
     text, follow_up = _context_text(prompt, history)
+    task = tasktype.detect(text)
     used = "rules"
     result = None
     if strategy == "learned":
         scorer = _learned_scorer()
         if scorer is not None:
-            result = scorer(text)
+            result = scorer(text, task_type=task)
             used = "learned"
     if result is None:
         result = rules.score(text)
@@ -53,7 +53,6 @@ def classify(
     signals = list(signals)
     if follow_up:
         signals.append(Signal("follow-up: scored with the previous question", 0.0))
-    task = tasktype.detect(text)
     score = min(1.0, max(0.0, float(score)))
     confidence = min(1.0, abs(score - 0.5) * 2.0)
     decision_us = (time.perf_counter() - start) * 1e6

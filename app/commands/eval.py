@@ -1,0 +1,213 @@
+"""``routedeck eval FILE``: routing quality of the current classifier on labelled outcomes.
+
+FILE is JSON Lines like ``../shared/data/routing/*.jsonl``: prompt, cheap_score, premium_score
+and optional costs/prices. Figures per source/dataset and overall, next to the baselines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from app.commands.common import BadRow, config_file_of, load_or_exit, read_rows, warn_bad
+
+ROUTERS = ("router", "random", "always-cheap", "always-premium", "oracle")
+_MAX_SKIP_MESSAGES = 20
+
+
+def _fmt(v: float | None, dash: bool = False) -> str:
+    if v is None:
+        return "—" if dash else "n.a."
+    return f"{v:.3f}"
+
+
+def _model_meta() -> dict[str, Any]:
+    from app.core import learned
+
+    m = learned.MODEL_DIR / learned.MODEL_FILE
+    try:
+        import gzip
+
+        payload = json.loads(gzip.decompress(m.read_bytes()))
+    except (OSError, ValueError):
+        return {}
+    return payload.get("meta") or {}
+
+
+def training_report() -> dict[str, Any] | None:
+    from app.core import learned
+
+    try:
+        return json.loads((learned.MODEL_DIR / "training_report.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _provenance(file: Path, used: str) -> tuple[bool, str]:
+    """(in-sample?, sentence): whether FILE is the data the shipped model was fitted on."""
+    if used != "learned":
+        return False, "rule-based v1 (hand-set weights, nothing fitted): figures are not in-sample"
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    if digest == _model_meta().get("data_sha256"):
+        return True, ("IN-SAMPLE: FILE is the learned model's own training data, so these figures "
+                      "flatter it; the honest (cross-validated) figures are under --cv")
+    return False, ("learned model scored on a file other than its training data (rows could "
+                   "still overlap with it if FILE is a subset)")
+
+
+def _block(group: str, n: int, metrics: dict[str, Any], router_name: str) -> list[str]:
+    lines = [f"{group}  (n={n})",
+             f"  {'router':<16}{'APGR':>8}{'CPT(50%)':>10}{'CPT(80%)':>10}{'cost@98%':>10}"]
+    for name in ROUTERS:
+        m = metrics[name]
+        fixed = name.startswith("always")
+        label = router_name if name == "router" else name
+        cost = _fmt(m.cost98) if m.cost98 is not None else "never"
+        lines.append(f"  {label:<16}{_fmt(m.apgr, fixed):>8}{_fmt(m.cpt50, fixed):>10}"
+                     f"{_fmt(m.cpt80, fixed):>10}{cost:>10}")
+    for note in metrics["router"].notes:
+        lines.append(f"  note: {note}")
+    return lines
+
+
+def _cv_lines(report: dict[str, Any] | None) -> list[str]:
+    if not report or "cv" not in report:
+        return ["no training report with cross-validated figures next to the model"]
+    lines = [f"CROSS-VALIDATED ({report['folds']}-fold, out-of-fold scores; from the training "
+             f"report of {report['data']}, seed {report['seed']})",
+             f"  {'dataset':<34}{'n':>6}{'APGR':>8}{'random':>8}{'oracle':>8}"
+             f"{'CPT(50%)':>10}{'CPT(80%)':>10}{'cost@98%':>10}"]
+    for g, m in report["cv"].items():
+        r = m["router"]
+        lines.append(f"  {g:<34}{r['n']:>6}{_fmt(r['apgr']):>8}{_fmt(m['random']['apgr']):>8}"
+                     f"{_fmt(m['oracle']['apgr']):>8}{_fmt(r['cpt50']):>10}{_fmt(r['cpt80']):>10}"
+                     f"{_fmt(r['cost98']):>10}")
+    return lines
+
+
+def _plot(path: Path, outcomes_by_group: dict[str, tuple[list, list[float]]], name: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        click.echo("--plot needs matplotlib, which is not installed: "
+                   "pip install 'routedeck[plot]'", err=True)
+        sys.exit(1)
+    from app.core import evaluate
+
+    groups = list(outcomes_by_group)
+    cols = min(4, len(groups))
+    rows = (len(groups) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows), squeeze=False)
+    for ax, g in zip(axes.flat, groups, strict=False):
+        outcomes, scores = outcomes_by_group[g]
+        curves = {name: evaluate.curve(outcomes, scores),
+                  "oracle": evaluate.curve(outcomes, [o.gain for o in outcomes])}
+        for label, cv in curves.items():
+            if cv.pgr is not None:
+                ax.plot(cv.fractions, cv.pgr, label=label)
+        ax.plot([0, 1], [0, 1], "--", color="grey", label="random")
+        ax.scatter([0, 1], [0, 1], color="black", zorder=3, label="always-cheap / -premium")
+        ax.set_title(f"{g} (n={len(outcomes)})", fontsize=9)
+        ax.set_xlabel("premium-call fraction")
+        ax.set_ylabel("PGR")
+    for ax in list(axes.flat)[len(groups):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    click.echo(f"plot written to {path}", err=True)
+
+
+@click.command("eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Draw the call-performance curves to this PNG (needs matplotlib: [plot] extra).")
+@click.option("--strategy", type=click.Choice(["learned", "rules"]), help="Override [router] strategy.")
+@click.option("--cv", "show_cv", is_flag=True,
+              help="Also show the cross-validated figures from the model's training report.")
+@click.pass_context
+def eval_cmd(ctx: click.Context, file: Path, as_json: bool, plot_file: Path | None,
+             strategy: str | None, show_cv: bool) -> None:
+    """Measure routing quality on FILE (JSONL with prompt, cheap_score, premium_score).
+
+    Prints APGR, CPT(50%), CPT(80%) and cost at 98% of premium-only quality per
+    source/dataset and overall, next to random, always-cheap, always-premium and the oracle.
+    """
+    overrides = {"router": {"strategy": strategy}} if strategy else None
+    settings = load_or_exit(config_file_of(ctx), overrides)
+    from app.core import evaluate
+    from app.core.classify import classify
+
+    outcomes: list[evaluate.Outcome] = []
+    scores: list[float] = []
+    cost_sources: Counter[str] = Counter()
+    used: Counter[str] = Counter()
+    skipped = 0
+    for row in read_rows(file):
+        if isinstance(row, BadRow):
+            skipped += 1
+            warn_bad(row, file)
+            continue
+        o = evaluate.outcome_from_row(row.data, row.prompt)
+        if o is None:
+            skipped += 1
+            if skipped <= _MAX_SKIP_MESSAGES:
+                click.echo(f"{file}:{row.line}: skipped: no numeric cheap_score/premium_score",
+                           err=True)
+            continue
+        c = classify(row.prompt, strategy=settings.router.strategy)
+        used[c.strategy] += 1
+        outcomes.append(o)
+        scores.append(c.score)
+        cost_sources[evaluate.row_costs(row.data, row.prompt)[2]] += 1
+    if skipped > _MAX_SKIP_MESSAGES:
+        click.echo(f"... {skipped} rows skipped in all", err=True)
+    if not outcomes:
+        click.echo(f"{file}: no labelled rows to evaluate", err=True)
+        sys.exit(1)
+
+    strategy_used = used.most_common(1)[0][0]
+    in_sample, provenance = _provenance(file, strategy_used)
+    table = evaluate.by_group(outcomes, scores)
+    report = training_report() if show_cv else None
+
+    if as_json:
+        out: dict[str, Any] = {
+            "file": str(file), "strategy": strategy_used, "in_sample": in_sample,
+            "provenance": provenance, "rows": len(outcomes), "skipped": skipped,
+            "cost_sources": dict(cost_sources),
+            "groups": {g: {k: m.to_dict() for k, m in v.items()} for g, v in table.items()},
+        }
+        if show_cv:
+            out["cross_validated"] = report.get("cv") if report else None
+        click.echo(json.dumps(out, ensure_ascii=False))
+    else:
+        name = f"{strategy_used} (this)"
+        click.echo(f"{len(outcomes)} labelled prompts from {file}"
+                   + (f", {skipped} skipped" if skipped else ""))
+        click.echo(f"strategy: {strategy_used}. {provenance}.")
+        click.echo("costs from: " + ", ".join(f"{k} ({v})" for k, v in cost_sources.most_common())
+                   + "; '—' = a fixed router has one operating point, so no curve;"
+                   " 'never' = cannot reach 98% of premium-only quality.\n")
+        for g, metrics in table.items():
+            click.echo("\n".join(_block(g, metrics["router"].n, metrics, name)) + "\n")
+        if show_cv:
+            click.echo("\n".join(_cv_lines(report)))
+    if plot_file is not None:
+        groups: dict[str, tuple[list, list[float]]] = {}
+        for o, s in zip(outcomes, scores, strict=True):
+            groups.setdefault(o.group, ([], []))
+            groups[o.group][0].append(o)
+            groups[o.group][1].append(s)
+        groups["overall"] = (outcomes, scores)
+        _plot(plot_file, groups, strategy_used)

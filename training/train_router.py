@@ -1,0 +1,338 @@
+"""Train the learned routing classifier shipped in app/core/model/.
+
+    .venv/bin/python training/train_router.py [--data PATH] [--out DIR] [--seed N]
+    (same as ``routedeck train``)
+
+Reads ONLY the training file (never the evaluation-only AlpacaEval file), fits an L2-regularised
+logistic regression in NumPy on the features of app/core/features.py, cross-validates it with
+k folds (duplicate prompts, after normalising text, always share a fold so nothing leaks), and
+writes ``router.json.gz`` plus ``training_report.json`` / ``training_report.md``.
+
+Target. The score means "how likely the premium tier answers better". Each row's label is the
+premium model's advantage mapped onto 0..1, t = (1 + premium_score - cheap_score) / 2, fitted
+with cross-entropy: the model's probability then estimates the expected gain of sending the
+prompt up, which is exactly what orders the RouteLLM curve. Ties (both right or both wrong)
+sit at 0.5 and teach "no gain". The raw probability is then recalibrated (a 1-D logistic fit
+on out-of-fold scores against "premium strictly better") so 0.5 keeps its meaning as the
+default threshold.
+
+Deterministic: fold assignment and vocabulary order come from the seed and sorted data; the
+optimiser is full-batch; weights are rounded before writing, and the gzip header carries no
+timestamp, so the same data and seed give the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import re
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from app.core import evaluate, features, tasktype  # noqa: E402
+
+DEFAULT_DATA = Path("/work/shared/data/routing/train.jsonl")
+DEFAULT_OUT = ROOT / "app" / "core" / "model"
+MODEL_FILE = "router.json.gz"
+FORBIDDEN = "eval-only"
+
+MIN_DF = 3
+MAX_VOCAB = 40_000
+L2 = 3e-4
+ITERS = 250
+FOLDS = 5
+WEIGHT_POWER = 0.3
+WEIGHT_DECIMALS = 4
+
+
+def normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip().lower())
+
+
+def load_rows(path: Path) -> list[dict]:
+    if FORBIDDEN in path.name:
+        raise SystemExit(f"refusing to train on {path.name}: evaluation-only data")
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if isinstance(r.get("prompt"), str) and r.get("cheap_score") is not None \
+                    and r.get("premium_score") is not None:
+                rows.append(r)
+    return rows
+
+
+def group_of(r: dict) -> str:
+    return f"{r.get('source') or '?'}/{r.get('dataset') or '?'}"
+
+
+class Featurised:
+    """Features of every row, computed once: dense pairs and n-gram sets."""
+
+    def __init__(self, rows: list[dict]):
+        self.dense = []
+        self.grams = []
+        for r in rows:
+            text = r["prompt"]
+            self.dense.append(features.dense(text, tasktype.detect(text)))
+            self.grams.append(features.ngrams(text))
+
+
+def build_vocab(grams: list[set[str]], idx: np.ndarray) -> list[str]:
+    df: Counter[str] = Counter()
+    for i in idx:
+        df.update(grams[i])
+    terms = [t for t, c in df.items() if c >= MIN_DF]
+    terms.sort(key=lambda t: (-df[t], t))
+    return sorted(terms[:MAX_VOCAB])
+
+
+def matrix(feats: Featurised, idx: np.ndarray, vocab: dict[str, int]):
+    """CSR-like triplets (row, col, value) for the rows in idx."""
+    nd = len(features.DENSE)
+    rows, cols, vals = [], [], []
+    for k, i in enumerate(idx):
+        for j, v in feats.dense[i]:
+            rows.append(k)
+            cols.append(j)
+            vals.append(v)
+        g = feats.grams[i]
+        val = features.ngram_value(len(g))
+        for t in g:
+            c = vocab.get(t)
+            if c is not None:
+                rows.append(k)
+                cols.append(nd + c)
+                vals.append(val)
+    return (np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64),
+            np.asarray(vals, dtype=np.float64), len(idx), nd + len(vocab))
+
+
+def fit(X, target: np.ndarray, weight: np.ndarray, l2: float = L2, iters: int = ITERS):
+    """Weighted logistic regression (soft targets) by full-batch Adam; returns (w, bias)."""
+    r, c, v, n, d = X
+    w = np.zeros(d)
+    b = float(np.log((target @ weight + 1e-6) / ((1 - target) @ weight + 1e-6)))
+    m, s = np.zeros(d + 1), np.zeros(d + 1)
+    wsum = weight.sum()
+    lr, beta1, beta2 = 0.05, 0.9, 0.999
+    for t in range(1, iters + 1):
+        z = np.bincount(r, weights=v * w[c], minlength=n) + b
+        p = 1.0 / (1.0 + np.exp(-z))
+        g = (p - target) * weight / wsum
+        grad_w = np.bincount(c, weights=v * g[r], minlength=d) + l2 * w
+        grad = np.append(grad_w, g.sum())
+        m = beta1 * m + (1 - beta1) * grad
+        s = beta2 * s + (1 - beta2) * grad * grad
+        step = lr * (m / (1 - beta1**t)) / (np.sqrt(s / (1 - beta2**t)) + 1e-8)
+        w -= step[:-1]
+        b -= step[-1]
+    return w, b
+
+
+def predict(X, w: np.ndarray, b: float) -> np.ndarray:
+    r, c, v, n, _ = X
+    z = np.bincount(r, weights=v * w[c], minlength=n) + b
+    return z
+
+
+def targets(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(soft target in 0..1, "premium strictly better" 0/1)."""
+    gain = np.array([r["premium_score"] - r["cheap_score"] for r in rows], dtype=np.float64)
+    return np.clip((1.0 + gain) / 2.0, 0.0, 1.0), (gain > 1e-9).astype(np.float64)
+
+
+def row_weights(rows: list[dict]) -> np.ndarray:
+    """MMLU alone is half the file: weight each dataset by n^-WEIGHT_POWER so small ones count
+    (0 would keep MMLU's dominance, 1 would let 141 HumanEval rows weigh as much as it)."""
+    counts = Counter(group_of(r) for r in rows)
+    w = np.array([counts[group_of(r)] ** -WEIGHT_POWER for r in rows])
+    return w * (len(rows) / w.sum())
+
+
+def assign_folds(rows: list[dict], k: int, seed: int) -> np.ndarray:
+    """Fold per row; equal normalised prompts share a fold; balanced within each dataset."""
+    rng = np.random.default_rng(seed)
+    by_group: dict[str, dict[str, list[int]]] = {}
+    for i, r in enumerate(rows):
+        key = hashlib.sha1(normalise(r["prompt"]).encode()).hexdigest()
+        by_group.setdefault(group_of(r), {}).setdefault(key, []).append(i)
+    folds = np.zeros(len(rows), dtype=np.int64)
+    seen: dict[str, int] = {}
+    for g in sorted(by_group):
+        keys = sorted(by_group[g])
+        perm = rng.permutation(len(keys))
+        for pos, ki in enumerate(perm):
+            key = keys[ki]
+            fold = seen.setdefault(key, pos % k)  # same prompt in two datasets: one fold
+            for i in by_group[g][key]:
+                folds[i] = fold
+    return folds
+
+
+def calibrate(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """1-D logistic fit a*z + c against the 0/1 label (Newton's method)."""
+    a, c = 1.0, 0.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(a * z + c)))
+        g = np.array([((p - y) * z).sum(), (p - y).sum()])
+        h = p * (1 - p)
+        hess = np.array([[(h * z * z).sum() + 1e-6, (h * z).sum()],
+                         [(h * z).sum(), h.sum() + 1e-6]])
+        da, dc = np.linalg.solve(hess, g)
+        a, c = a - da, c - dc
+        if abs(da) + abs(dc) < 1e-10:
+            break
+    return float(a), float(c)
+
+
+def cv_scores(rows, feats, target, weight, folds, k) -> np.ndarray:
+    z = np.zeros(len(rows))
+    for f in range(k):
+        tr, te = np.where(folds != f)[0], np.where(folds == f)[0]
+        vocab = {t: j for j, t in enumerate(build_vocab(feats.grams, tr))}
+        w, b = fit(matrix(feats, tr, vocab), target[tr], weight[tr])
+        z[te] = predict(matrix(feats, te, vocab), w, b)
+    return z
+
+
+def metrics_table(rows: list[dict], scores: np.ndarray) -> dict:
+    outs = [evaluate.outcome_from_row(r, r["prompt"]) for r in rows]
+    table = evaluate.by_group(outs, [float(s) for s in scores])
+    return {g: {name: m.to_dict() for name, m in v.items()} for g, v in table.items()}
+
+
+def serialise(vocab: list[str], w: np.ndarray, b: float, cal: tuple[float, float], meta: dict):
+    nd = len(features.DENSE)
+    dense_w = {name: round(float(w[i]), WEIGHT_DECIMALS) for i, (name, _) in enumerate(features.DENSE)}
+    ngram_w = {}
+    for j, t in enumerate(vocab):
+        val = round(float(w[nd + j]), WEIGHT_DECIMALS)
+        if val != 0.0:
+            ngram_w[t] = val
+    return {
+        "format": "routedeck-router",
+        "feature_version": features.FEATURE_VERSION,
+        "bias": round(b, 6),
+        "calibration": [round(cal[0], 6), round(cal[1], 6)],
+        "dense": dense_w,
+        "ngrams": ngram_w,
+        "meta": meta,
+    }
+
+
+def write_gz(path: Path, payload: dict) -> None:
+    raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    with path.open("wb") as fh, gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0,
+                                              compresslevel=9) as gz:
+        gz.write(raw)
+
+
+def _fmt(v) -> str:
+    return "n.a." if v is None else f"{v:.3f}"
+
+
+def report_markdown(report: dict) -> str:
+    lines = [
+        "# Learned router: training report",
+        "",
+        f"Data: `{report['data']}` ({report['rows']} rows, sha256 {report['data_sha256'][:16]}...).",
+        f"Seed {report['seed']}; {report['folds']}-fold cross-validation, duplicate prompts "
+        "(normalised text) kept in one fold; vocabulary rebuilt inside each fold.",
+        "",
+        "Cross-validated (out-of-fold) figures. APGR of a random router is 0.500; "
+        "CPT = premium-call share needed for that share of the possible gain; cost@98% = cost of "
+        "reaching 98% of premium-only quality, as a share of premium-only cost.",
+        "",
+        "| dataset | n | APGR | random | oracle | CPT(50%) | CPT(80%) | cost@98% |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for g, m in report["cv"].items():
+        r = m["router"]
+        lines.append(f"| {g} | {r['n']} | {_fmt(r['apgr'])} | {_fmt(m['random']['apgr'])} | "
+                     f"{_fmt(m['oracle']['apgr'])} | {_fmt(r['cpt50'])} | {_fmt(r['cpt80'])} | "
+                     f"{_fmt(r['cost98'])} |")
+    lines += [
+        "",
+        "Dataset identity is never an input: features are computed from the prompt text "
+        "alone, as at inference. Some features (multiple-choice layout, answer cues, length) "
+        "do reveal a prompt's source form, which is legitimate because the same text is "
+        "available when routing; it helps pooled ranking, not ranking within one dataset.",
+        "",
+        f"Model: {report['model']['ngrams']} n-gram weights + {report['model']['dense']} named "
+        f"features; file {report['model']['file']} ({report['model']['bytes']} bytes).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def train(data: Path, out: Path, seed: int = 0, folds: int = FOLDS, cv: bool = True,
+          log=print) -> dict:
+    t0 = time.time()
+    rows = load_rows(data)
+    rows.sort(key=lambda r: str(r.get("id")))
+    log(f"{len(rows)} rows from {data}")
+    feats = Featurised(rows)
+    target, strict = targets(rows)
+    weight = row_weights(rows)
+    report: dict = {
+        "data": data.name,
+        "rows": len(rows),
+        "data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
+        "seed": seed,
+        "folds": folds,
+        "target": "(1 + premium_score - cheap_score) / 2, cross-entropy; "
+                  "calibrated to P(premium strictly better)",
+        "hyper": {"min_df": MIN_DF, "max_vocab": MAX_VOCAB, "l2": L2, "iters": ITERS},
+    }
+    cal = (1.0, 0.0)
+    if cv:
+        fold_of = assign_folds(rows, folds, seed)
+        z = cv_scores(rows, feats, target, weight, fold_of, folds)
+        cal = calibrate(z, strict)
+        report["cv"] = metrics_table(rows, z)
+        log(f"cross-validation done in {time.time() - t0:.0f}s")
+    vocab_list = build_vocab(feats.grams, np.arange(len(rows)))
+    vocab = {t: j for j, t in enumerate(vocab_list)}
+    w, b = fit(matrix(feats, np.arange(len(rows)), vocab), target, weight)
+    payload = serialise(vocab_list, w, b, cal, {"seed": seed, "rows": len(rows),
+                                                "data_sha256": report["data_sha256"]})
+    out.mkdir(parents=True, exist_ok=True)
+    write_gz(out / MODEL_FILE, payload)
+    report["model"] = {"file": MODEL_FILE, "bytes": (out / MODEL_FILE).stat().st_size,
+                       "ngrams": len(payload["ngrams"]), "dense": len(payload["dense"])}
+    if cv:
+        (out / "training_report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+        (out / "training_report.md").write_text(report_markdown(report))
+    log(f"wrote {out / MODEL_FILE} ({report['model']['bytes']} bytes) in {time.time() - t0:.0f}s")
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--folds", type=int, default=FOLDS)
+    ap.add_argument("--no-cv", action="store_true", help="skip cross-validation (faster)")
+    args = ap.parse_args(argv)
+    report = train(args.data, args.out, args.seed, args.folds, cv=not args.no_cv)
+    for g, m in report.get("cv", {}).items():
+        r = m["router"]
+        print(f"{g:<34} n={r['n']:>5}  APGR {_fmt(r['apgr'])}  (oracle {_fmt(m['oracle']['apgr'])})")
+
+
+if __name__ == "__main__":
+    main()
