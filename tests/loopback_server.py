@@ -279,6 +279,9 @@ class LoopbackServer:
 class _Handler(BaseHTTPRequestHandler):
     owner: LoopbackServer
     protocol_version = "HTTP/1.1"
+    # Real servers (uvicorn, llama.cpp) set TCP_NODELAY; without it, small SSE writes on a
+    # kept-alive connection wait ~40 ms for delayed ACKs and TTFT figures become noise.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         # Keep test output clean; requests are recorded on the server object instead.
