@@ -91,6 +91,22 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # 3: per-turn aggregates (savings count the counterfactual once per turn) group by
     # turn_id; this index lets them do so without a sort over the whole table.
     ("CREATE INDEX requests_turn ON requests(turn_id, attempt)",),
+    # 4: pairs of answers to one prompt from two tiers, awaiting (or given) a verdict:
+    # written by `routedeck compare` and the console's escalate key, read by `review`.
+    (
+        """CREATE TABLE compare_pairs (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            session_id INTEGER,
+            source TEXT NOT NULL DEFAULT 'compare',
+            prompt TEXT,
+            prompt_sha256 TEXT NOT NULL DEFAULT '',
+            answer_request_id INTEGER NOT NULL REFERENCES requests(id),
+            compared_request_id INTEGER NOT NULL REFERENCES requests(id)
+        )""",
+        "CREATE INDEX compare_pairs_session ON compare_pairs(session_id, id)",
+        "CREATE INDEX verdicts_pair ON verdicts(answer_request_id, compared_request_id)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

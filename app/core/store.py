@@ -376,6 +376,52 @@ class Store:
         )
         return [dict(r) for r in rows]
 
+    # --- compare pairs (routedeck compare / escalate) -----------------------------------
+    def add_compare_pair(
+        self,
+        prompt: str,
+        answer_request_id: int,
+        compared_request_id: int,
+        session_id: int | None = None,
+        source: str = "compare",
+    ) -> int:
+        """Remember two answers to one prompt so a verdict can be given now or later."""
+        text, digest = self._text(prompt)
+        return self._write(
+            "INSERT INTO compare_pairs (created_at, session_id, source, prompt, prompt_sha256, "
+            "answer_request_id, compared_request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (time.time(), session_id, source, text, digest, answer_request_id,
+             compared_request_id),
+        )
+
+    def compare_pairs(
+        self, session_id: int | None = None, pending_only: bool = False, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Pairs oldest first, each with both request rows and its verdict (or None)."""
+        where, params = [], []
+        if session_id is not None:
+            where.append("p.session_id = ?")
+            params.append(session_id)
+        if pending_only:
+            where.append("v.id IS NULL")
+        sql = (
+            "SELECT p.*, v.verdict AS verdict, v.kept_request_id AS kept_request_id "
+            "FROM compare_pairs p LEFT JOIN verdicts v ON v.id = ("
+            " SELECT MAX(id) FROM verdicts WHERE answer_request_id = p.answer_request_id"
+            " AND compared_request_id = p.compared_request_id)"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY p.id" + (" LIMIT ?" if limit else "")
+        )
+        if limit:
+            params.append(limit)
+        out = []
+        for row in self.query(sql, params):
+            pair = dict(row)
+            pair["answer"] = self.request(pair["answer_request_id"])
+            pair["compared"] = self.request(pair["compared_request_id"])
+            out.append(pair)
+        return out
+
     def integrity_check(self) -> str:
         return str(self.scalar("PRAGMA integrity_check"))
 

@@ -1,0 +1,124 @@
+"""Run prompts on two tiers and keep both answers as a pair awaiting a human verdict.
+
+Used headlessly by ``routedeck compare`` (many prompts, bounded concurrency) and by the
+console's escalate key (one prompt, one extra tier). Every call goes through the engine, so
+each answer is an ordinary ledger row with its own cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from app.core.events import TurnFinished
+from app.core.router import estimates
+from app.core.settings import Settings
+
+VERDICT_KEYS = {
+    "cheap_enough": "cheap was enough",
+    "premium_better": "premium was better",
+    "tie": "tie",
+}
+
+
+@dataclass(frozen=True)
+class PairResult:
+    prompt: str
+    a: TurnFinished
+    b: TurnFinished
+    pair_id: int | None  # None when either side failed (nothing to judge)
+
+    @property
+    def ok(self) -> bool:
+        return self.a.status == "ok" and self.b.status == "ok"
+
+
+@dataclass(frozen=True)
+class SpendEstimate:
+    usd: float
+    unpriced_calls: int
+    calls: int
+
+
+def default_pair(settings: Settings) -> tuple[str, str]:
+    return settings.tiers[0].name, settings.tiers[-1].name
+
+
+def parse_tiers(settings: Settings, spec: str | None) -> tuple[str, str]:
+    """'cheap,premium' -> ('cheap', 'premium'), cheaper first; ValueError explains mistakes."""
+    if not spec:
+        return default_pair(settings)
+    names = [t.name for t in settings.tiers]
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    if len(parts) != 2 or parts[0] == parts[1]:
+        raise ValueError("--tiers takes two different tier names, e.g. --tiers cheap,premium")
+    unknown = [p for p in parts if p not in names]
+    if unknown:
+        raise ValueError(f"unknown tier {', '.join(unknown)} (tiers: {', '.join(names)})")
+    a, b = sorted(parts, key=names.index)
+    return a, b
+
+
+def estimate_spend(settings: Settings, prompts: Sequence[str], tiers: tuple[str, str]) -> SpendEstimate:
+    """What running every prompt on both tiers should cost, before anything is sent."""
+    usd, unpriced = 0.0, 0
+    for prompt in prompts:
+        for e in estimates(settings, prompt):
+            if e.tier in tiers:
+                if e.cost_usd is None:
+                    unpriced += 1
+                else:
+                    usd += e.cost_usd
+    return SpendEstimate(usd, unpriced, 2 * len(prompts))
+
+
+async def answer_on(engine, prompt: str, history: list[dict], tier: str) -> TurnFinished:
+    """Run one forced-tier turn to the end and return its TurnFinished."""
+    final: TurnFinished | None = None
+    async for ev in engine.run_turn(prompt, history, tier=tier, use_cache=False):
+        if isinstance(ev, TurnFinished):
+            final = ev
+    assert final is not None  # the engine always ends a turn with TurnFinished
+    return final
+
+
+def final_request_id(fin: TurnFinished) -> int | None:
+    return fin.request_ids[-1] if fin.request_ids else None
+
+
+async def run_pairs(
+    settings: Settings,
+    prompts: Sequence[str],
+    tiers: tuple[str, str],
+    store,
+    session_id: int | None,
+    concurrency: int = 4,
+    on_done: Callable[[PairResult], None] | None = None,
+) -> list[PairResult]:
+    """Answer every prompt on both tiers (at most ``concurrency`` prompts at once)."""
+    from app.core.engine import Engine
+
+    engine = Engine(settings, recorder=store, session_id=session_id)
+    gate = asyncio.Semaphore(max(1, concurrency))
+    results: list[PairResult | None] = [None] * len(prompts)
+
+    async def one(i: int, prompt: str) -> None:
+        async with gate:
+            a, b = await asyncio.gather(
+                answer_on(engine, prompt, [], tiers[0]), answer_on(engine, prompt, [], tiers[1])
+            )
+        pair_id = None
+        ra, rb = final_request_id(a), final_request_id(b)
+        if a.status == "ok" and b.status == "ok" and ra is not None and rb is not None:
+            pair_id = store.add_compare_pair(prompt, ra, rb, session_id=session_id)
+        res = PairResult(prompt, a, b, pair_id)
+        results[i] = res
+        if on_done is not None:
+            on_done(res)
+
+    try:
+        await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts)))
+    finally:
+        await engine.aclose()
+    return [r for r in results if r is not None]

@@ -1,0 +1,81 @@
+"""`routedeck compare` against the loopback server: estimate, confirmation, stored pairs."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.core.compare import parse_tiers
+from app.core.settings import load_settings
+from app.core.store import Store
+from tests.loopback_server import Fault
+
+
+def prompts_file(tmp_path, n=3):
+    p = tmp_path / "prompts.txt"
+    p.write_text("\n".join(f"Question number {i}: what is {i} + {i}?" for i in range(n)) + "\n")
+    return p
+
+
+def test_compare_asks_before_spending_and_sends_nothing_on_no(loopback, loopback_config, tmp_path):
+    cfg = loopback_config()
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "compare", str(prompts_file(tmp_path))],
+                                input="n\n")
+    assert result.exit_code == 0
+    assert "3 prompts x 2 tiers (cheap vs premium)" in result.stderr
+    assert "Nothing was sent." in result.stderr
+    assert loopback.bodies() == []
+
+
+def test_compare_stores_both_answers_as_pending_pairs(loopback, loopback_config, tmp_path):
+    loopback.replies.update({"cheap-model": "cheap says 4", "premium-model": "premium says 4"})
+    cfg = loopback_config()
+    result = CliRunner().invoke(
+        cli, ["--config", str(cfg), "compare", "--tiers", "premium,cheap", "--concurrency", "2",
+              str(prompts_file(tmp_path))], input="y\n")
+    assert result.exit_code == 0, result.output
+    assert "stored 3 pair(s)" in result.stdout
+    assert len(loopback.bodies()) == 6
+    with Store.open() as store:
+        pairs = store.compare_pairs(pending_only=True)
+        assert len(pairs) == 3
+        for pair in pairs:
+            assert pair["answer"]["tier"] == "cheap" and pair["answer"]["answer"] == "cheap says 4"
+            assert pair["compared"]["tier"] == "premium"
+            assert pair["prompt"].startswith("Question number")
+        store.add_verdict(pairs[0]["answer_request_id"], pairs[0]["compared_request_id"],
+                          "premium_better", kept_request_id=pairs[0]["compared_request_id"])
+        assert len(store.compare_pairs(pending_only=True)) == 2
+        judged = [p for p in store.compare_pairs() if p["verdict"]]
+        assert judged[0]["verdict"] == "premium_better"
+
+
+def test_compare_failure_keeps_the_other_pairs(loopback, loopback_config, tmp_path):
+    loopback.fail_always(Fault.http(401), model="premium-model")
+    cfg = loopback_config()
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "compare", "-y",
+                                      str(prompts_file(tmp_path, 2))])
+    assert result.exit_code == 1
+    assert "stored 0 pair(s)" in result.stdout
+    assert "failed: premium" in result.stderr and "Traceback" not in result.output
+
+
+def test_compare_without_credentials_exits_2(loopback_config, tmp_path):
+    cfg = loopback_config(key_env="ROUTEDECK_TEST_KEY_UNSET")
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "compare", "-y",
+                                      str(prompts_file(tmp_path))])
+    assert result.exit_code == 2
+    assert "ROUTEDECK_TEST_KEY_UNSET" in result.stderr
+
+
+def test_parse_tiers_orders_cheapest_first_and_explains_mistakes(loopback_config):
+    s = load_settings(loopback_config())
+    assert parse_tiers(s, None) == ("cheap", "premium")
+    assert parse_tiers(s, "premium, mid") == ("mid", "premium")
+    for bad in ("cheap", "cheap,cheap", "cheap,gold"):
+        try:
+            parse_tiers(s, bad)
+        except ValueError as exc:
+            assert "tier" in str(exc)
+        else:
+            raise AssertionError(f"{bad!r} accepted")
