@@ -383,7 +383,7 @@ class ConsoleSession:
                       b.spent, b.unpriced) for b in t.by_model.values()),
             key=lambda r: (self._tier_pos(r.tier), r.model))
         r = ledger.recent_rates(self.session_id, self.settings.ui.alarm_window)
-        view.alarm = self._alarm_text(r.troubled)
+        view.alarm = self._alarm_text(r.troubled, r.turns)
         return view
 
     def _tier_of_model(self) -> dict[str, str]:
@@ -396,14 +396,15 @@ class ConsoleSession:
         """Fallback+escalation rate over the last N turns; missing turns count as clean."""
         window = self.settings.ui.alarm_window
         recent = [t for t in self.tallies if _answered(t)][-window:]
-        return self._alarm_text(sum(1 for t in recent if t.fallback or t.escalated))
+        return self._alarm_text(sum(1 for t in recent if t.fallback or t.escalated), len(recent))
 
-    def _alarm_text(self, incidents: int) -> str:
+    def _alarm_text(self, incidents: int, turns: int) -> str:
         # Turns the session has not had yet count as clean, so one early fallback in a
         # two-turn session is not an alarm: the rate is always over the full window.
         window = self.settings.ui.alarm_window
         rate = incidents / window
         if rate <= self.settings.ui.alarm_rate:
             return ""
-        return (f"misrouting? {incidents} of the last {window} turns fell back or escalated "
-                f"({rate:.0%} > {self.settings.ui.alarm_rate:.0%}): check the routing policy")
+        return (f"misrouting? {incidents} of the last {turns} turns fell back or escalated "
+                f"({rate:.0%} of a {window}-turn window > {self.settings.ui.alarm_rate:.0%}): "
+                "check the routing policy")

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from app.core.session import LedgerView
-from app.tui.fmt import format_usd, tier_style
+from app.tui.fmt import format_usd
 from app.tui.widgets.ledger import render_ledger
 
 CHART_HEIGHT = 8
@@ -28,20 +28,21 @@ def cost_chart(series: Sequence[tuple[float, float]], height: int = CHART_HEIGHT
         step = len(series) / width
         series = [series[min(len(series) - 1, int((i + 1) * step) - 1)] for i in range(width)]
     top = max(max(a, p) for a, p in series) or 1.0
+    col = max(1, min(4, width // len(series)))  # few turns: wider columns, same chart width
     rows: list[Content] = []
     for level in range(height, 0, -1):
         cut = top * (level - 0.5) / height
         cells: list[tuple[str, str]] = []
         for actual, premium in series:
             if actual >= cut:
-                cells.append(("█", "$rd-tier-cheap"))
+                cells.append(("█" * col, "$rd-tier-cheap"))
             elif premium >= cut:
-                cells.append(("░", "$rd-tier-premium"))
+                cells.append(("░" * col, "$rd-tier-premium"))
             else:
-                cells.append((" ", ""))
+                cells.append((" " * col, ""))
         label = format_usd(top) if level == height else ""
         rows.append(Content.assemble((f"{label:>8} │", "dim"), *cells))
-    rows.append(Content.styled(f"{'$0':>8} └{'─' * len(series)} turns → {len(series)}", "dim"))
+    rows.append(Content.styled(f"{'$0':>8} └{'─' * (len(series) * col)} turns → {len(series)}", "dim"))
     rows.append(Content.assemble(("          █", "$rd-tier-cheap"), " actual (cumulative)   ",
                                  ("░", "$rd-tier-premium"), " all-premium would have added"))
     return Content("\n").join(rows)
@@ -69,7 +70,7 @@ class LedgerDetailsScreen(ModalScreen[None]):
         table.add_columns("tier", "model", "calls", "in tok", "out tok", "spent", "unpriced")
         for row in self.view.models:
             table.add_row(
-                Content.styled(row.tier, tier_style(row.tier, self.tier_names)), row.model,
+                row.tier, row.model,
                 str(row.calls), str(row.input_tokens), str(row.output_tokens),
                 format_usd(row.cost_usd), str(row.unpriced) if row.unpriced else "",
             )

@@ -1,0 +1,139 @@
+"""Helpers for console tests: build the app, and a scripted engine for deterministic screens.
+
+Pilot tests drive the real engine against the loopback server; snapshot tests use
+:class:`ScriptedEngine`, which speaks the engine's event protocol with fixed numbers (latency,
+decision time, tokens) so the screen is identical on every run. It records attempts into the
+store like the real engine, so the ledger panel shows real ledger arithmetic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from app.core.events import (
+    AttemptFailed,
+    AttemptStarted,
+    Event,
+    RouteDecided,
+    TextDelta,
+    TurnFinished,
+    Usage,
+)
+from app.core.records import AttemptRecord
+from app.core.router import route
+from app.core.session import ConsoleSession
+from app.core.settings import Settings
+from app.tui.app import RouteDeckApp
+
+FIXED_DECISION_US = 84.0
+FIXED_STARTED_AT = 1_760_000_000.0
+
+
+@dataclass
+class Step:
+    """One scripted turn: which tier answers, with what, and what went wrong first."""
+
+    text: str
+    tier: str | None = None  # None: the routed tier
+    fallback_from: str | None = None  # a failed attempt on this tier first
+    latency_s: float = 1.2
+    input_tokens: int = 120
+    output_tokens: int = 240
+    status: str = "ok"
+    offline: bool = False
+
+
+class ScriptedEngine:
+    """Engine stand-in with the real engine's constructor and run_turn signature."""
+
+    script: list[Step] = []
+
+    def __init__(self, settings: Settings, recorder: Any = None, cache: Any = None,
+                 session_id: int | None = None) -> None:
+        self.settings = settings
+        self.recorder = recorder
+        self.session_id = session_id
+        self.turns = 0
+
+    async def aclose(self) -> None:
+        return None
+
+    def _cost(self, tier: str, usage: Usage) -> float | None:
+        from app.core.pricing import price_for
+
+        t = self.settings.tier(tier)
+        price = price_for(t, self.settings.provider_for(t))
+        return price.cost(usage.input_tokens, usage.output_tokens) if price else None
+
+    def _record(self, turn_id: str, attempt: int, tier: str, status: str, usage: Usage,
+                **kw: Any) -> int:
+        if self.recorder is None:
+            return 0
+        t = self.settings.tier(tier)
+        cost = self._cost(tier, usage) if status == "ok" else kw.pop("cost", None)
+        rec = AttemptRecord(
+            turn_id=turn_id, attempt=attempt, session_id=self.session_id, tier=tier,
+            model=t.model, provider=t.provider, status=status,
+            started_at=FIXED_STARTED_AT + self.turns, input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens, usage_source=usage.source, cost_usd=cost,
+            premium_cost_usd=self._cost(self.settings.premium.name, usage), **kw)
+        return self.recorder.record_attempt(rec)
+
+    async def run_turn(self, prompt: str, history: list[dict], state: Any = None,
+                       budget: Any = None, use_cache: bool = True,
+                       tier: str | None = None) -> AsyncIterator[Event]:
+        self.turns += 1
+        step = type(self).script.pop(0)
+        decision = replace(route(prompt, self.settings, history, state, budget),
+                           decision_us=FIXED_DECISION_US)
+        if state is not None and decision.forced:
+            state.force_next = None
+        yield RouteDecided(decision)
+        final = step.tier or decision.tier
+        model = self.settings.tier(final).model
+        if step.offline:
+            from app.core.engine import offline_message
+
+            yield TurnFinished("offline", "", decision.tier, decision.model,
+                               message=offline_message(self.settings, self.settings.tier(decision.tier)))
+            return
+        turn_id = f"turn-{self.session_id}-{self.turns}"
+        usage = Usage(step.input_tokens, step.output_tokens)
+        attempt = 1
+        if step.fallback_from:
+            fb = self.settings.tier(step.fallback_from)
+            yield AttemptStarted(1, fb.name, fb.model, fb.provider, "routed")
+            self._record(turn_id, 1, fb.name, "error", Usage(step.input_tokens, 0),
+                         error_kind="server", error_message="HTTP 500")
+            yield AttemptFailed(1, fb.name, fb.model, fb.provider, "server",
+                                f"{fb.provider}/{fb.model} answered HTTP 500 (server error); "
+                                "falling back to the next tier", True)
+            attempt = 2
+        t = self.settings.tier(final)
+        yield AttemptStarted(attempt, t.name, t.model, t.provider,
+                             "fallback" if step.fallback_from else "routed")
+        words = step.text.split(" ")
+        for i, word in enumerate(words):
+            yield TextDelta(word if i == 0 else " " + word)
+        rid = self._record(turn_id, attempt, final, step.status, usage,
+                           fallback_from=step.fallback_from, answer=step.text)
+        yield TurnFinished(step.status, step.text, final, model, usage=usage,  # type: ignore[arg-type]
+                           cost_usd=self._cost(final, usage),
+                           premium_cost_usd=self._cost(self.settings.premium.name, usage),
+                           latency_s=step.latency_s, ttft_s=0.3,
+                           fallback_from=step.fallback_from, request_ids=(rid,))
+
+
+def make_app(settings: Settings, *, engine_factory: Any = None, session_id: int | None = None,
+             pin_tier: str | None = None, playback: Any = None,
+             theme_dirs: list[Path] | None = None) -> RouteDeckApp:
+    """An app as run_console builds it, minus the warm-up thread and the cursor blink."""
+    session = ConsoleSession(settings, pin_tier=pin_tier, engine_factory=engine_factory)
+    session.open(session_id)
+    app = RouteDeckApp(session, playback=playback, theme_dirs=theme_dirs, warm_up=False,
+                       cursor_blink=False)
+    app.animation_level = "none"
+    return app

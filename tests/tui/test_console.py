@@ -1,0 +1,370 @@
+"""Pilot tests: full turns through the console against the loopback server and offline."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from textual.widgets import Markdown
+
+from app.core.settings import load_settings
+from app.tui import themes
+from app.tui.widgets.chat import AnswerView, ChatView, Notice
+from app.tui.widgets.decision import DecisionPanel
+from app.tui.widgets.ledger import LedgerPanel
+from app.tui.widgets.prompt import PromptInput
+from tests.loopback_server import Fault
+from tests.tui.helpers import ScriptedEngine, Step, make_app
+
+SIZE = (150, 44)
+LONG_REPLY = " ".join(f"word{i}" for i in range(400))
+
+
+async def wait_for(pilot, condition, timeout: float = 8.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the console")
+        await pilot.pause(0.02)
+
+
+async def send(pilot, text: str) -> None:
+    prompt = pilot.app.query_one(PromptInput)
+    prompt.text = text
+    await pilot.press("enter")
+
+
+def answers(app) -> list[AnswerView]:
+    return list(app.query(AnswerView))
+
+
+def last_toast(app) -> str:
+    return list(app._notifications)[-1].message
+
+
+def plain(widget) -> str:
+    return str(widget.render())
+
+
+async def test_offline_routes_and_says_so_once():
+    app = make_app(load_settings(None))
+    async with app.run_test(size=SIZE) as pilot:
+        assert "offline" in plain(app.query_one("#header-line"))
+        await send(pilot, "Compare plan A with plan B for our billing system, with numbers")
+        await wait_for(pilot, lambda: not app.running and app.turn_no == 1)
+        decision = app.query_one(DecisionPanel)
+        assert decision.decision is not None
+        text = plain(decision)
+        assert "est. cost" in text and "cheap" in text and "premium" in text
+        await send(pilot, "hi")
+        await wait_for(pilot, lambda: not app.running and app.turn_no == 2)
+        notices = list(app.query(Notice))
+        big = [n for n in notices if n.has_class("-offline")]
+        lines = [n for n in notices if n.has_class("-offline-line")]
+        assert len(big) == 1 and "No model was called" in plain(big[0])
+        assert "OPENAI_API_KEY" in plain(big[0])
+        assert len(lines) == 2 and "not sent" in plain(lines[0])
+        assert not answers(app)
+        assert "spent    $0" in plain(app.query_one(LedgerPanel))
+
+
+async def test_turn_decision_before_first_token_then_stream_and_ledger(loopback, loopback_settings):
+    loopback.reply = "Use **plan A**.\n\n```python\nprint('a')\n```\n"
+    loopback.fail_next(Fault.stall(0.6))
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "hi there")
+        decision = app.query_one(DecisionPanel)
+        await wait_for(pilot, lambda: decision.decision is not None)
+        # The server is stalling before its first token: the decision is already on screen.
+        assert app.running
+        assert all(not a.text for a in answers(app))
+        assert "cheap" in plain(decision)
+        await wait_for(pilot, lambda: not app.running)
+        [answer] = answers(app)
+        await wait_for(pilot, lambda: "print" in answer.body.source)
+        assert answer.body.source == loopback.reply
+        header = plain(answer.header)
+        assert "cheap" in header and "cheap-model" in header and "$" in header and "tok" in header
+        assert app.last_answer == loopback.reply
+        ledger = plain(app.query_one(LedgerPanel))
+        assert "cheap 1" in ledger and "saved" in ledger
+        assert app.session.ledger().spent_usd > 0
+
+
+async def test_fallback_is_marked_in_answer_and_ledger(loopback, loopback_settings):
+    loopback.reply = "answer from a higher tier"
+    loopback.fail_always(Fault.http(500), model="cheap-model")
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "hi")
+        await wait_for(pilot, lambda: app.turn_no == 1 and not app.running)
+        [answer] = answers(app)
+        header = plain(answer.header)
+        assert "fallback from cheap" in header and "mid-model" in header
+        assert "failed (server" in plain(answer.note)
+        assert "fallback 1" in plain(app.query_one(LedgerPanel))
+
+
+async def test_escape_cancels_the_running_answer(loopback, loopback_settings):
+    loopback.reply = LONG_REPLY
+    loopback.fail_next(Fault.slow(40))
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "hi")
+        await wait_for(pilot, lambda: bool(answers(app)) and len(answers(app)[0].text) > 10)
+        await pilot.press("escape")
+        assert not app.running
+        [answer] = answers(app)
+        assert "cancelled" in plain(answer.header)
+        assert len(answer.text) < len(LONG_REPLY)
+        assert app.query_one(PromptInput).text == "hi"  # back in the input for a retry
+        store = app.session.store()
+        await wait_for(pilot, lambda: store.scalar(
+            "SELECT COUNT(*) FROM requests WHERE status = 'cancelled'") == 1)
+
+
+async def test_provider_error_is_readable_and_prompt_stays(loopback, loopback_settings):
+    loopback.fail_always(Fault.http(401))
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "hi")
+        await wait_for(pilot, lambda: app.turn_no == 1 and not app.running)
+        errors = [n for n in app.query(Notice) if n.has_class("-error")]
+        assert len(errors) == 1
+        text = plain(errors[0])
+        assert "cheap-model" in text and "Traceback" not in text
+        assert app.query_one(PromptInput).text == "hi"
+
+
+async def test_keymap_remaps_bindings_and_reports_unknown_ids(loopback_settings):
+    settings = loopback_settings(extra='\n[keymap]\npin_tier = "ctrl+g"\nno_such = "f9"\n')
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        assert any("no_such" in n.message for n in app._notifications)
+        await pilot.press("ctrl+t")
+        assert app.session.state.pinned_tier is None
+        await pilot.press("ctrl+g")
+        assert app.session.state.pinned_tier == "cheap"
+        for expected in ("mid", "premium", None):
+            await pilot.press("ctrl+g")
+            assert app.session.state.pinned_tier == expected
+
+
+async def test_pin_and_force_premium_reach_the_decision(loopback, loopback_settings):
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+f")
+        assert "next prompt: premium" in plain(app.query_one("#header-line"))
+        await send(pilot, "hi")
+        await wait_for(pilot, lambda: app.turn_no == 1 and not app.running)
+        d = app.query_one(DecisionPanel).decision
+        assert d.tier == "premium" and d.forced
+        await send(pilot, "hi again")
+        await wait_for(pilot, lambda: app.turn_no == 2 and not app.running)
+        assert app.query_one(DecisionPanel).decision.tier == "cheap"  # forced once only
+        await pilot.press("ctrl+t", "ctrl+t")
+        assert "pinned: mid" in plain(app.query_one("#header-line"))
+
+
+async def test_theme_switch_applies_live_and_persists():
+    settings = load_settings(None)
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.theme == "routedeck-dark"
+        app.theme = "routedeck-light"
+        await pilot.pause()
+        assert app.current_theme.name == "routedeck-light"
+    saved = json.loads(themes.state_file().read_text())
+    assert saved == {"theme": "routedeck-light", "config_theme": "routedeck-dark"}
+    again = make_app(settings)
+    async with again.run_test(size=SIZE):
+        assert again.theme == "routedeck-light"
+    # An explicit config edit is newer than the palette choice and wins.
+    edited = load_settings(None, {"ui": {"theme": "textual-dark"}})
+    third = make_app(edited)
+    async with third.run_test(size=SIZE):
+        assert third.theme == "textual-dark"
+
+
+async def test_bad_theme_files_reported_in_one_toast(isolated_home):
+    theme_dir = isolated_home / "config" / "themes"
+    theme_dir.mkdir(parents=True)
+    (theme_dir / "broken.toml").write_text("name = 'x'\nprimary = [", encoding="utf-8")
+    (theme_dir / "badcolour.toml").write_text("name = 'y'\nprimary = 'notacolour'\n", encoding="utf-8")
+    (theme_dir / "mine.toml").write_text("name = 'mine'\nprimary = '#123456'\n", encoding="utf-8")
+    settings = load_settings(None, {"ui": {"theme": "badcolour"}})
+    app = make_app(settings)
+    async with app.run_test(size=SIZE):
+        toasts = list(app._notifications)
+        assert len(toasts) == 1
+        msg = toasts[0].message
+        assert "broken.toml" in msg and "badcolour.toml" in msg and "not a colour" in msg
+        assert app.theme == themes.FALLBACK_DARK
+        assert "mine" in app.available_themes
+
+
+async def test_playback_types_each_prompt_and_waits_for_answers(loopback, loopback_settings, tmp_path):
+    from app.tui.playback import Playback, load_prompts
+
+    play = tmp_path / "demo.jsonl"
+    play.write_text('{"prompt": "hi"}\n{"prompt": "what is 2+2?"}\nnot json\n', encoding="utf-8")
+    prompts, problems = load_prompts(play)
+    assert prompts == ["hi", "what is 2+2?"] and len(problems) == 1
+    loopback.reply = "ok"
+    app = make_app(loopback_settings(), playback=Playback(prompts, 0.05))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: any("Demo finished: 2" in n.message
+                                          for n in app._notifications))
+        users = [plain(u) for u in app.query("UserMessage")]
+        assert users == ["you  hi", "you  what is 2+2?"]
+        assert all(a.finished is not None and a.finished.status == "ok" for a in answers(app))
+
+
+async def test_playback_pause_key_holds_the_next_prompt(loopback, loopback_settings):
+    from app.tui.playback import Playback
+
+    loopback.reply = "ok"
+    app = make_app(loopback_settings(), playback=Playback(["one", "two"], 0.3))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        assert app.playback.paused and "demo paused" in plain(app.query_one("#header-line"))
+        await pilot.pause(0.6)
+        assert app.turn_no == 0
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: app.playback.finished)
+        assert app.turn_no == 2
+
+
+async def test_copy_last_answer_says_whether_it_worked(loopback, loopback_settings, monkeypatch):
+    import pyperclip
+
+    copied: list[str] = []
+    loopback.reply = "copy me"
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        assert "no answer to copy" in last_toast(app)
+        await send(pilot, "hi")
+        await wait_for(pilot, lambda: app.turn_no == 1 and not app.running)
+        monkeypatch.setattr(pyperclip, "copy", copied.append)
+        await pilot.press("ctrl+o")
+        assert copied == ["copy me"]
+        assert "Copied" in last_toast(app)
+
+        def no_clipboard(text: str) -> None:
+            raise pyperclip.PyperclipException("no clipboard")
+
+        monkeypatch.setattr(pyperclip, "copy", no_clipboard)
+        await pilot.press("ctrl+o")
+        assert "OSC 52" in last_toast(app)
+        assert app.clipboard == "copy me"
+
+
+async def test_long_session_keeps_a_bounded_number_of_turns_mounted():
+    settings = load_settings(None, {"ui": {"max_mounted_turns": 5}})
+    ScriptedEngine.script = [Step(f"answer {i}") for i in range(8)]
+    app = make_app(settings, engine_factory=ScriptedEngine)
+    async with app.run_test(size=SIZE) as pilot:
+        for i in range(8):
+            await send(pilot, f"question {i}")
+            await wait_for(pilot, lambda i=i: app.turn_no == i + 1 and not app.running)
+        chat = app.query_one(ChatView)
+        assert chat.mounted_turns == 5 and chat.hidden_turns == 3
+        assert len(answers(app)) == 5
+        assert len(app.session.history) == 16  # the conversation itself is complete
+
+
+async def test_misrouting_alarm_shows_in_ledger():
+    settings = load_settings(None, {"ui": {"alarm_window": 3, "alarm_rate": 0.5}})
+    ScriptedEngine.script = [Step("a", tier="premium", fallback_from="cheap"), Step("b"),
+                             Step("c", tier="premium", fallback_from="cheap")]
+    app = make_app(settings, engine_factory=ScriptedEngine)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "one")
+        await wait_for(pilot, lambda: app.turn_no == 1 and not app.running)
+        # One fallback in a 3-turn window is 33%: under the bar, whatever the first turn was.
+        assert "misrouting" not in plain(app.query_one(LedgerPanel))
+        await send(pilot, "two")
+        await wait_for(pilot, lambda: app.turn_no == 2 and not app.running)
+        await send(pilot, "three")
+        await wait_for(pilot, lambda: app.turn_no == 3 and not app.running)
+        panel = app.query_one(LedgerPanel)
+        assert "misrouting" in plain(panel) and panel.has_class("-alarm")
+
+
+async def test_screens_and_palette_cover_every_action(loopback_settings):
+    from app.tui.commands import ACTIONS, RouteDeckCommands
+
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        await pilot.press("f2")
+        assert type(app.screen).__name__ == "LedgerDetailsScreen"
+        await pilot.press("escape")
+        provider = RouteDeckCommands(app.screen)
+        titles = [hit.text for hit in [h async for h in provider.discover()]]
+        for title, _bid, action, _help in ACTIONS:
+            if action != "toggle_play":
+                assert title in titles
+            assert hasattr(app, f"action_{action}")
+        assert "Pin tier: premium" in titles and "Theme: routedeck-light" in titles
+
+
+async def test_new_session_then_resume_restores_history(loopback, loopback_settings):
+    loopback.reply = "remembered answer"
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        first = app.session.session_id
+        await send(pilot, "hi")
+        await wait_for(pilot, lambda: app.turn_no == 1 and not app.running)
+        await pilot.press("ctrl+n")
+        assert app.session.session_id != first and not answers(app)
+        assert f"session {app.session.session_id}" in plain(app.query_one("#header-line"))
+        await pilot.press("ctrl+r")
+        assert type(app.screen).__name__ == "SessionPicker"
+        app.screen.dismiss(first)
+        await pilot.pause()
+        assert app.session.session_id == first
+        assert app.session.history[-1]["content"] == "remembered answer"
+        assert any("remembered answer" in plain(n) for n in app.query(Notice))
+
+
+def test_run_console_rejects_unknown_tier_and_session(capsys):
+    from app.tui.run import run_console
+
+    settings = load_settings(None)
+    with pytest.raises(SystemExit) as exc:
+        run_console(settings, pin_tier="nope")
+    assert exc.value.code == 2
+    assert "unknown tier 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        run_console(settings, session_id=4242)
+    assert exc.value.code == 2
+    assert "unknown session 4242" in capsys.readouterr().err
+
+
+def test_core_session_does_not_import_textual():
+    import subprocess
+    import sys
+
+    code = ("import sys, app.core.session, app.core.engine; "
+            "print(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+async def test_markdown_final_update_keeps_code_fences(loopback, loopback_settings):
+    loopback.reply = "intro\n\n```python\ndef f():\n    return 1\n```\n\nafter"
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "hi")
+        await wait_for(pilot, lambda: app.turn_no == 1 and not app.running)
+        [answer] = answers(app)
+        await wait_for(pilot, lambda: answer.body.source == loopback.reply)
+        fences = [b for b in answer.body.query("MarkdownFence")]
+        assert len(fences) == 1
+        assert isinstance(answer.body, Markdown)
