@@ -62,7 +62,10 @@ def estimates(
 def _keyword_hit(words: Sequence[str], prompt: str) -> str | None:
     low = prompt.lower()
     for w in words:
-        if w and re.search(rf"(?<!\w){re.escape(w.lower())}(?!\w)", low):
+        wl = w.lower()
+        # A substring test first: the word-boundary regex over a long prompt costs ~30 us per
+        # keyword, and almost every prompt contains none of them.
+        if wl and wl in low and re.search(rf"(?<!\w){re.escape(wl)}(?!\w)", low):
             return w
     return None
 
