@@ -159,3 +159,12 @@ async def test_engine_does_not_cache_failed_or_truncated_answers(loopback, loopb
     assert len(cache) == 0
     await engine.aclose()
     cache.close()
+
+
+def test_unreadable_cache_is_a_miss(tmp_path):
+    path = tmp_path / "c.sqlite3"
+    c = ResponseCache(CacheConfig(), path)
+    c._db.execute("DROP TABLE entries")  # simulate a damaged file
+    assert c.get(conv("ping"), "m1") is None
+    assert c.put(conv("ping"), "m1", "cheap", "pong", 1, 1) is False
+    c.close()

@@ -367,3 +367,16 @@ async def test_no_recorder_still_works(loopback, loopback_settings):
     events = await run(engine)
     await engine.aclose()
     assert events[-1].status == "ok" and events[-1].request_ids == ()
+
+
+async def test_ledger_failure_does_not_lose_the_answer(loopback, loopback_settings):
+    class BrokenRecorder:
+        def record_attempt(self, rec):
+            raise OSError("disk full")
+
+    engine = Engine(loopback_settings(), BrokenRecorder())
+    events = await run(engine)
+    await engine.aclose()
+    fin = events[-1]
+    assert fin.status == "ok" and fin.text == loopback.reply
+    assert "not recorded in the ledger" in fin.message and "disk full" in fin.message

@@ -206,3 +206,13 @@ def test_scrub_masks_keylike_text():
 
     assert "abcdef" not in scrub("Incorrect API key provided: sk-proj-abcdef123456")
     assert scrub("token xyz-secret here", "xyz-secret") == "token *** here"
+
+
+async def test_loopback_non_streaming_and_models(loopback):
+    client = openai.AsyncOpenAI(base_url=loopback.base_url, api_key="unused", max_retries=0)
+    res = await client.chat.completions.create(model="m", messages=MSGS, logprobs=True)
+    models = await client.models.list()
+    await client.close()
+    assert res.choices[0].message.content == loopback.reply
+    assert res.usage.completion_tokens == 5 and res.choices[0].logprobs.content[0].logprob < 0
+    assert [m.id for m in models.data] == ["loopback-model"]

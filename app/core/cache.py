@@ -149,7 +149,17 @@ class ResponseCache:
 
     # --- lookup ------------------------------------------------------------------------------
     def get(self, messages: Sequence[dict[str, str]], model: str) -> CachedAnswer | None:
-        """The cached answer for this conversation on this model, or None."""
+        """The cached answer for this conversation on this model, or None.
+
+        A cache that cannot be read (locked or damaged file) is a miss: the cache only ever
+        saves money, it must not stop a turn.
+        """
+        try:
+            return self._get(messages, model)
+        except sqlite3.Error:
+            return None
+
+    def _get(self, messages: Sequence[dict[str, str]], model: str) -> CachedAnswer | None:
         history, prompt = _split(messages)
         ctx = _digest(model, json.dumps(history))
         key = _digest(ctx, prompt)
@@ -201,8 +211,19 @@ class ResponseCache:
 
     # --- store -------------------------------------------------------------------------------
     def put(self, messages: Sequence[dict[str, str]], model: str, tier: str, answer: str,
-            input_tokens: int, output_tokens: int, usage_source: str = "provider") -> None:
-        """Remember an answer; expired entries go and the cap is enforced (LRU)."""
+            input_tokens: int, output_tokens: int, usage_source: str = "provider") -> bool:
+        """Remember an answer; expired entries go and the cap is enforced (LRU).
+
+        Returns False when the cache could not be written (the turn is unaffected).
+        """
+        try:
+            self._put(messages, model, tier, answer, input_tokens, output_tokens, usage_source)
+        except sqlite3.Error:
+            return False
+        return True
+
+    def _put(self, messages: Sequence[dict[str, str]], model: str, tier: str, answer: str,
+             input_tokens: int, output_tokens: int, usage_source: str) -> None:
         history, prompt = _split(messages)
         ctx = _digest(model, json.dumps(history))
         key = _digest(ctx, prompt)

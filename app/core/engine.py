@@ -80,6 +80,7 @@ class _Turn:
         self.fallback_from: str | None = None
         self.escalated_from: str | None = None
         self.escalation_reason = ""
+        self.record_errors: list[str] = []
 
 
 class Engine:
@@ -150,7 +151,13 @@ class Engine:
             rec.extra["finish_reason"] = st.finish_reason
         if st is not None and st.mean_logprob is not None:
             rec.extra["mean_logprob"] = f"{st.mean_logprob:.4f}"
-        rid = self.recorder.record_attempt(rec)
+        try:
+            rid = self.recorder.record_attempt(rec)
+        except Exception as exc:  # noqa: BLE001 - see below
+            # A ledger that cannot write (disk full, locked file) must not take the answer
+            # away; the turn goes on and its TurnFinished message says what was not recorded.
+            turn.record_errors.append(f"attempt {rec.attempt}: {type(exc).__name__}: {exc}")
+            return None
         if isinstance(rid, int):
             turn.request_ids.append(rid)
         return rid
@@ -203,6 +210,9 @@ class Engine:
 
         def finish(status: str, message: str, text: str = "", on: TierConfig = chosen,
                    **kw) -> TurnFinished:
+            if turn.record_errors:
+                note = "not recorded in the ledger: " + "; ".join(turn.record_errors)
+                message = f"{message} ({note})" if message else note
             return TurnFinished(status, text, on.name, on.model, message=message,  # type: ignore[arg-type]
                                 latency_s=time.perf_counter() - turn.started,
                                 request_ids=tuple(turn.request_ids), **kw)

@@ -228,6 +228,12 @@ class ProviderPool:
         except openai.OpenAIError as exc:
             raise ProviderError("bad_response", self._msg(
                 tier, f"unexpected reply: {scrub(str(exc), self._key(tier))[:200]}")) from None
+        except Exception as exc:
+            # Whatever else the SDK or its transport raises (a raw protocol error, a decoding
+            # bug) must end as a failed attempt the user can read, never crash the turn.
+            raise ProviderError("unexpected", self._msg(
+                tier, f"unexpected failure ({type(exc).__name__}: "
+                f"{scrub(str(exc), self._key(tier))[:200]}); please report it")) from exc
         finally:
             state.ended = time.perf_counter()
         if state.finish_reason is None:
