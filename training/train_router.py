@@ -86,8 +86,9 @@ class Featurised:
         self.grams = []
         for r in rows:
             text = r["prompt"]
-            self.dense.append(features.dense(text, tasktype.detect(text)))
-            self.grams.append(features.ngrams(text))
+            prep = features.prepare(text)
+            self.dense.append(features.dense(text, tasktype.detect(text, prep), prep))
+            self.grams.append(prep.grams)
 
 
 def build_vocab(grams: list[set[str]], idx: np.ndarray) -> list[str]:

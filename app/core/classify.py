@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from app.core import rules, tasktype
+from app.core import features, rules, tasktype
 from app.core.types import Classification, Signal
 
 _FOLLOW_UP_CHARS = 80
@@ -39,13 +39,14 @@ def classify(
 ) -> Classification:
     start = time.perf_counter()
     text, follow_up = _context_text(prompt, history)
-    task = tasktype.detect(text)
+    prep = features.prepare(text)
+    task = tasktype.detect(text, prep)
     used = "rules"
     result = None
     if strategy == "learned":
         scorer = _learned_scorer()
         if scorer is not None:
-            result = scorer(text, task_type=task)
+            result = scorer(text, task_type=task, prep=prep)
             used = "learned"
     if result is None:
         result = rules.score(text)

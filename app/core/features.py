@@ -17,68 +17,90 @@ from __future__ import annotations
 import math
 import re
 
-FEATURE_VERSION = 4
+FEATURE_VERSION = 6
 
 # Only the head and tail of very long prompts feed the n-grams: it bounds latency, and the
 # instruction that decides difficulty is nearly always at one of the two ends.
-NGRAM_HEAD_CHARS = 2500
+NGRAM_HEAD_CHARS = 1500
 NGRAM_TAIL_CHARS = 500
 
-_F = re.IGNORECASE
-_M = re.IGNORECASE | re.MULTILINE
+_TOKEN = re.compile(r"[^\W\d_]+|\d+")
 
-_TOKEN = re.compile(r"[a-z]+|\d+")
-
-# (name, label, pattern): presence features; the label is what the user reads.
-_PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
-    ("hard", "asks for a proof or advanced maths/science", re.compile(
-        r"\b(prove|proof|show that|theorem|lemma|rigorous(ly)?|olympiad|imo|putnam|"
-        r"for all (integers|real|n)|if and only if|iff|irrational|infinitely many|"
-        r"eigen\w*|hilbert|banach|manifold|homolog\w*|topolog\w*|galois|riemann|"
-        r"lagrangian|hamiltonian|schr[oö]dinger|quantum field|renormaliz\w*|"
-        r"thermodynamic\w*|spectroscop\w*|stereochem\w*|enzyme kinetics|"
-        r"np-hard|complexity class|asymptotic|big-o)\b", _F)),
-    ("compare", "asks to compare options", re.compile(
-        r"\b(compare|contrast|trade-?offs?|pros and cons|versus|vs\.?|differences? between)\b", _F)),
-    ("steps", "asks for step-by-step reasoning", re.compile(
-        r"\b(step[- ]by[- ]step|explain (why|how)|justify|derive|walk me through|reasoning)\b", _F)),
-    ("code", "contains or asks for code", re.compile(
-        r"```|\bdef \w+\(|\bclass \w+[:(]|\breturn\b|[{}();]{2,}|\bimport \w+|"
-        r"\b(python|javascript|function|algorithm|sql|regex)\b", _F)),
-    ("math", "contains maths", re.compile(
-        r"[=^∫∑√≤≥]|\\frac|\$[^$\n]+\$|\d+\s*[-+*/×÷]\s*\d+|"
-        r"\b(solve|integral|derivative|equation|polynomial|probability|matrix)\b", _F)),
-    ("units", "numbers with units", re.compile(
-        r"\d+(\.\d+)?\s*(%|km|kg|m/s|usd|\$|mph|hours?|minutes?|cm|mg|ml|dollars?|"
-        r"cents?|miles?|meters?|pounds?|years?|days?|weeks?)\b", _F)),
-    ("word_problem", "a maths word problem", re.compile(
-        r"\b(how (many|much)|what is the total|in total|altogether|each|per|remaining)\b"
-        r"[^\n]{0,300}?\d|\d[^\n]{0,300}?\b(how (many|much)|in total|altogether)\b", _F)),
-    ("mcq", "a multiple-choice question", re.compile(
-        r"^\s*\(?[Aa][.)]\s?.+\n\s*\(?[Bb][.)]\s?.+", _M)),
-    ("answer_cue", "ends with an answer cue", re.compile(r"(answer|solution)\s*:?\s*$", _F)),
-    ("creative", "asks for creative writing", re.compile(
-        r"\b(write|compose|draft) (me )?(a|an|the)? ?(poem|story|song|haiku|limerick|joke|"
-        r"essay|script|tweet|slogan|letter|speech|blog)\b|\bbrainstorm\b", _F)),
-    ("open_advice", "asks for advice or an opinion", re.compile(
-        r"\b(should i|what do you think|recommend|advice|best way|suggest(ions)?|ideas?)\b", _F)),
-    ("routine", "routine request (translate, define, summarise)", re.compile(
-        r"\b(translate|summari[sz]e|rephrase|fix (the )?typo|capital of|define|synonym|spell)\b",
-        _F)),
-    ("greeting", "short greeting or thanks", re.compile(
-        r"^\s*(hi|hello|hey|yo|thanks?|thank you|thx|good (morning|afternoon|evening))\b", _F)),
-    ("constraints", "explicit constraints", re.compile(
-        r"\b(must|must not|should not|exactly|at least|at most|only use|without using|"
-        r"no more than|format)\b", _F)),
-    ("fill_blank", "fill-in-the-blank sentence", re.compile(r"_{2,}|\bblank\b", _F)),
-    ("wh_start", "a plain who/what/when/where question", re.compile(
-        r"^\s*(who|what|when|where|which)\b[^\n]{0,80}\?\s*$", _F)),
-    ("how_why", "asks how or why", re.compile(r"^\s*(how|why)\b", _F)),
-    ("imperative", "an instruction (write, create, list ...)", re.compile(
-        r"^\s*(write|create|generate|make|list|give|design|plan|describe|explain)\b", _F)),
-    ("roleplay", "role-play or persona", re.compile(
-        r"\b(pretend|act as|you are an?|role-?play|imagine you)\b", _F)),
+# Keyword features are looked up in the prompt's set of words and word pairs instead of being
+# searched with case-insensitive regexes: the set is built once for the n-grams anyway, and a
+# dozen regex scans of a long prompt would cost more than the whole latency budget.
+# (name, label, words, word pairs)
+_LEXICONS: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
+    (name, label, frozenset(terms.split("|")))
+    for name, label, terms in (
+        ("hard", "asks for a proof or advanced maths/science",
+         "prove|proof|proofs|show that|theorem|lemma|rigorous|rigorously|olympiad|imo|putnam|"
+         "for all|if and|only if|iff|irrational|infinitely many|eigenvalue|eigenvalues|"
+         "eigenvector|eigenvectors|hilbert|banach|manifold|manifolds|homology|homotopy|"
+         "topology|topological|galois|riemann|lagrangian|hamiltonian|schrodinger|"
+         "schrödinger|quantum field|renormalization|thermodynamics|thermodynamic|"
+         "spectroscopy|stereochemistry|enzyme kinetics|np hard|complexity class|asymptotic|"
+         "asymptotically|derive|derivation"),
+        ("compare", "asks to compare options",
+         "compare|comparison|contrast|tradeoff|tradeoffs|trade offs|pros and|and cons|versus|"
+         "vs|differences between|difference between"),
+        ("steps", "asks for step-by-step reasoning",
+         "step by|by step|explain why|explain how|justify|walk me|reasoning|reason"),
+        ("code_words", "asks for code",
+         "python|javascript|typescript|function|algorithm|sql|regex|code|program|script|"
+         "implement|java|rust|html|css|api|bug|compile|debug|class|def|return|import"),
+        ("math_words", "maths vocabulary",
+         "solve|integral|derivative|equation|equations|polynomial|probability|matrix|"
+         "calculate|compute|sum|product|prime|modulo|remainder|fraction|percent|ratio"),
+        ("word_problem", "a maths word problem",
+         "how many|how much|in total|altogether|each|per|remaining|left|total"),
+        ("creative", "asks for creative writing",
+         "poem|story|song|haiku|limerick|joke|essay|lyrics|tweet|slogan|speech|blog|"
+         "brainstorm|fictional|creative|novel|screenplay|rap"),
+        ("open_advice", "asks for advice or an opinion",
+         "should i|what do|do you|recommend|advice|best way|suggest|suggestions|ideas|"
+         "opinion|tips"),
+        ("routine", "routine request (translate, define, summarise)",
+         "translate|summarize|summarise|rephrase|typo|capital of|define|synonym|spell|"
+         "definition"),
+        ("constraints", "explicit constraints",
+         "must|must not|should not|exactly|at least|at most|only use|without using|"
+         "no more|format|words|sentences"),
+        ("roleplay", "role-play or persona",
+         "pretend|act as|you are|roleplay|role play|imagine you|persona"),
+        ("analysis", "asks for analysis or evaluation",
+         "analyze|analyse|analysis|evaluate|assess|critique|implications|impact|discuss"),
+    )
 )
+
+_FIRST_WORDS: tuple[tuple[str, str, frozenset[str]], ...] = (
+    ("greeting", "short greeting or thanks",
+     frozenset("hi hello hey yo thanks thank thx hiya greetings".split())),
+    ("wh_start", "a plain who/what/when/where question",
+     frozenset("who what when where which".split())),
+    ("how_why", "asks how or why", frozenset("how why".split())),
+    ("imperative", "an instruction (write, create, list ...)",
+     frozenset("write create generate make list give design plan describe explain".split())),
+)
+
+_STRUCTURE = (
+    ("code_syntax", "contains code"),
+    ("math_syntax", "contains formulas"),
+    ("units", "numbers with units"),
+    ("mcq", "a multiple-choice question"),
+    ("answer_cue", "ends with an answer cue"),
+    ("fill_blank", "fill-in-the-blank sentence"),
+)
+
+# Plain substring tests: one regex alternation over a long prompt is far slower than these.
+_CODE_MARKS = ("```", "=>", "!=", "+=", "==", "();", "){", ") {", "def ", "#include", "</", "/>",
+               "};", "import ", "return ")
+_MATHS_MARKS = ("=", "^", "∫", "∑", "√", "≤", "≥", "≡", "∞", "π", "\\frac", "\\sum", "\\int")
+_ARITH = re.compile(r"\d ?[-+*/×÷] ?\d")
+_UNITS = re.compile(
+    r"\d\s*(%|\$|km|kg|mph|cm|mg|ml|m/s|hours?|minutes?|dollars?|cents?|miles?|"
+    r"meters?|pounds?|years?|days?|weeks?|usd)(?![a-z])")
+_MCQ = re.compile(r"^\s*\(?[Aa][.)]\s?.+\n\s*\(?[Bb][.)]\s?.+", re.MULTILINE)
 
 TASK_TYPES = (
     "greeting", "translation", "summarization", "knowledge_mcq", "code", "math", "extraction",
@@ -94,12 +116,14 @@ _LENGTH_BINS = (
     ("len_huge", "huge prompt (pasted document)", 4000, 10**12),
 )
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_QMARK = "?"
+_NUMBER = re.compile(r"\d+")
+_ANSWER_CUE = "Answer:"
 
 
 def _dense_specs() -> list[tuple[str, str]]:
-    specs = [(name, label) for name, label, _ in _PATTERNS]
+    specs = [(name, label) for name, label, _ in _LEXICONS]
+    specs += [(name, label) for name, label, _ in _FIRST_WORDS]
+    specs += list(_STRUCTURE)
     specs += [(name, label) for name, label, _, _ in _LENGTH_BINS]
     specs += [
         ("log_chars", "prompt length"),
@@ -112,67 +136,18 @@ def _dense_specs() -> list[tuple[str, str]]:
         ("q_log_chars", "length of the question itself"),
         ("q_log_chars_mcq", "length of a multiple-choice question"),
     ]
-    specs += [(f"task_{t}", f"looks like a {t.replace('_', ' ')} task") for t in TASK_TYPES]
+    specs += [(f"task_{t}", f"looks like {'an' if t[0] in 'aeiou' else 'a'} "
+                            f"{t.replace('_', ' ')} task") for t in TASK_TYPES]
     return specs
 
 
 DENSE: tuple[tuple[str, str], ...] = tuple(_dense_specs())
 DENSE_INDEX = {name: i for i, (name, _) in enumerate(DENSE)}
-_TASK_OFFSET = DENSE_INDEX["task_greeting"]
+_FIRST_OFFSET = DENSE_INDEX["greeting"]
+_STRUCT_OFFSET = DENSE_INDEX["code_syntax"]
+_LEN_OFFSET = DENSE_INDEX["len_tiny"]
 _LOG_IDX = DENSE_INDEX["log_chars"]
-_MCQ_IDX = DENSE_INDEX["mcq"]
-
-
-def dense(text: str, task_type: str) -> list[tuple[int, float]]:
-    """Active dense features of a prompt as (index, value); values are roughly 0..1."""
-    out: list[tuple[int, float]] = []
-    head = text if len(text) <= 6000 else text[:4000] + "\n" + text[-2000:]
-    mcq = False
-    for i, (_, _, pat) in enumerate(_PATTERNS):
-        if pat.search(head):
-            out.append((i, 1.0))
-            mcq = mcq or i == _MCQ_IDX
-    n = len(text)
-    base = len(_PATTERNS)
-    for j, (_, _, lo, hi) in enumerate(_LENGTH_BINS):
-        if lo <= n < hi:
-            out.append((base + j, 1.0))
-            break
-    out.append((_LOG_IDX, math.log1p(n) / 8.0))
-    lines = head.count("\n")
-    if lines:
-        out.append((_LOG_IDX + 1, min(lines, 40) / 40.0))
-    q = head.count(_QMARK)
-    if q > 1:
-        out.append((_LOG_IDX + 2, min(q - 1, 5) / 5.0))
-    nums = len(_NUMBER.findall(head))
-    if nums:
-        out.append((_LOG_IDX + 3, min(nums, 30) / 30.0))
-    if n:
-        # A 2,000-char sample is plenty for a share and keeps huge pastes fast.
-        sample = head[:2000]
-        alpha = sum(map(str.isalpha, sample))
-        share = 1.0 - alpha / len(sample)
-        if share > 0.35:
-            out.append((_LOG_IDX + 4, share))
-        upper = sum(map(str.isupper, sample))
-        if alpha and upper / alpha > 0.2:
-            out.append((_LOG_IDX + 5, upper / alpha))
-    q_text, fewshot = focus(text)
-    q_len = math.log1p(len(q_text)) / 8.0
-    if fewshot:
-        out.append((_LOG_IDX + 6, 1.0))
-    out.append((_LOG_IDX + 7, q_len))
-    if mcq:
-        out.append((_LOG_IDX + 8, q_len))
-    try:
-        out.append((_TASK_OFFSET + TASK_TYPES.index(task_type), 1.0))
-    except ValueError:
-        pass
-    return out
-
-
-_ANSWER_CUE = "Answer:"
+_TASK_OFFSET = DENSE_INDEX["task_greeting"]
 
 
 def focus(text: str) -> tuple[str, bool]:
@@ -189,19 +164,100 @@ def focus(text: str) -> tuple[str, bool]:
     return text[cut + 2:], True
 
 
-def ngram_text(text: str) -> str:
-    text = focus(text)[0]
+def capped(text: str) -> str:
     if len(text) <= NGRAM_HEAD_CHARS + NGRAM_TAIL_CHARS:
-        return text.lower()
-    return (text[:NGRAM_HEAD_CHARS] + " \n " + text[-NGRAM_TAIL_CHARS:]).lower()
+        return text
+    return text[:NGRAM_HEAD_CHARS] + " \n " + text[-NGRAM_TAIL_CHARS:]
+
+
+class Prepared:
+    """The work shared by every feature and the task-type rules: done once per prompt."""
+
+    __slots__ = ("fewshot", "grams", "low", "question", "text", "tokens", "words")
+
+    def __init__(self, text: str):
+        self.text = text
+        q, self.fewshot = focus(text)
+        self.question = capped(q)
+        self.low = self.question.lower()
+        toks = _TOKEN.findall(self.low)
+        self.tokens = toks
+        self.words = set(toks)
+        grams = set(toks)
+        grams.update([f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)])
+        self.grams = grams
+
+
+def prepare(text: str) -> Prepared:
+    return Prepared(text)
+
+
+def dense(text: str, task_type: str, prep: Prepared | None = None) -> list[tuple[int, float]]:
+    """Active dense features of a prompt as (index, value); values are roughly 0..1."""
+    prep = prep or Prepared(text)
+    grams = prep.grams
+    out: list[tuple[int, float]] = []
+    for i, (_, _, terms) in enumerate(_LEXICONS):
+        if not grams.isdisjoint(terms):
+            out.append((i, 1.0))
+    first = prep.tokens[0] if prep.tokens else ""
+    for j, (name, _, starts) in enumerate(_FIRST_WORDS):
+        if first in starts and (name != "wh_start" or len(prep.question) < 120):
+            out.append((_FIRST_OFFSET + j, 1.0))
+    q = prep.question
+    head = q[:3000]
+    mcq = _MCQ.search(head) is not None
+    for j, hit in enumerate((
+        any(m in head for m in _CODE_MARKS),
+        any(m in head for m in _MATHS_MARKS) or _ARITH.search(head) is not None,
+        _UNITS.search(prep.low[:3000]) is not None,
+        mcq,
+        text.rstrip()[-12:].lower().rstrip(": ").endswith(("answer", "solution")),
+        "__" in head or "blank" in prep.words,
+    )):
+        if hit:
+            out.append((_STRUCT_OFFSET + j, 1.0))
+    n = len(text)
+    for j, (_, _, lo, hi) in enumerate(_LENGTH_BINS):
+        if lo <= n < hi:
+            out.append((_LEN_OFFSET + j, 1.0))
+            break
+    out.append((_LOG_IDX, math.log1p(n) / 8.0))
+    lines = head.count("\n")
+    if lines:
+        out.append((_LOG_IDX + 1, min(lines, 40) / 40.0))
+    qm = head.count("?")
+    if qm > 1:
+        out.append((_LOG_IDX + 2, min(qm - 1, 5) / 5.0))
+    nums = len(_NUMBER.findall(head))
+    if nums:
+        out.append((_LOG_IDX + 3, min(nums, 30) / 30.0))
+    if head:
+        # A 600-char sample is plenty for a share and keeps huge pastes fast.
+        sample = head[:600]
+        alpha = sum(map(str.isalpha, sample))
+        share = 1.0 - alpha / len(sample)
+        if share > 0.35:
+            out.append((_LOG_IDX + 4, share))
+        upper = sum(map(str.isupper, sample))
+        if alpha and upper / alpha > 0.2:
+            out.append((_LOG_IDX + 5, upper / alpha))
+    q_len = math.log1p(len(q)) / 8.0
+    if prep.fewshot:
+        out.append((_LOG_IDX + 6, 1.0))
+    out.append((_LOG_IDX + 7, q_len))
+    if mcq:
+        out.append((_LOG_IDX + 8, q_len))
+    try:
+        out.append((_TASK_OFFSET + TASK_TYPES.index(task_type), 1.0))
+    except ValueError:
+        pass
+    return out
 
 
 def ngrams(text: str) -> set[str]:
-    """Distinct word unigrams and bigrams ("a b") of a prompt."""
-    toks = _TOKEN.findall(ngram_text(text))
-    grams = set(toks)
-    grams.update([f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)])
-    return grams
+    """Distinct word unigrams and bigrams ("a b") of a prompt's question."""
+    return Prepared(text).grams
 
 
 def ngram_value(count: int) -> float:
@@ -215,7 +271,13 @@ def ngram_label(gram: str) -> str:
 
 
 def dense_label(index: int, value: float) -> str:
-    name, label = DENSE[index]
-    if name == "log_chars":
-        return "prompt length"
-    return label
+    return DENSE[index][1]
+
+
+def has_hard_marker(prep: Prepared) -> bool:
+    """Proof / olympiad / graduate-science vocabulary (the short-hard guard's trigger)."""
+    return not prep.grams.isdisjoint(_LEXICONS[0][2])
+
+
+def is_greeting(prep: Prepared) -> bool:
+    return bool(prep.tokens) and prep.tokens[0] in _FIRST_WORDS[0][2]

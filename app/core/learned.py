@@ -12,6 +12,7 @@ prompts a cheap model gets wrong; and a bare greeting should never cost a premiu
 from __future__ import annotations
 
 import gzip
+import heapq
 import json
 import math
 import threading
@@ -34,9 +35,6 @@ GREETING_CEILING = 0.1
 GREETING_MAX_CHARS = 40
 MAX_SIGNALS = 5
 
-_HARD = dict((n, p) for n, _, p in features._PATTERNS)["hard"]
-_GREETING = dict((n, p) for n, _, p in features._PATTERNS)["greeting"]
-
 Scorer = Callable[..., tuple[float, list[Signal]]]
 
 
@@ -57,18 +55,19 @@ class Model:
         self.bias = float(payload["bias"])
         self.cal_a, self.cal_c = (float(x) for x in payload["calibration"])
 
-    def logit_parts(self, text: str, task_type: str) -> tuple[float, list[tuple[float, str, bool]]]:
+    def logit_parts(self, text: str, task_type: str, prep: features.Prepared
+                    ) -> tuple[float, list[tuple[float, str, bool]]]:
         """Raw logit and each contribution (already scaled by the calibration slope)."""
         a = self.cal_a
         parts: list[tuple[float, str, bool]] = []  # (contribution, key, is n-gram)
         z = self.bias
         dw = self.dense_w
-        for i, v in features.dense(text, task_type):
+        for i, v in features.dense(text, task_type, prep):
             c = dw[i] * v
             if c:
                 z += c
                 parts.append((a * c, features.dense_label(i, v), False))
-        grams = features.ngrams(text)
+        grams = prep.grams
         val = features.ngram_value(len(grams))
         get = self.ngram_w.get
         for g in grams:
@@ -78,16 +77,18 @@ class Model:
                 parts.append((a * w * val, g, True))
         return a * z + self.cal_c, parts
 
-    def score(self, text: str, task_type: str | None = None) -> tuple[float, list[Signal]]:
+    def score(self, text: str, task_type: str | None = None,
+              prep: features.Prepared | None = None) -> tuple[float, list[Signal]]:
+        prep = prep or features.prepare(text)
         if task_type is None:
             from app.core import tasktype
 
-            task_type = tasktype.detect(text)
-        logit, parts = self.logit_parts(text, task_type)
+            task_type = tasktype.detect(text, prep)
+        logit, parts = self.logit_parts(text, task_type, prep)
         p = _sigmoid(logit)
         base_logit = self.cal_a * self.bias + self.cal_c
         signals = _explain(p, logit, base_logit, parts)
-        return apply_guards(text, p, signals)
+        return apply_guards(prep, p, signals)
 
 
 def _sigmoid(z: float) -> float:
@@ -105,22 +106,22 @@ def _explain(p: float, logit: float, base_logit: float,
         return []
     base_p = _sigmoid(base_logit)
     slope = (p - base_p) / (logit - base_logit) if abs(logit - base_logit) > 1e-9 else p * (1 - p)
-    merged: dict[str, float] = {}
-    for c, key, is_gram in parts:
-        label = features.ngram_label(key) if is_gram else key
-        merged[label] = merged.get(label, 0.0) + c
-    top = sorted(merged.items(), key=lambda kv: -abs(kv[1]))[:MAX_SIGNALS]
-    return [Signal(label, c * slope) for label, c in top if abs(c * slope) >= 0.005]
+    # Labels never collide (n-grams are distinct words; dense labels are sentences), so the
+    # largest parts can be picked without merging.
+    top = heapq.nlargest(MAX_SIGNALS, parts, key=lambda part: abs(part[0]))
+    return [Signal(features.ngram_label(key) if is_gram else key, c * slope)
+            for c, key, is_gram in top if abs(c * slope) >= 0.005]
 
 
-def apply_guards(text: str, p: float, signals: list[Signal]) -> tuple[float, list[Signal]]:
+def apply_guards(prep: features.Prepared, p: float,
+                 signals: list[Signal]) -> tuple[float, list[Signal]]:
     """The short-hard floor and the greeting ceiling (see the module docstring)."""
-    n = len(text)
-    if n <= HARD_GUARD_MAX_CHARS and p < HARD_GUARD_FLOOR and _HARD.search(text):
+    n = len(prep.text)
+    if n <= HARD_GUARD_MAX_CHARS and p < HARD_GUARD_FLOOR and features.has_hard_marker(prep):
         bump = HARD_GUARD_FLOOR - p
         return HARD_GUARD_FLOOR, [Signal("short proof or advanced maths/science: kept "
                                          "off the cheap tier", bump), *signals]
-    if n <= GREETING_MAX_CHARS and p > GREETING_CEILING and _GREETING.search(text):
+    if n <= GREETING_MAX_CHARS and p > GREETING_CEILING and features.is_greeting(prep):
         drop = GREETING_CEILING - p
         return GREETING_CEILING, [Signal("just a greeting or thanks", drop), *signals]
     return p, signals
