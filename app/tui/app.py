@@ -218,9 +218,9 @@ class RouteDeckApp(App[None]):
             if not answer.parts:
                 answer.append(ev.text)
         elif isinstance(ev, AttemptFailed):
-            retry = "retrying" if ev.retryable else "not retried"
-            self._ensure_answer().add_note(
-                f"{ev.provider}/{ev.model} failed ({ev.error_kind}, {retry}): {ev.message}")
+            # The message already names provider/model and the fix; the next AttemptStarted
+            # (retry or fallback) says what happens next.
+            self._ensure_answer().add_note(f"✗ attempt {ev.attempt} on {ev.tier}: {ev.message}")
         elif isinstance(ev, Escalated):
             self._ensure_answer().add_note(f"escalated {ev.from_tier} → {ev.to_tier}: {ev.reason}")
         elif isinstance(ev, TurnFinished):

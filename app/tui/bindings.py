@@ -30,7 +30,7 @@ DESCRIPTIONS: dict[str, str] = {
     "send": "send the prompt",
     "newline": "new line in the prompt",
     "cancel": "cancel the running answer",
-    "pin_tier": "pin tier for the session: auto → cheapest → … → premium → auto",
+    "pin_tier": "pin the session's tier: auto → cheapest → … → premium",
     "force_premium": "force the premium tier for the next prompt",
     "copy_answer": "copy the last answer to the clipboard",
     "ledger_details": "ledger details: per-model table and cost chart",

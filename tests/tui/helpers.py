@@ -26,6 +26,7 @@ from app.core.records import AttemptRecord
 from app.core.router import route
 from app.core.session import ConsoleSession
 from app.core.settings import Settings
+from app.core.types import RouteDecision, Signal, TierEstimate
 from app.tui.app import RouteDeckApp
 
 FIXED_DECISION_US = 84.0
@@ -44,6 +45,7 @@ class Step:
     output_tokens: int = 240
     status: str = "ok"
     offline: bool = False
+    decision: RouteDecision | None = None  # fixed decision (snapshots); None: the real router
 
 
 class ScriptedEngine:
@@ -73,7 +75,7 @@ class ScriptedEngine:
         if self.recorder is None:
             return 0
         t = self.settings.tier(tier)
-        cost = self._cost(tier, usage) if status == "ok" else kw.pop("cost", None)
+        cost = self._cost(tier, usage)  # a failed attempt still pays for its input
         rec = AttemptRecord(
             turn_id=turn_id, attempt=attempt, session_id=self.session_id, tier=tier,
             model=t.model, provider=t.provider, status=status,
@@ -87,8 +89,8 @@ class ScriptedEngine:
                        tier: str | None = None) -> AsyncIterator[Event]:
         self.turns += 1
         step = type(self).script.pop(0)
-        decision = replace(route(prompt, self.settings, history, state, budget),
-                           decision_us=FIXED_DECISION_US)
+        decision = step.decision or replace(route(prompt, self.settings, history, state, budget),
+                                            decision_us=FIXED_DECISION_US)
         if state is not None and decision.forced:
             state.force_next = None
         yield RouteDecided(decision)
@@ -125,6 +127,29 @@ class ScriptedEngine:
                            premium_cost_usd=self._cost(self.settings.premium.name, usage),
                            latency_s=step.latency_s, ttft_s=0.3,
                            fallback_from=step.fallback_from, request_ids=(rid,))
+
+
+def fixed_decision(settings: Settings, tier: str, score: float, task: str,
+                   signals: tuple[tuple[float, str], ...], reason: str = "",
+                   input_tokens: int = 24) -> RouteDecision:
+    """A decision with fixed numbers, so snapshots do not move when the classifier is retrained."""
+    from app.core.pricing import price_for
+
+    estimates = []
+    for t in settings.tiers:
+        price = price_for(t, settings.provider_for(t))
+        cost = price.cost(input_tokens, settings.router.expected_output_tokens) if price else None
+        estimates.append(TierEstimate(t.name, t.model, input_tokens,
+                                      settings.router.expected_output_tokens, cost))
+    threshold = settings.router.thresholds[0]
+    t = settings.tier(tier)
+    return RouteDecision(
+        tier=tier, tier_index=settings.tier_index(tier), model=t.model, provider=t.provider,
+        score=score, threshold=threshold, task_type=task, confidence=abs(score - 0.5) * 2,
+        rule="threshold",
+        reason=reason or f"score {score:.2f} {'>=' if score >= threshold else '<'} threshold {threshold:.2f}",
+        signals=tuple(Signal(label, w) for w, label in signals), decision_us=FIXED_DECISION_US,
+        estimates=tuple(estimates), strategy="learned")
 
 
 def make_app(settings: Settings, *, engine_factory: Any = None, session_id: int | None = None,

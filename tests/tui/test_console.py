@@ -66,7 +66,7 @@ async def test_offline_routes_and_says_so_once():
         assert "OPENAI_API_KEY" in plain(big[0])
         assert len(lines) == 2 and "not sent" in plain(lines[0])
         assert not answers(app)
-        assert "spent    $0" in plain(app.query_one(LedgerPanel))
+        assert "spent       $0" in plain(app.query_one(LedgerPanel))
 
 
 async def test_turn_decision_before_first_token_then_stream_and_ledger(loopback, loopback_settings):
@@ -103,7 +103,7 @@ async def test_fallback_is_marked_in_answer_and_ledger(loopback, loopback_settin
         [answer] = answers(app)
         header = plain(answer.header)
         assert "fallback from cheap" in header and "mid-model" in header
-        assert "failed (server" in plain(answer.note)
+        assert "attempt 1 on cheap" in plain(answer.note)
         assert "fallback 1" in plain(app.query_one(LedgerPanel))
 
 

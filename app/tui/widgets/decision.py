@@ -12,6 +12,7 @@ from app.tui.fmt import format_usd, ms, tier_style
 
 LABEL = "dim"
 WIDTH = 10  # label column
+SIGNAL_CHARS = 30  # a signal stays on one line of the panel
 
 
 def _row(label: str, *parts: Content | str | tuple[str, str]) -> Content:
@@ -34,7 +35,8 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
     ]
     for i, sig in enumerate(d.signals[:4]):
         colour = "$success" if sig.weight < 0 else "$rd-cost-warning"
-        lines.append(_row("signals" if i == 0 else "", (f"{sig.weight:+.2f}", colour), f" {sig.label}"))
+        label = sig.label if len(sig.label) <= SIGNAL_CHARS else sig.label[: SIGNAL_CHARS - 1] + "…"
+        lines.append(_row("signals" if i == 0 else "", (f"{sig.weight:+.2f}", colour), f" {label}"))
     lines.append(_row("decided", f"{ms(d.decision_us)}", (f"   {d.strategy}", LABEL)))
     width = max((len(e.tier) for e in d.estimates), default=0)
     for i, e in enumerate(d.estimates):
