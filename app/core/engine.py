@@ -186,7 +186,10 @@ class Engine:
         """One turn as events (see the module docstring for the order and the guarantees).
 
         ``tier`` forces that tier for this turn (like ``state.force_next``); ``history`` is
-        the conversation so far as chat messages and is sent with the prompt.
+        the conversation so far as chat messages and is sent with the prompt. ``state`` is
+        updated in place: ``force_next`` is cleared after a forced turn, and a fallback or
+        escalation to a higher tier sets ``sticky_tier`` (``[router] sticky_after_fallback``).
+        ``use_cache=False`` skips the lookup; a fresh complete answer still refreshes the cache.
         """
         settings = self.settings
         state = state if state is not None else SessionState()
