@@ -69,6 +69,9 @@ class RouteDeckApp(App[None]):
         self.last_answer = ""
         self._answer: AnswerView | None = None
         self._play_pending: str | None = None
+        # Themes are registered and chosen before the first compose, so the stylesheet is
+        # applied once with the right colours instead of twice.
+        self._apply_themes()
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(themes.VARIABLE_DEFAULTS)
@@ -91,7 +94,6 @@ class RouteDeckApp(App[None]):
 
     def on_mount(self) -> None:
         self.set_keymap(self.keymap)
-        self._apply_themes()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.query_one(DecisionPanel).set_pin(self.session.state.pinned_tier)
         self._show_history()
