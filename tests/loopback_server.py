@@ -466,7 +466,7 @@ def config_toml(
     *,
     key_env: str = "",
     connect_timeout_s: float = 1.0,
-    first_token_timeout_s: float = 1.0,
+    first_token_timeout_s: float = 3.0,
     total_timeout_s: float = 10.0,
     max_retries: int = 1,
     backoff_s: float = 0.01,
@@ -481,8 +481,10 @@ def config_toml(
     """TOML text of a config whose cheap/mid/premium tiers all point at ``base_url``.
 
     ``key_env=""`` makes the provider keyless (like Ollama); otherwise the provider reads its
-    key from that environment variable. Timeouts, retries and backoff are short so fault
-    tests finish quickly. ``extra`` is appended verbatim (more sections).
+    key from that environment variable. Retries and backoff are short so fault tests finish
+    quickly; the first-token timeout (3 s) leaves room for a loaded CI machine, so tests that
+    want a stall to time out pass a small ``first_token_timeout_s`` (e.g. 0.3) themselves.
+    ``extra`` is appended verbatim (more sections).
     """
     tiers = "\n".join(
         f'[[tiers]]\nname = "{n}"\nprovider = "loop"\nmodel = "{m}"\n'

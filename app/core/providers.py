@@ -169,6 +169,9 @@ class ProviderPool:
             kwargs["logprobs"] = True
         state.started = time.perf_counter()
         opened = False
+        # Built before the deadlines start: creating a client (SSL context, connection pool)
+        # takes a noticeable moment the first time and is not the server being slow.
+        client = self.client(tier.provider)
         loop = asyncio.get_running_loop()
         total_deadline = loop.time() + cfg.total_timeout_s
         first_deadline = min(loop.time() + cfg.first_token_timeout_s, total_deadline)
@@ -176,7 +179,7 @@ class ProviderPool:
             # Deadlines wrap each await, never a yield: a timeout scope spanning a yield would
             # fire inside the consumer's code (e.g. a UI handler) instead of here.
             async with asyncio.timeout_at(first_deadline):
-                stream = await self.client(tier.provider).chat.completions.create(**kwargs)
+                stream = await client.chat.completions.create(**kwargs)
             opened = state.opened = True
             ctype = stream.response.headers.get("content-type", "")
             if "text/event-stream" not in ctype:
