@@ -45,7 +45,7 @@ _ERROR_TYPES = {
 class Fault:
     """One injected misbehaviour. Build them with the class methods below."""
 
-    kind: str  # http | stall | cut | malformed | slow | non_json | bad_usage | hang
+    kind: str  # http | stall | cut | cut_tail | malformed | slow | non_json | bad_usage | hang
     status: int = 500
     retry_after: float | None = None
     delay_s: float = 0.0
@@ -67,6 +67,12 @@ class Fault:
     def cut(cls, after_tokens: int = 2) -> Fault:
         """Stream ``after_tokens`` tokens, then drop the connection (no finish_reason/[DONE])."""
         return cls("cut", after_tokens=after_tokens)
+
+    @classmethod
+    def cut_tail(cls) -> Fault:
+        """Stream the whole answer and its finish_reason, then drop the connection before the
+        usage chunk and [DONE] (the answer itself is complete)."""
+        return cls("cut_tail")
 
     @classmethod
     def malformed(cls, after_tokens: int = 1) -> Fault:
@@ -411,6 +417,9 @@ class _Handler(BaseHTTPRequestHandler):
             if tps > 0 and self._wait(1.0 / tps):
                 return
         self._sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        if fault is not None and fault.kind == "cut_tail":
+            self.close_connection = True
+            return
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if include_usage and ctl.send_usage:
             self._sse({**base, "choices": [], "usage": usage})

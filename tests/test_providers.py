@@ -216,3 +216,10 @@ async def test_loopback_non_streaming_and_models(loopback):
     assert res.choices[0].message.content == loopback.reply
     assert res.usage.completion_tokens == 5 and res.choices[0].logprobs.content[0].logprob < 0
     assert [m.id for m in models.data] == ["loopback-model"]
+
+
+async def test_connection_lost_after_finish_reason_keeps_the_complete_answer(loopback, pool):
+    loopback.fail_next(Fault.cut_tail())
+    st, got = await _run(pool)
+    assert "".join(got) == loopback.reply and st.finish_reason == "stop"
+    assert st.usage().source == "estimated"

@@ -227,6 +227,10 @@ class ProviderPool:
                 f"{cfg.first_token_timeout_s:g} s); check the server or raise the timeouts in "
                 f"[providers.{tier.provider}]")) from None
         except openai.APIConnectionError as exc:
+            if state.finish_reason is not None:
+                # The answer was complete (finish_reason seen); only the tail (usage, [DONE])
+                # was lost. Usage is then estimated.
+                return
             raise self._connection_error(tier, exc, opened) from None
         except openai.OpenAIError as exc:
             raise ProviderError("bad_response", self._msg(
