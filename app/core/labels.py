@@ -1,0 +1,81 @@
+"""Human verdicts as labelled rows in the ../shared/data/routing format.
+
+These rows feed `routedeck export --labels`, `routedeck eval --mine` and `routedeck
+calibrate`, so the router can be measured and tuned on the user's own traffic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# verdict -> (cheap_score, premium_score, preference)
+LABEL_SCORES = {
+    "cheap_enough": (1.0, 1.0, "cheap_win"),
+    "tie": (1.0, 1.0, "tie"),
+    "premium_better": (0.0, 1.0, "premium_win"),
+}
+
+
+def label_rows(store: Any, settings: Any, session_id: int | None = None,
+               since: float | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Verdicts as routing-data rows, and how many had no prompt text to export."""
+    order = {t.name: i for i, t in enumerate(settings.tiers)}
+    rows, skipped = [], 0
+    for v in store.verdicts(session_id=session_id, since=since):
+        given = store.request(v["answer_request_id"])
+        other = store.request(v["compared_request_id"])
+        if given is None or other is None:
+            continue
+        if not given["prompt"]:
+            skipped += 1
+            continue
+        cheap, premium = given, other
+        # The cheaper tier is the "cheap" side; the compare view escalates from the answer
+        # given, so that is the default when tiers are unknown or equal.
+        if order.get(other["tier"], -1) < order.get(given["tier"], -1) and other["tier"] in order:
+            cheap, premium = other, given
+        cheap_score, premium_score, preference = LABEL_SCORES[v["verdict"]]
+        rows.append({
+            "id": f"mine/{v['id']}",
+            "source": "mine",
+            "dataset": "routedeck",
+            "category": given["task_type"] or "unknown",
+            "task_type": given["task_type"] or "unknown",
+            "prompt": given["prompt"],
+            "cheap_model": cheap["model"],
+            "premium_model": premium["model"],
+            "cheap_score": cheap_score,
+            "premium_score": premium_score,
+            "score_type": "human_verdict",
+            "preference": preference,
+            "cheap_price_per_mtok_in": cheap["price_input_per_mtok"],
+            "cheap_price_per_mtok_out": cheap["price_output_per_mtok"],
+            "premium_price_per_mtok_in": premium["price_input_per_mtok"],
+            "premium_price_per_mtok_out": premium["price_output_per_mtok"],
+            "cheap_cost_usd": cheap["cost_usd"],
+            "premium_cost_usd": premium["cost_usd"],
+            "cheap_output_chars": len(cheap["answer"]) if cheap["answer"] is not None else None,
+            "premium_output_chars": (len(premium["answer"])
+                                     if premium["answer"] is not None else None),
+            "other_scores": None,
+            "flags": [],
+            "verdict": v["verdict"],
+        })
+    return rows, skipped
+
+
+def mine_outcomes(store: Any, settings: Any, strategy: str | None = None):  # -> tuple
+    """(outcomes, router scores, rows) for the stored verdicts, scored by the current router."""
+    from app.core.classify import classify
+    from app.core.evaluate import outcome_from_row
+
+    rows, _ = label_rows(store, settings)
+    outcomes, scores, kept = [], [], []
+    for row in rows:
+        o = outcome_from_row(row, row["prompt"])
+        if o is None:
+            continue
+        outcomes.append(o)
+        scores.append(classify(row["prompt"], strategy=strategy or settings.router.strategy).score)
+        kept.append(row)
+    return outcomes, scores, kept
