@@ -46,12 +46,13 @@ DEFAULT_OUT = ROOT / "app" / "core" / "model"
 MODEL_FILE = "router.json.gz"
 FORBIDDEN = "eval-only"
 
-MIN_DF = 3
-MAX_VOCAB = 40_000
+MIN_DF = 2
+MAX_VOCAB = 100_000
 L2 = 3e-4
 ITERS = 250
 FOLDS = 5
 WEIGHT_POWER = 0.3
+FORM_NGRAMS = True
 WEIGHT_DECIMALS = 4
 
 
@@ -87,8 +88,13 @@ class Featurised:
         for r in rows:
             text = r["prompt"]
             prep = features.prepare(text)
-            self.dense.append(features.dense(text, tasktype.detect(text, prep), prep))
-            self.grams.append(prep.grams)
+            d = features.dense(text, tasktype.detect(text, prep), prep)
+            self.dense.append(d)
+            form = features.form_of(prep, d)
+            grams = set(prep.grams)
+            if FORM_NGRAMS:
+                grams.update([f"{form}|{g}" for g in prep.grams])
+            self.grams.append(grams)
 
 
 def build_vocab(grams: list[set[str]], idx: np.ndarray) -> list[str]:
@@ -110,7 +116,7 @@ def matrix(feats: Featurised, idx: np.ndarray, vocab: dict[str, int]):
             cols.append(j)
             vals.append(v)
         g = feats.grams[i]
-        val = features.ngram_value(len(g))
+        val = features.ngram_value(len(g) // 2 if FORM_NGRAMS else len(g))
         for t in g:
             c = vocab.get(t)
             if c is not None:
@@ -187,10 +193,11 @@ def calibrate(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """1-D logistic fit a*z + c against the 0/1 label (Newton's method)."""
     a, c = 1.0, 0.0
     for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-(a * z + c)))
-        g = np.array([((p - y) * z).sum(), (p - y).sum()])
+        p = 1.0 / (1.0 + np.exp(-np.clip(a * z + c, -30, 30)))
+        # A small ridge keeps tiny, separable samples (the tests) from diverging.
+        g = np.array([((p - y) * z).sum() + 1e-3 * a, (p - y).sum()])
         h = p * (1 - p)
-        hess = np.array([[(h * z * z).sum() + 1e-6, (h * z).sum()],
+        hess = np.array([[(h * z * z).sum() + 1e-3, (h * z).sum()],
                          [(h * z).sum(), h.sum() + 1e-6]])
         da, dc = np.linalg.solve(hess, g)
         a, c = a - da, c - dc
@@ -218,10 +225,16 @@ def metrics_table(rows: list[dict], scores: np.ndarray) -> dict:
 def serialise(vocab: list[str], w: np.ndarray, b: float, cal: tuple[float, float], meta: dict):
     nd = len(features.DENSE)
     dense_w = {name: round(float(w[i]), WEIGHT_DECIMALS) for i, (name, _) in enumerate(features.DENSE)}
-    ngram_w = {}
+    ngram_w: dict[str, float] = {}
+    by_form: dict[str, dict[str, float]] = {f: {} for f in features.FORMS}
     for j, t in enumerate(vocab):
         val = round(float(w[nd + j]), WEIGHT_DECIMALS)
-        if val != 0.0:
+        if val == 0.0:
+            continue
+        form, sep, gram = t.partition("|")
+        if sep:
+            by_form[form][gram] = val
+        else:
             ngram_w[t] = val
     return {
         "format": "routedeck-router",
@@ -230,6 +243,7 @@ def serialise(vocab: list[str], w: np.ndarray, b: float, cal: tuple[float, float
         "calibration": [round(cal[0], 6), round(cal[1], 6)],
         "dense": dense_w,
         "ngrams": ngram_w,
+        "ngrams_by_form": by_form,
         "meta": meta,
     }
 
@@ -313,7 +327,9 @@ def train(data: Path, out: Path, seed: int = 0, folds: int = FOLDS, cv: bool = T
     out.mkdir(parents=True, exist_ok=True)
     write_gz(out / MODEL_FILE, payload)
     report["model"] = {"file": MODEL_FILE, "bytes": (out / MODEL_FILE).stat().st_size,
-                       "ngrams": len(payload["ngrams"]), "dense": len(payload["dense"])}
+                       "ngrams": len(payload["ngrams"]) + sum(
+                           len(v) for v in payload["ngrams_by_form"].values()),
+                       "dense": len(payload["dense"])}
     if cv:
         (out / "training_report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
         (out / "training_report.md").write_text(report_markdown(report))

@@ -274,6 +274,20 @@ def dense_label(index: int, value: float) -> str:
     return DENSE[index][1]
 
 
+FORMS = ("choice", "fewshot", "free")
+_MCQ_DENSE = DENSE_INDEX["mcq"]
+
+
+def form_of(prep: Prepared, dense_features: list[tuple[int, float]]) -> str:
+    """The prompt's layout: answer options, worked examples first, or free text. Word
+    weights are learned per layout too, because a word means different things in each."""
+    if prep.fewshot:
+        return "fewshot"
+    if any(i == _MCQ_DENSE for i, _ in dense_features):
+        return "choice"
+    return "free"
+
+
 def has_hard_marker(prep: Prepared) -> bool:
     """Proof / olympiad / graduate-science vocabulary (the short-hard guard's trigger)."""
     return not prep.grams.isdisjoint(_LEXICONS[0][2])

@@ -52,6 +52,11 @@ class Model:
         dense = payload["dense"]
         self.dense_w = [float(dense.get(name, 0.0)) for name, _ in features.DENSE]
         self.ngram_w: dict[str, float] = {k: float(v) for k, v in payload["ngrams"].items()}
+        # Word weights specific to a prompt layout (see features.form_of), added to the shared.
+        by_form = payload.get("ngrams_by_form") or {}
+        self.form_w: dict[str, dict[str, float]] = {
+            f: {k: float(v) for k, v in (by_form.get(f) or {}).items()} for f in features.FORMS
+        }
         self.bias = float(payload["bias"])
         self.cal_a, self.cal_c = (float(x) for x in payload["calibration"])
 
@@ -62,7 +67,8 @@ class Model:
         parts: list[tuple[float, str, bool]] = []  # (contribution, key, is n-gram)
         z = self.bias
         dw = self.dense_w
-        for i, v in features.dense(text, task_type, prep):
+        active = features.dense(text, task_type, prep)
+        for i, v in active:
             c = dw[i] * v
             if c:
                 z += c
@@ -70,9 +76,10 @@ class Model:
         grams = prep.grams
         val = features.ngram_value(len(grams))
         get = self.ngram_w.get
+        get_form = self.form_w[features.form_of(prep, active)].get
         for g in grams:
-            w = get(g)
-            if w is not None:
+            w = get(g, 0.0) + get_form(g, 0.0)
+            if w:
                 z += w * val
                 parts.append((a * w * val, g, True))
         return a * z + self.cal_c, parts

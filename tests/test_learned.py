@@ -1,0 +1,197 @@
+"""The learned router: shipped weights, guards, explanations, features and training."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from app.core import features, learned, tasktype
+from app.core.classify import classify
+from app.core.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = Path(__file__).parent / "fixtures" / "routing_small.jsonl"
+
+HARD = [
+    "Prove that sqrt(2) is irrational.",
+    "Show that there are infinitely many primes p ≡ 3 mod 4.",
+    "Derive the Schrödinger equation for a particle in a box.",
+    "Prove that every finite group of prime order is cyclic.",
+    "Compute the eigenvalues of the Hamiltonian of a spin-1/2 particle in a magnetic field.",
+]
+CHEAP = ["hi", "thanks!", "what is the capital of France?", "Hello there", "thank you"]
+
+
+def test_shipped_model_loads_and_is_small():
+    path = learned.MODEL_DIR / learned.MODEL_FILE
+    assert path.is_file()
+    assert path.stat().st_size < 5 * 1024 * 1024
+    assert learned.model() is not None
+    assert learned.scorer() is not None
+    report = json.loads((learned.MODEL_DIR / "training_report.json").read_text())
+    assert report["data"] == "train.jsonl"
+    assert "routellm/mmlu" in report["cv"]
+
+
+@pytest.mark.parametrize("prompt", HARD)
+def test_short_hard_prompts_reach_premium(prompt):
+    c = classify(prompt)
+    assert c.strategy == "learned"
+    assert c.score > 0.5, (prompt, c.score, c.signals)
+
+
+@pytest.mark.parametrize("prompt", CHEAP)
+def test_simple_prompts_stay_cheap(prompt):
+    c = classify(prompt)
+    assert c.strategy == "learned"
+    assert c.score < 0.5, (prompt, c.score)
+
+
+def test_route_uses_learned_by_default_and_rules_on_request():
+    from app.core.router import route
+
+    assert route("hi", Settings()).strategy == "learned"
+    assert route("hi", Settings(router={"strategy": "rules"})).strategy == "rules"
+    # Without the "prove" escalation keyword, the score alone must carry it to the top tier.
+    s = Settings(router={"escalate_keywords": []})
+    d = route("Prove that sqrt(2) is irrational.", s)
+    assert d.rule != "keyword"
+    assert d.tier_index == len(s.tiers) - 1
+
+
+_FEATURE_ID = re.compile(r"\b(f\d+|bucket|hash|dense\[|task_|len_|log_chars|q_log)\b")
+
+
+@pytest.mark.parametrize("prompt", [
+    "Compare the pros and cons of Rust versus Go for writing a high-throughput web server.",
+    "What is the integral of x^2 sin(x) dx? Show every step.",
+    "hi",
+    "Write a short poem about the sea.",
+    "Janet has 3 apples and buys 12 more at $2 each. How many dollars did she spend in total?",
+])
+def test_signals_are_words_and_real_contributions(prompt):
+    c = classify(prompt)
+    assert c.signals
+    words = set(re.findall(r"[^\W\d_]+|\d+", prompt.lower()))
+    for s in c.signals:
+        assert not _FEATURE_ID.search(s.label), s.label
+        m = re.fullmatch(r"(word|phrase) '(.+)'", s.label)
+        if m:  # an n-gram signal names words the prompt really contains
+            assert set(m.group(2).split()) <= words, (s.label, prompt)
+        assert -1.0 < s.weight < 1.0
+    assert len({s.label for s in c.signals}) == len(c.signals)
+
+
+def test_signals_sum_close_to_the_score_change():
+    """The listed contributions are the largest of the model's real terms: together with the
+    rest they add up to the score's distance from the model's baseline."""
+    m = learned.model()
+    text = "Explain step by step how to derive the quadratic formula, and compare two methods."
+    prep = features.prepare(text)
+    logit, parts = m.logit_parts(text, tasktype.detect(text, prep), prep)
+    base = m.cal_a * m.bias + m.cal_c
+    assert sum(c for c, _, _ in parts) == pytest.approx(logit - base)
+    p, signals = m.score(text)
+    top = max(abs(c) for c, _, _ in parts)
+    assert abs(signals[0].weight) > 0
+    assert top > 0
+
+
+def test_scorer_is_deterministic_and_bounded():
+    s = learned.scorer()
+    for text in ["", " ", "x" * 20_000, "ÄÖÜ ß 中文 😀", "A. 1\nB. 2\nC. 3\nD. 4\nAnswer:"]:
+        p1, sig1 = s(text)
+        p2, sig2 = s(text)
+        assert 0.0 <= p1 <= 1.0
+        assert (p1, sig1) == (p2, sig2)
+
+
+def test_missing_weights_fall_back_to_rules(monkeypatch):
+    monkeypatch.setattr(learned, "_loaded", True)
+    monkeypatch.setattr(learned, "_model", None)
+    c = classify("Prove that sqrt(2) is irrational.")
+    assert c.strategy == "rules"
+    assert c.score > 0.5
+
+
+def test_wrong_feature_version_is_refused(tmp_path):
+    payload = json.loads(__import__("gzip").decompress(
+        (learned.MODEL_DIR / learned.MODEL_FILE).read_bytes()))
+    payload["feature_version"] = -1
+    bad = tmp_path / "m.json"
+    bad.write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match="retrain"):
+        learned.load(bad)
+
+
+def test_fewshot_focus_uses_the_final_question():
+    shots = "\n\n".join(f"Q{i}: what is {i} plus {i}, counting carefully on your fingers "
+                         f"and toes?\nAnswer: {2 * i}" for i in range(8))
+    text = shots + "\n\nWhich planet is closest to the sun?\nAnswer:"
+    prep = features.prepare(text)
+    assert prep.fewshot
+    assert "planet" in prep.words and "q1" not in prep.words
+
+
+def test_task_types_stay_rule_based():
+    assert tasktype.detect("hi") == "greeting"
+    assert tasktype.detect("Translate this into French: good night") == "translation"
+    assert tasktype.detect("def f(x):\n    return x") == "code"
+    assert tasktype.detect("What is 12 * 7?") == "math"
+    assert tasktype.detect("Write a poem about autumn") == "creative"
+    assert tasktype.detect("Which river is the longest?") == "factual_qa"
+    assert tasktype.detect("A. red\nB. blue\nC. green\nD. black") == "knowledge_mcq"
+
+
+# --- training ----------------------------------------------------------------------------
+
+
+def _trainer():
+    spec = importlib.util.spec_from_file_location("train_router_t", ROOT / "training" / "train_router.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_training_is_deterministic_on_a_small_sample(tmp_path, monkeypatch):
+    pytest.importorskip("numpy")
+    trainer = _trainer()
+    monkeypatch.setattr(trainer, "ITERS", 40)
+    monkeypatch.setattr(trainer, "MIN_DF", 1)
+    data = tmp_path / "small.jsonl"
+    good = [line for line in FIXTURE.read_text().splitlines()
+            if '"cheap_score"' in line and line.endswith("}")]
+    data.write_text("\n".join(good) + "\n")
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        trainer.train(data, out, seed=3, folds=2, log=lambda _msg: None)
+        outs.append(out)
+    for fname in ("router.json.gz", "training_report.json", "training_report.md"):
+        assert (outs[0] / fname).read_bytes() == (outs[1] / fname).read_bytes(), fname
+    model = learned.load(outs[0] / "router.json.gz")
+    p, _ = model.score("What is 2 + 2?")
+    assert 0.0 <= p <= 1.0
+    report = json.loads((outs[0] / "training_report.json").read_text())
+    assert report["folds"] == 2 and "overall" in report["cv"]
+
+
+def test_training_refuses_eval_only_data(tmp_path):
+    trainer = _trainer()
+    f = tmp_path / "alpaca_eval.eval-only.jsonl"
+    f.write_text('{"prompt": "x", "cheap_score": 0, "premium_score": 1}\n')
+    with pytest.raises(SystemExit):
+        trainer.load_rows(f)
+
+
+def test_duplicate_prompts_share_a_fold():
+    trainer = _trainer()
+    rows = [{"prompt": p, "source": s, "dataset": "d"} for p, s in
+            [("Same  prompt", "a"), ("same prompt", "a"), ("other", "a"), ("same prompt", "b"),
+             ("x1", "a"), ("x2", "a"), ("x3", "b")]]
+    folds = trainer.assign_folds(rows, 3, seed=0)
+    assert folds[0] == folds[1] == folds[3]
