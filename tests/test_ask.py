@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
@@ -128,7 +127,6 @@ def test_bad_usage(loopback, loopback_config):
     assert res.exit_code == 2 and "empty" in res.stderr
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
 def test_ctrl_c_exits_130_and_records_cancelled(loopback, loopback_config):
     loopback.reply = " ".join(f"w{i}" for i in range(200))
     loopback.fail_next(Fault.slow(tokens_per_s=20))
