@@ -132,7 +132,11 @@ def test_by_group_has_overall():
             Outcome(1, 0, group="b")]
     table = evaluate.by_group(outs, [0.9, 0.1, 0.5, 0.4])
     assert list(table) == ["a", "b", "overall"]
-    assert table["overall"]["router"].n == 4
+    outs = [Outcome(0, 1, group="s/x"), Outcome(1, 1, group="s/y"), Outcome(0, 1, group="t/z")]
+    table = evaluate.by_group(outs, [0.9, 0.1, 0.5])
+    assert list(table) == ["s/x", "s/y", "t/z", "s/*", "overall"]
+    assert table["s/*"]["router"].n == 2
+    assert table["overall"]["router"].n == 3
 
 
 def test_empty_input_is_an_error():

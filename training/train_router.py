@@ -53,6 +53,7 @@ ITERS = 250
 FOLDS = 5
 WEIGHT_POWER = 0.3
 FORM_NGRAMS = True
+FORM_DENSE = True
 WEIGHT_DECIMALS = 4
 
 
@@ -85,6 +86,7 @@ class Featurised:
     def __init__(self, rows: list[dict]):
         self.dense = []
         self.grams = []
+        self.forms = []
         for r in rows:
             text = r["prompt"]
             prep = features.prepare(text)
@@ -95,6 +97,7 @@ class Featurised:
             if FORM_NGRAMS:
                 grams.update([f"{form}|{g}" for g in prep.grams])
             self.grams.append(grams)
+            self.forms.append(features.FORMS.index(form))
 
 
 def build_vocab(grams: list[set[str]], idx: np.ndarray) -> list[str]:
@@ -106,15 +109,26 @@ def build_vocab(grams: list[set[str]], idx: np.ndarray) -> list[str]:
     return sorted(terms[:MAX_VOCAB])
 
 
+def dense_columns() -> int:
+    """Shared dense weights, then (with FORM_DENSE) one more copy per prompt layout."""
+    return len(features.DENSE) * (1 + len(features.FORMS) if FORM_DENSE else 1)
+
+
 def matrix(feats: Featurised, idx: np.ndarray, vocab: dict[str, int]):
     """CSR-like triplets (row, col, value) for the rows in idx."""
-    nd = len(features.DENSE)
+    nd = dense_columns()
+    base = len(features.DENSE)
     rows, cols, vals = [], [], []
     for k, i in enumerate(idx):
+        offset = base * (1 + feats.forms[i])
         for j, v in feats.dense[i]:
             rows.append(k)
             cols.append(j)
             vals.append(v)
+            if FORM_DENSE:
+                rows.append(k)
+                cols.append(offset + j)
+                vals.append(v)
         g = feats.grams[i]
         val = features.ngram_value(len(g) // 2 if FORM_NGRAMS else len(g))
         for t in g:
@@ -223,8 +237,14 @@ def metrics_table(rows: list[dict], scores: np.ndarray) -> dict:
 
 
 def serialise(vocab: list[str], w: np.ndarray, b: float, cal: tuple[float, float], meta: dict):
-    nd = len(features.DENSE)
+    nd = dense_columns()
+    base = len(features.DENSE)
     dense_w = {name: round(float(w[i]), WEIGHT_DECIMALS) for i, (name, _) in enumerate(features.DENSE)}
+    dense_by_form = {
+        f: {name: round(float(w[base * (1 + k) + i]), WEIGHT_DECIMALS)
+            for i, (name, _) in enumerate(features.DENSE)}
+        for k, f in enumerate(features.FORMS)
+    } if FORM_DENSE else {}
     ngram_w: dict[str, float] = {}
     by_form: dict[str, dict[str, float]] = {f: {} for f in features.FORMS}
     for j, t in enumerate(vocab):
@@ -242,6 +262,7 @@ def serialise(vocab: list[str], w: np.ndarray, b: float, cal: tuple[float, float
         "bias": round(b, 6),
         "calibration": [round(cal[0], 6), round(cal[1], 6)],
         "dense": dense_w,
+        "dense_by_form": dense_by_form,
         "ngrams": ngram_w,
         "ngrams_by_form": by_form,
         "meta": meta,

@@ -254,13 +254,20 @@ def compare(outcomes: Sequence[Outcome], scores: Sequence[float]) -> dict[str, M
 def by_group(
     outcomes: Sequence[Outcome], scores: Sequence[float]
 ) -> dict[str, dict[str, Metrics]]:
-    """``compare`` per source/dataset group, plus ``overall`` (all rows pooled)."""
+    """``compare`` per source/dataset group, then per source pooled over its datasets (for
+    sources with several; named "<source>/*"), then ``overall`` (all rows pooled)."""
     groups: dict[str, list[int]] = {}
+    sources: dict[str, list[int]] = {}
     for i, o in enumerate(outcomes):
         groups.setdefault(o.group, []).append(i)
+        sources.setdefault(o.group.split("/", 1)[0], []).append(i)
     out = {}
     for g in sorted(groups):
         idx = groups[g]
         out[g] = compare([outcomes[i] for i in idx], [scores[i] for i in idx])
+    for src in sorted(sources):
+        idx = sources[src]
+        if sum(1 for g in groups if g.split("/", 1)[0] == src) > 1:
+            out[f"{src}/*"] = compare([outcomes[i] for i in idx], [scores[i] for i in idx])
     out["overall"] = compare(outcomes, scores)
     return out

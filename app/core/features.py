@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 
-FEATURE_VERSION = 6
+FEATURE_VERSION = 7
 
 # Only the head and tail of very long prompts feed the n-grams: it bounds latency, and the
 # instruction that decides difficulty is nearly always at one of the two ends.
@@ -274,17 +274,24 @@ def dense_label(index: int, value: float) -> str:
     return DENSE[index][1]
 
 
-FORMS = ("choice", "fewshot", "free")
+FORMS = ("choice", "fewshot", "numeric", "free")
 _MCQ_DENSE = DENSE_INDEX["mcq"]
+_NUMERIC_DENSE = frozenset((DENSE_INDEX["word_problem"], DENSE_INDEX["math_syntax"],
+                            DENSE_INDEX["units"]))
+_NUMBERS_DENSE = DENSE_INDEX["numbers"]
 
 
 def form_of(prep: Prepared, dense_features: list[tuple[int, float]]) -> str:
-    """The prompt's layout: answer options, worked examples first, or free text. Word
-    weights are learned per layout too, because a word means different things in each."""
+    """The prompt's layout: answer options, worked examples first, a numeric problem or
+    free text. Weights are learned per layout too, because the same word or the same length
+    means something different in a multiple-choice quiz and in a chat request."""
     if prep.fewshot:
         return "fewshot"
-    if any(i == _MCQ_DENSE for i, _ in dense_features):
+    active = {i for i, _ in dense_features}
+    if _MCQ_DENSE in active:
         return "choice"
+    if _NUMBERS_DENSE in active and _NUMERIC_DENSE & active:
+        return "numeric"
     return "free"
 
 

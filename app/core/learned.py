@@ -51,6 +51,13 @@ class Model:
             )
         dense = payload["dense"]
         self.dense_w = [float(dense.get(name, 0.0)) for name, _ in features.DENSE]
+        by_layout = payload.get("dense_by_form") or {}
+        # Per-layout dense weights are folded into the shared ones once, at load time.
+        self.dense_form_w: dict[str, list[float]] = {
+            f: [w + float((by_layout.get(f) or {}).get(name, 0.0))
+                for w, (name, _) in zip(self.dense_w, features.DENSE, strict=True)]
+            for f in features.FORMS
+        }
         self.ngram_w: dict[str, float] = {k: float(v) for k, v in payload["ngrams"].items()}
         # Word weights specific to a prompt layout (see features.form_of), added to the shared.
         by_form = payload.get("ngrams_by_form") or {}
@@ -66,8 +73,9 @@ class Model:
         a = self.cal_a
         parts: list[tuple[float, str, bool]] = []  # (contribution, key, is n-gram)
         z = self.bias
-        dw = self.dense_w
         active = features.dense(text, task_type, prep)
+        form = features.form_of(prep, active)
+        dw = self.dense_form_w[form]
         for i, v in active:
             c = dw[i] * v
             if c:
@@ -76,7 +84,7 @@ class Model:
         grams = prep.grams
         val = features.ngram_value(len(grams))
         get = self.ngram_w.get
-        get_form = self.form_w[features.form_of(prep, active)].get
+        get_form = self.form_w[form].get
         for g in grams:
             w = get(g, 0.0) + get_form(g, 0.0)
             if w:
