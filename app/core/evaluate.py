@@ -23,6 +23,7 @@ from typing import Any
 CHARS_PER_TOKEN = 4.0
 DEFAULT_OUTPUT_TOKENS = 350  # same as the router's default expected_output_tokens
 QUALITY_TARGET = 0.98
+ILL_CONDITIONED_GAP = 0.03
 _EPS = 1e-12
 
 
@@ -184,6 +185,16 @@ class Metrics:
     cost98: float | None
     premium_calls: float | None = None  # fixed routers: the share of calls they send up
     notes: tuple[str, ...] = field(default_factory=tuple)
+    r_cheap: float | None = None
+    r_premium: float | None = None
+
+    @property
+    def ill_conditioned(self) -> bool:
+        """PGR divides by the premium-cheap quality gap; under ILL_CONDITIONED_GAP a handful of
+        prompts swing APGR far outside 0..1 and it says little about the router."""
+        if self.r_cheap is None or self.r_premium is None:
+            return False
+        return abs(self.r_premium - self.r_cheap) < ILL_CONDITIONED_GAP
 
     def to_dict(self) -> dict[str, Any]:
         def r(v: float | None) -> float | None:
@@ -193,6 +204,8 @@ class Metrics:
                              "cpt80": r(self.cpt80), "cost98": r(self.cost98)}
         if self.premium_calls is not None:
             d["premium_calls"] = r(self.premium_calls)
+        if self.r_cheap is not None:
+            d["quality_cheap"], d["quality_premium"] = r(self.r_cheap), r(self.r_premium)
         if self.notes:
             d["notes"] = list(self.notes)
         return d
@@ -200,9 +213,14 @@ class Metrics:
 
 def router_metrics(outcomes: Sequence[Outcome], scores: Sequence[float]) -> Metrics:
     cv = curve(outcomes, scores)
-    notes = ("premium-only and cheap-only quality are equal: PGR undefined",) if cv.degenerate else ()
+    notes: tuple[str, ...] = ()
+    if cv.degenerate:
+        notes = ("premium-only and cheap-only quality are equal: PGR undefined",)
+    elif abs(cv.r_premium - cv.r_cheap) < ILL_CONDITIONED_GAP:
+        notes = (f"premium-only quality {cv.r_premium:.3f} vs cheap-only {cv.r_cheap:.3f}: "
+                 "the gap is tiny, so APGR/CPT are ill-conditioned here",)
     return Metrics(len(outcomes), apgr(cv), cpt(cv, 0.5), cpt(cv, 0.8), cost_at_quality(cv),
-                   notes=notes)
+                   notes=notes, r_cheap=cv.r_cheap, r_premium=cv.r_premium)
 
 
 def random_metrics(outcomes: Sequence[Outcome]) -> Metrics:

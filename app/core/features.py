@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 
-FEATURE_VERSION = 7
+FEATURE_VERSION = 8
 
 # Only the head and tail of very long prompts feed the n-grams: it bounds latency, and the
 # instruction that decides difficulty is nearly always at one of the two ends.
@@ -35,12 +35,12 @@ _LEXICONS: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
     for name, label, terms in (
         ("hard", "asks for a proof or advanced maths/science",
          "prove|proof|proofs|show that|theorem|lemma|rigorous|rigorously|olympiad|imo|putnam|"
-         "for all|if and|only if|iff|irrational|infinitely many|eigenvalue|eigenvalues|"
+         "only if|iff|irrational|infinitely many|eigenvalue|eigenvalues|"
          "eigenvector|eigenvectors|hilbert|banach|manifold|manifolds|homology|homotopy|"
          "topology|topological|galois|riemann|lagrangian|hamiltonian|schrodinger|"
          "schrödinger|quantum field|renormalization|thermodynamics|thermodynamic|"
          "spectroscopy|stereochemistry|enzyme kinetics|np hard|complexity class|asymptotic|"
-         "asymptotically|derive|derivation"),
+         "asymptotically|derive"),
         ("compare", "asks to compare options",
          "compare|comparison|contrast|tradeoff|tradeoffs|trade offs|pros and|and cons|versus|"
          "vs|differences between|difference between"),
