@@ -10,7 +10,7 @@ import click
 from app.commands.common import config_file_of, load_or_exit
 
 
-def decision_row(row_id: str, d) -> dict:  # noqa: ANN001 - RouteDecision, kept import-light
+def decision_row(row_id: str, d) -> dict:
     return {
         "id": row_id,
         "tier": d.tier,
