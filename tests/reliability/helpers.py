@@ -1,0 +1,121 @@
+"""Shared pieces of the reliability suite: CLI runner, ledger access and the fault matrix.
+
+The fault matrix is one table used by the CLI (``routedeck ask``) and the console (Pilot)
+tests, so both faces are held to the same documented behaviour. Each case names the fault,
+how it is injected into the loopback server (or which unreachable base_url is used), the
+config knobs that keep it fast, and what must be true afterwards: the final status of the
+turn and the ``(status, error_kind)`` of every ledger row, oldest first.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from app.cli import cli
+from tests.loopback_server import Fault, LoopbackServer, config_toml
+
+
+def run_cli(*args: str, config: Path | None = None, input: str | None = None):
+    """Invoke ``routedeck`` in-process (exceptions propagate: a traceback fails the test)."""
+    argv = (["--config", str(config)] if config is not None else []) + list(args)
+    return CliRunner().invoke(cli, argv, input=input, catch_exceptions=False)
+
+
+def ledger_rows() -> list[dict]:
+    """Every request row of the store under the test's ROUTEDECK_HOME, oldest first."""
+    from app.core.store import open_store
+
+    store = open_store()
+    try:
+        return store.requests()
+    finally:
+        store.close()
+
+
+def closed_port() -> int:
+    """A loopback TCP port nothing listens on (bound, then released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@dataclass(frozen=True)
+class FaultCase:
+    """One provider fault and its documented end state."""
+
+    id: str
+    inject: Callable[[LoopbackServer], None]
+    final: str  # TurnFinished.status: ok | error
+    rows: list[tuple[str, str | None]]  # (status, error_kind) of each ledger row
+    words: tuple[str, ...] = ()  # the user-facing message mentions these
+    base_url: str | None = None  # None: the loopback server
+    config: dict[str, Any] = field(default_factory=dict)  # config_toml keywords
+    usage_source: str | None = None  # of the ok row, when it matters
+
+    def config_text(self, server: LoopbackServer) -> str:
+        kw = {"max_retries": 1, "backoff_s": 0.01, "cache": False, **self.config}
+        url = self.base_url.replace("{closed}", str(closed_port())) if self.base_url else None
+        return config_toml(url or server.base_url, **kw)
+
+
+def _next(*faults: Fault, model: str | None = None) -> Callable[[LoopbackServer], None]:
+    return lambda s: s.fail_next(*faults, model=model)
+
+
+def _always(fault: Fault, model: str | None = None) -> Callable[[LoopbackServer], None]:
+    return lambda s: s.fail_always(fault, model=model)
+
+
+def _no_usage(s: LoopbackServer) -> None:
+    s.send_usage = False
+
+
+def _nothing(s: LoopbackServer) -> None:
+    return None
+
+
+ERR_ALL_TIERS = 6  # 3 tiers x (1 try + 1 retry) before the turn gives up
+SHORT = {"first_token_timeout_s": 0.3, "connect_timeout_s": 0.3}
+
+FAULTS: list[FaultCase] = [
+    FaultCase("401", _always(Fault.http(401)), "error", [("error", "auth")],
+              ("rejected the API key",)),
+    FaultCase("404", _always(Fault.http(404)), "error", [("error", "not_found")],
+              ("was not found", "[[tiers]]")),
+    FaultCase("429-retry-after", _next(Fault.http(429, retry_after=0.05)), "ok",
+              [("error", "rate_limit"), ("ok", None)]),
+    FaultCase("429-retry-after-too-long", _always(Fault.http(429, retry_after=30)), "error",
+              [("error", "rate_limit")] * 3, ("rate limited",)),
+    FaultCase("500-fallback", _always(Fault.http(500), model="cheap-model"), "ok",
+              [("error", "server"), ("error", "server"), ("ok", None)]),
+    FaultCase("500-everywhere", _always(Fault.http(500)), "error",
+              [("error", "server")] * ERR_ALL_TIERS, ("HTTP 500",)),
+    FaultCase("stall", _next(Fault.stall(1.5)), "ok", [("error", "timeout"), ("ok", None)],
+              config=SHORT),
+    FaultCase("cut-stream", _next(Fault.cut(2)), "ok", [("truncated", "truncated"), ("ok", None)]),
+    FaultCase("malformed-chunk", _next(Fault.malformed(1)), "ok",
+              [("error", "bad_response"), ("ok", None)]),
+    FaultCase("non-json-200", _always(Fault.non_json()), "error",
+              [("error", "bad_response")] * ERR_ALL_TIERS, ("instead of an event stream",)),
+    FaultCase("hang", _next(Fault.hang()), "ok", [("error", "timeout"), ("ok", None)],
+              config=SHORT),
+    FaultCase("usage-negative", _next(Fault.bad_usage({"prompt_tokens": -5,
+                                                       "completion_tokens": -1})),
+              "ok", [("ok", None)], usage_source="estimated"),
+    FaultCase("usage-missing-field", _next(Fault.bad_usage({"prompt_tokens": 7})), "ok",
+              [("ok", None)], usage_source="estimated"),
+    FaultCase("usage-absent", _no_usage, "ok", [("ok", None)], usage_source="estimated"),
+    FaultCase("dns-failure", _nothing, "error", [("error", "connection")] * ERR_ALL_TIERS,
+              ("cannot reach", "nonexistent.invalid"),
+              base_url="http://nonexistent.invalid/v1", config=SHORT),
+    FaultCase("closed-port", _nothing, "error", [("error", "connection")] * ERR_ALL_TIERS,
+              ("cannot reach",), base_url="http://127.0.0.1:{closed}/v1", config=SHORT),
+]
