@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
 from pathlib import Path
 
@@ -86,19 +87,31 @@ def test_signals_are_words_and_real_contributions(prompt):
     assert len({s.label for s in c.signals}) == len(c.signals)
 
 
-def test_signals_sum_close_to_the_score_change():
-    """The listed contributions are the largest of the model's real terms: together with the
-    rest they add up to the score's distance from the model's baseline."""
+def test_signals_are_the_largest_real_terms():
+    """Recompute every term of the logit from the weights: they add up to the score's logit,
+    and the signals shown are the largest of them (scaled into probability points)."""
     m = learned.model()
-    text = "Explain step by step how to derive the quadratic formula, and compare two methods."
+    text = "Explain step by step how to solve a quadratic equation, and compare two methods."
     prep = features.prepare(text)
-    logit, parts = m.logit_parts(text, tasktype.detect(text, prep), prep)
+    task = tasktype.detect(text, prep)
+    active = features.dense(text, task, prep)
+    form = features.form_of(prep, active)
+    dw = m.dense_form_w[form]
+    terms = {features.dense_label(i, v): m.cal_a * dw[i] * v for i, v in active if dw[i]}
+    val = features.ngram_value(len(prep.grams))
+    weights = m._combined(form)
+    for g in prep.grams:
+        if weights.get(g):
+            terms[features.ngram_label(g)] = m.cal_a * weights[g] * val
+    logit, _ = m.logit_parts(text, task, prep)
     base = m.cal_a * m.bias + m.cal_c
-    assert sum(c for c, _, _ in parts) == pytest.approx(logit - base)
-    p, signals = m.score(text)
-    top = max(abs(c) for c, _, _ in parts)
-    assert abs(signals[0].weight) > 0
-    assert top > 0
+    assert sum(terms.values()) == pytest.approx(logit - base)
+    p, signals = m.score(text, task, prep)
+    assert p == pytest.approx(1 / (1 + math.exp(-logit)))
+    expected = sorted(terms, key=lambda k: -abs(terms[k]))[: len(signals)]
+    assert [s.label for s in signals] == expected
+    for s in signals:
+        assert s.weight * terms[s.label] > 0  # same sign as the term it explains
 
 
 def test_scorer_is_deterministic_and_bounded():

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 import re
+import string
 
-FEATURE_VERSION = 8
+FEATURE_VERSION = 10
 
 # Only the head and tail of very long prompts feed the n-grams: it bounds latency, and the
 # instruction that decides difficulty is nearly always at one of the two ends.
@@ -117,6 +118,7 @@ _LENGTH_BINS = (
 )
 
 _NUMBER = re.compile(r"\d+")
+_DROP_UPPER = str.maketrans("", "", string.ascii_uppercase)
 _ANSWER_CUE = "Answer:"
 
 
@@ -182,10 +184,11 @@ class Prepared:
         self.low = self.question.lower()
         toks = _TOKEN.findall(self.low)
         self.tokens = toks
-        self.words = set(toks)
         grams = set(toks)
-        grams.update([f"{a} {b}" for a, b in zip(toks, toks[1:], strict=False)])
+        grams.update(map(" ".join, zip(toks, toks[1:], strict=False)))
         self.grams = grams
+        # Pairs contain a space, so a word lookup in the same set can never hit a pair.
+        self.words = grams
 
 
 def prepare(text: str) -> Prepared:
@@ -205,12 +208,16 @@ def dense(text: str, task_type: str, prep: Prepared | None = None) -> list[tuple
         if first in starts and (name != "wh_start" or len(prep.question) < 120):
             out.append((_FIRST_OFFSET + j, 1.0))
     q = prep.question
-    head = q[:3000]
-    mcq = _MCQ.search(head) is not None
+    head = q  # already capped to NGRAM_HEAD_CHARS + NGRAM_TAIL_CHARS
+    numbers = _NUMBER.findall(head)
+    # The substring tests are necessary conditions of the regexes and far cheaper.
+    mcq = (("B." in head or "B)" in head or "b." in head or "b)" in head)
+           and _MCQ.search(head) is not None)
     for j, hit in enumerate((
-        any(m in head for m in _CODE_MARKS),
-        any(m in head for m in _MATHS_MARKS) or _ARITH.search(head) is not None,
-        _UNITS.search(prep.low[:3000]) is not None,
+        any(map(head.__contains__, _CODE_MARKS)),
+        any(map(head.__contains__, _MATHS_MARKS))
+        or (bool(numbers) and _ARITH.search(head) is not None),
+        bool(numbers) and _UNITS.search(prep.low) is not None,
         mcq,
         text.rstrip()[-12:].lower().rstrip(": ").endswith(("answer", "solution")),
         "__" in head or "blank" in prep.words,
@@ -229,19 +236,19 @@ def dense(text: str, task_type: str, prep: Prepared | None = None) -> list[tuple
     qm = head.count("?")
     if qm > 1:
         out.append((_LOG_IDX + 2, min(qm - 1, 5) / 5.0))
-    nums = len(_NUMBER.findall(head))
-    if nums:
-        out.append((_LOG_IDX + 3, min(nums, 30) / 30.0))
+    if numbers:
+        out.append((_LOG_IDX + 3, min(len(numbers), 30) / 30.0))
     if head:
-        # A 600-char sample is plenty for a share and keeps huge pastes fast.
-        sample = head[:600]
-        alpha = sum(map(str.isalpha, sample))
-        share = 1.0 - alpha / len(sample)
+        # Letters from the tokens already found (their digit runs are exactly `numbers`),
+        # capitals by deleting them in C: no per-character Python loop.
+        digits = sum(map(len, numbers))
+        letters = sum(map(len, prep.tokens)) - digits
+        share = 1.0 - letters / len(head)
         if share > 0.35:
-            out.append((_LOG_IDX + 4, share))
-        upper = sum(map(str.isupper, sample))
-        if alpha and upper / alpha > 0.2:
-            out.append((_LOG_IDX + 5, upper / alpha))
+            out.append((_LOG_IDX + 4, min(share, 1.0)))
+        upper = len(head) - len(head.translate(_DROP_UPPER))
+        if letters > 0 and upper / letters > 0.2:
+            out.append((_LOG_IDX + 5, min(upper / letters, 1.0)))
     q_len = math.log1p(len(q)) / 8.0
     if prep.fewshot:
         out.append((_LOG_IDX + 6, 1.0))

@@ -17,6 +17,7 @@ import json
 import math
 import threading
 from collections.abc import Callable
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ class Model:
         self.form_w: dict[str, dict[str, float]] = {
             f: {k: float(v) for k, v in (by_form.get(f) or {}).items()} for f in features.FORMS
         }
+        self._combined_w: dict[str, dict[str, float]] = {}
         self.bias = float(payload["bias"])
         self.cal_a, self.cal_c = (float(x) for x in payload["calibration"])
 
@@ -83,14 +85,29 @@ class Model:
                 parts.append((a * c, features.dense_label(i, v), False))
         grams = prep.grams
         val = features.ngram_value(len(grams))
-        get = self.ngram_w.get
-        get_form = self.form_w[form].get
-        for g in grams:
-            w = get(g, 0.0) + get_form(g, 0.0)
-            if w:
-                z += w * val
-                parts.append((a * w * val, g, True))
+        if grams:
+            get = self._combined(form).get
+            words = list(grams)
+            ws = list(map(get, words, repeat(0.0, len(words))))
+            # fsum is exact, so the score does not depend on the set's (per-process) order.
+            z += val * math.fsum(ws)
+            # Only the largest word terms can make the explanation's top list.
+            scale = a * val
+            parts.extend([(scale * w, g, True) for _, w, g in
+                          heapq.nlargest(MAX_SIGNALS, zip(map(abs, ws), ws, words, strict=True))
+                          if w])
         return a * z + self.cal_c, parts
+
+    def _combined(self, form: str) -> dict[str, float]:
+        """Shared plus layout word weights in one dict (one lookup per word), built the first
+        time a layout is seen so start-up stays short."""
+        table = self._combined_w.get(form)
+        if table is None:
+            table = dict(self.ngram_w)
+            for g, w in self.form_w[form].items():
+                table[g] = table.get(g, 0.0) + w
+            self._combined_w[form] = table
+        return table
 
     def score(self, text: str, task_type: str | None = None,
               prep: features.Prepared | None = None) -> tuple[float, list[Signal]]:
