@@ -7,6 +7,7 @@ them as messages; nothing here decides a route or computes a cost.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 from textual.app import App, ComposeResult
@@ -26,6 +27,7 @@ from app.core.events import (
     TurnFinished,
 )
 from app.core.session import ConsoleSession
+from app.core.textsafe import inert
 from app.tui import themes
 from app.tui.bindings import APP_BINDINGS, build_keymap, key_for
 from app.tui.commands import RouteDeckCommands
@@ -161,8 +163,9 @@ class RouteDeckApp(App[None]):
         chat = self.query_one(ChatView)
         history = self.session.history
         for i in range(0, len(history) - 1, 2):
-            chat.add_user(history[i]["content"])
-            chat.add_notice(history[i + 1]["content"], "history")
+            # Stored text is data: never markup, never terminal escapes.
+            chat.add_user(inert(history[i]["content"]))
+            chat.add_notice(Content(inert(history[i + 1]["content"])), "history")
         if history:
             chat.add_notice(f"Resumed session {self.session.session_id}.", "info")
 
@@ -180,7 +183,7 @@ class RouteDeckApp(App[None]):
         self.current_prompt = text
         self._answer = None
         self.query_one(PromptInput).clear()
-        self.query_one(ChatView).add_user(text)
+        self.query_one(ChatView).add_user(inert(text))
         if self.playback is not None:
             self.playback.turn_started()
         self.run_worker(self._turn_worker(self.turn_no, text), group="turn", exclusive=True,
@@ -214,17 +217,17 @@ class RouteDeckApp(App[None]):
         elif isinstance(ev, AttemptStarted):
             self._ensure_answer().attempt(ev.tier, ev.model, ev.why)
         elif isinstance(ev, TextDelta):
-            self._ensure_answer().append(ev.text)
+            self._ensure_answer().append(inert(ev.text))
         elif isinstance(ev, CacheHit):
             answer = self._ensure_answer(ev.tier, ev.model)
             if not answer.parts:
-                answer.append(ev.text)
+                answer.append(inert(ev.text))
         elif isinstance(ev, AttemptFailed):
             # The message already names provider/model and the fix; the next AttemptStarted
             # (retry or fallback) says what happens next.
-            self._ensure_answer().add_note(f"✗ attempt {ev.attempt} on {ev.tier}: {ev.message}")
+            self._ensure_answer().add_note(inert(f"✗ attempt {ev.attempt} on {ev.tier}: {ev.message}"))
         elif isinstance(ev, Escalated):
-            self._ensure_answer().add_note(f"escalated {ev.from_tier} → {ev.to_tier}: {ev.reason}")
+            self._ensure_answer().add_note(inert(f"escalated {ev.from_tier} → {ev.to_tier}: {ev.reason}"))
         elif isinstance(ev, TurnFinished):
             self._finish_turn(ev)
 
@@ -245,11 +248,13 @@ class RouteDeckApp(App[None]):
             self._offline_notice(ev)
         elif ev.status in ("ok", "truncated", "cancelled", "error"):
             if self._answer is not None or ev.text:
-                self._ensure_answer(ev.tier, ev.model).finish(ev)
+                self._ensure_answer(ev.tier, ev.model).finish(replace(ev, text=inert(ev.text)))
             if ev.status in ("ok", "truncated") and ev.text:
                 self.last_answer = ev.text
         if ev.status in ("error", "blocked"):
-            chat.add_notice(ev.message or "The turn failed without a message.", "error")
+            # Server text can hold markup-like brackets or escapes: shown as plain, inert text.
+            chat.add_notice(Content(inert(ev.message or "The turn failed without a message.")),
+                            "error")
             self._restore_prompt()
         self._answer = None
         self._refresh_ledger()
@@ -266,7 +271,7 @@ class RouteDeckApp(App[None]):
             f" — would go to {ev.tier} ({ev.model}), estimated {format_usd(est)}"), "offline-line")
         if not self.session.offline_notice_shown:
             self.session.offline_notice_shown = True
-            chat.add_notice(Content.assemble(("Offline. ", "bold"), ev.message), "offline")
+            chat.add_notice(Content.assemble(("Offline. ", "bold"), inert(ev.message)), "offline")
 
     def _restore_prompt(self) -> None:
         prompt = self.query_one(PromptInput)
