@@ -2,7 +2,10 @@
 
 The answer goes to stdout as it arrives; notes (retries, fallbacks) and the closing summary
 line (tier, model, usage, cost, latency) go to stderr, so stdout stays just the answer and can
-be piped. ``--json`` prints one JSON object on stdout at the end instead.
+be piped. ``--json`` prints one JSON object on stdout at the end instead. Text mode makes
+control characters (ESC, C1) in the answer and in server messages visible and inert
+(:mod:`app.core.textsafe`), so a hostile answer cannot drive the terminal; ``--json`` keeps
+the exact text (JSON escapes control characters).
 
 Exit codes: 0 answered; 1 the call failed (message on stderr, no traceback); 2 no
 credentials / bad config / bad usage; 130 interrupted with Ctrl+C.
@@ -81,6 +84,7 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
         TurnFinished,
         UsageReported,
     )
+    from app.core.textsafe import inert
 
     recorder = _open_recorder(settings)
     cache = None
@@ -100,7 +104,7 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
                     attempts.append({"attempt": ev.attempt, "tier": ev.tier, "model": ev.model,
                                      "provider": ev.provider, "why": ev.why, "status": "started"})
                 elif isinstance(ev, TextDelta) and not as_json:
-                    sys.stdout.write(ev.text)
+                    sys.stdout.write(inert(ev.text))
                     sys.stdout.flush()
                     shown = True
                 elif isinstance(ev, UsageReported):
@@ -115,8 +119,8 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
                             sys.stdout.write("\n")
                             sys.stdout.flush()
                         cut = " (the text above is incomplete)" if shown else ""
-                        click.echo(f"! attempt {ev.attempt} failed{cut}: {ev.message}; trying "
-                                   "again", err=True)
+                        click.echo(inert(f"! attempt {ev.attempt} failed{cut}: {ev.message}; "
+                                         "trying again"), err=True)
                         shown = False
                 elif isinstance(ev, Escalated):
                     out["escalation"] = {"from": ev.from_tier, "to": ev.to_tier,
@@ -127,7 +131,7 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
                 elif isinstance(ev, CacheHit):
                     out["cache"] = {"similarity": ev.similarity, "saved_usd": ev.saved_usd}
                     if not as_json:
-                        sys.stdout.write(ev.text)
+                        sys.stdout.write(inert(ev.text))
                         sys.stdout.flush()
                         shown = True
                 elif isinstance(ev, TurnFinished):
@@ -210,6 +214,8 @@ def ask(ctx: click.Context, prompt: str | None, tier: str | None, as_json: bool,
         # The engine has recorded the in-flight attempt as cancelled by now.
         click.echo("\ncancelled: no complete answer (Ctrl+C)", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    from app.core.textsafe import inert
+
     fin = out.get("finished")
     if fin is None:  # the engine always finishes a turn; this guards against a broken build
         click.echo("error: the turn ended without a result", err=True)
@@ -220,5 +226,5 @@ def ask(ctx: click.Context, prompt: str | None, tier: str | None, as_json: bool,
         if not as_json:
             click.echo(_summary(fin, settings.tier(fin.tier).provider), err=True)
         return
-    click.echo(f"{fin.status}: {fin.message}", err=True)
+    click.echo(inert(f"{fin.status}: {fin.message}"), err=True)
     sys.exit(EXIT_CONFIG if fin.status == "offline" else EXIT_FAILED)
