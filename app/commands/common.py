@@ -18,12 +18,25 @@ EXIT_CONFIG = 2
 
 
 def load_or_exit(config_file: str | None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Settings, or a readable message and exit code 2 — never a traceback."""
+    """Settings, or a readable message and exit code 2 — never a traceback.
+
+    A config file that seems to hold a literal key and is readable by others gets one warning
+    on stderr first (even when it has errors), whichever command loads it.
+    """
+    warn_config_permissions(config_file)
     try:
         return load_settings(config_file, overrides)
     except ConfigError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(EXIT_CONFIG)
+
+
+def warn_config_permissions(config_file: str | None) -> None:
+    from app.commands.config import permission_warnings
+    from app.core import paths
+
+    for warning in permission_warnings(paths.resolve_config_file(config_file)):
+        click.echo(f"warning: {warning}", err=True)
 
 
 def config_file_of(ctx: click.Context) -> str | None:

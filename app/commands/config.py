@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import sys
@@ -33,6 +34,10 @@ def check(ctx: click.Context, file: str | None) -> None:
 
     chosen = file or config_file_of(ctx)
     path = paths.resolve_config_file(chosen)
+    # Before validation: a readable file with a literal key is a problem even when it is
+    # also invalid (an `api_key = "sk-..."` line is an unknown key, say).
+    for warning in permission_warnings(path):
+        click.echo(f"warning: {warning}", err=True)
     try:
         settings = load_settings(chosen)
     except ConfigError as exc:
@@ -45,17 +50,22 @@ def check(ctx: click.Context, file: str | None) -> None:
         key = ("no key needed" if prov.keyless else
                f"${prov.api_key_env} {'set' if prov.api_key() else 'NOT set'}")
         click.echo(f"  tier {tier.name:<10} {tier.model} via {tier.provider} ({prov.base_url}; {key})")
-    for warning in permission_warnings(path):
-        click.echo(f"warning: {warning}", err=True)
+
+
+# A key-shaped token ("sk-...", but not "task-model") or an api_key line, even commented out.
+_LITERAL_KEY = re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_\-]{6,}|^\s*#?\s*api_key\s*=", re.M)
 
 
 def permission_warnings(path: Path | None) -> list[str]:
     """A config holding a literal key must not be readable by others."""
-    if path is None or not path.exists() or os.name != "posix":
+    if path is None or not path.is_file() or os.name != "posix":
         return []
-    text = path.read_text("utf-8", errors="replace")
-    looks_secret = any(tag in text for tag in ("sk-", "api_key =", "api_key="))
-    mode = path.stat().st_mode
+    try:
+        text = path.read_text("utf-8", errors="replace")
+        mode = path.stat().st_mode
+    except OSError:
+        return []  # unreadable: loading it reports that, with the fix
+    looks_secret = _LITERAL_KEY.search(text) is not None
     if looks_secret and mode & (stat.S_IRGRP | stat.S_IROTH):
         return [f"{path} seems to hold a literal API key and is readable by group/others; "
                 f"run `chmod 600 {path}` or move the key to an environment variable"]
