@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ class ConfigError(Exception):
         where = str(self.path) if self.path else "built-in defaults + environment"
         head = f"Configuration problem{'s' if len(self.problems) != 1 else ''} in {where}:"
         return "\n".join([head, *(f"  - {p.render()}" for p in self.problems)])
+
+
+_KEYLIKE = re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_\-]{6,}")
 
 
 def _key(loc: tuple[Any, ...]) -> str:
@@ -133,7 +137,12 @@ def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
             continue
         got = err.get("input")
         got_text = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        if loc and loc[-1] == "api_key_env" or _KEYLIKE.search(got_text):
+            got_text = ""  # never echo what may be a secret
         fix = _FIX_BY_TYPE.get(kind, "see config.example.toml for the expected form")
+        if loc and loc[-1] == "api_key_env":
+            fix = ('write the NAME of the variable, e.g. api_key_env = "OPENAI_API_KEY", and '
+                   "export the key under that name")
         problems.append(Problem(_key(loc), msg.removeprefix("Value error, ") + got_text, fix))
     if not cross_seen:
         for line in _raw_cross(data):

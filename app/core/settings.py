@@ -7,6 +7,7 @@ tests and the CLI decide which file and environment apply.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +34,16 @@ class ProviderConfig(_Section):
     connect_timeout_s: float = Field(default=10.0, gt=0)
     first_token_timeout_s: float = Field(default=60.0, gt=0)
     total_timeout_s: float = Field(default=600.0, gt=0)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_var_name(cls, v: str) -> str:
+        # A key pasted here instead of a variable name would be printed wherever the name is
+        # (config check, the offline notice). The error never repeats the value.
+        if v and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+            raise ValueError("must be the name of an environment variable (letters, digits and "
+                             "_), not the key itself")
+        return v
 
     def api_key(self) -> SecretStr | None:
         """The key from the named environment variable, or None if it is unset or empty."""
