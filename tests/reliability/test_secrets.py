@@ -1,0 +1,295 @@
+"""Secrets: an API key never leaves the environment variable that holds it.
+
+A sentinel key is exported under the variable the config names; the CLI (ask ok / 401 /
+429 / 500 / 400 with servers that echo the key, route, report in every format, export
+jsonl/csv to files and stdout, config check/path) and the console (a good turn, a 401 turn,
+a resumed session, an SVG screenshot) run against loopback servers. Then every byte they
+produced is searched: stdout/stderr, Python log records at DEBUG (openai, httpx, ours), every
+file under the test's temp dir (the SQLite database with its -wal/-shm files, the response
+cache, exports, config files, any logs under ROUTEDECK_HOME), the console's widget text,
+its screen as the terminal would receive it and its SVG screenshot. The sentinel (and its
+distinctive middle part, in case something masks only the prefix) must appear nowhere.
+
+Also: a config file holding a literal key that others can read produces one warning, from
+``config check`` and from every other command that loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from app.core.settings import load_settings
+from app.core.store import open_store
+from app.tui.widgets.prompt import PromptInput
+from tests.loopback_server import Fault, config_toml
+from tests.reliability.helpers import run_cli
+from tests.tui.helpers import make_app
+
+pytestmark = pytest.mark.reliability
+
+SENTINEL = "sk-SENTINEL-7f3a9c1e5b2d4068aa11zz"
+MIDDLE = "7f3a9c1e5b2d4068aa11"
+KEY_ENV = "RD_RELIABILITY_KEY"
+SIZE = (150, 44)
+
+
+def leaks(text: str | bytes) -> bool:
+    if isinstance(text, bytes):
+        return SENTINEL.encode() in text or MIDDLE.encode() in text
+    return SENTINEL in text or MIDDLE in text
+
+
+def files_with_sentinel(root: Path, skip: set[Path] = frozenset()) -> list[str]:
+    """Every file under ``root`` whose bytes contain the sentinel (config files excepted
+    when listed in ``skip``: a test may have put the key there on purpose)."""
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and path not in skip and leaks(path.read_bytes()):
+            found.append(str(path.relative_to(root)))
+    return found
+
+
+class EchoKeyServer:
+    """An OpenAI-like server that misbehaves in the worst way: its error messages quote the
+    Authorization header back (some proxies and gateways do). Statuses cycle through
+    ``statuses``; the engine must scrub the key from anything it shows or stores."""
+
+    def __init__(self, statuses: list[int]):
+        self.statuses = statuses
+        self.calls = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                return None
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                status = owner.statuses[owner.calls % len(owner.statuses)]
+                owner.calls += 1
+                auth = self.headers.get("Authorization", "")
+                body = json.dumps({"error": {
+                    "message": f"Bad key {auth} (you sent {auth.removeprefix('Bearer ')})",
+                    "type": "invalid_request_error", "param": auth, "code": None}}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> EchoKeyServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def sentinel_env(monkeypatch):
+    monkeypatch.setenv(KEY_ENV, SENTINEL)
+    return KEY_ENV
+
+
+def test_cli_never_shows_or_stores_the_key(sentinel_env, loopback, loopback_config, tmp_path,
+                                           caplog):
+    caplog.set_level(logging.DEBUG)
+    cfg = loopback_config(key_env=KEY_ENV)
+    outputs: list[str] = []
+
+    def run(*args: str, config: Path | None = cfg, code: int | None = 0) -> None:
+        res = run_cli(*args, config=config)
+        outputs.extend([res.stdout, res.stderr])
+        if code is not None:
+            assert res.exit_code == code, (args, res.stderr)
+
+    run("ask", "hello there")
+    run("ask", "--json", "--no-cache", "what is 2+2")
+    assert loopback.requests[-1].headers["authorization"] == f"Bearer {SENTINEL}"
+    for status in (401, 403, 404, 400):
+        loopback.fail_always(Fault.http(status))
+        run("ask", "--no-cache", "hello there", code=1)
+        run("ask", "--json", "--no-cache", "hello there", code=1)
+    loopback.reset()
+    for statuses in ([400], [401], [429], [500], [503]):
+        with EchoKeyServer(statuses) as echo:
+            echo_cfg = tmp_path / f"echo-{statuses[0]}.toml"
+            echo_cfg.write_text(config_toml(echo.base_url, key_env=KEY_ENV, max_retries=0,
+                                            cache=False), encoding="utf-8")
+            run("ask", "--no-cache", "hello there", config=echo_cfg, code=1)
+            run("ask", "--json", "--no-cache", "hello there", config=echo_cfg, code=1)
+            assert echo.calls >= 2
+    dead = tmp_path / "dead.toml"
+    dead.write_text(config_toml("http://nonexistent.invalid/v1", key_env=KEY_ENV,
+                                max_retries=0), encoding="utf-8")
+    run("ask", "--json", "--no-cache", "hello there", config=dead, code=1)
+    run("route", "hello there")
+    run("route", "--json", "hello there")
+    run("report")
+    run("report", "--json")
+    run("report", "--csv")
+    run("export", "--format", "jsonl")
+    run("export", "--format", "csv")
+    run("export", "--format", "jsonl", "--out", str(tmp_path / "ledger.jsonl"))
+    run("export", "--format", "csv", "--out", str(tmp_path / "ledger.csv"))
+    run("config", "check")
+    run("config", "path")
+
+    rows = open_store().requests()
+    assert len(rows) >= 20 and any(r["error_kind"] == "auth" for r in rows)
+    assert any("Bad key" in (r["error_message"] or "") for r in rows)  # the echo was stored...
+    assert (tmp_path / "ledger.jsonl").stat().st_size > 0
+    assert [o for o in outputs if leaks(o)] == []
+    assert not leaks(caplog.text)
+    assert not leaks(json.dumps(rows))  # ...scrubbed
+    assert files_with_sentinel(tmp_path) == []
+    home = Path(os.environ["ROUTEDECK_HOME"])
+    assert list(home.rglob("*.db")), "expected the ledger and cache databases under the home"
+
+
+async def _console_turns(settings, prompts, texts: list[str], tmp_path: Path,
+                         between=None) -> None:
+    app = make_app(settings)
+    async with app.run_test(size=SIZE) as pilot:
+        for i, prompt in enumerate(prompts, start=1):
+            if between is not None:
+                between(i)
+            app.query_one(PromptInput).text = prompt
+            await pilot.press("enter")
+            deadline = time.monotonic() + 10
+            while app.running or app.turn_no < i:
+                assert time.monotonic() < deadline, "console did not finish the turn"
+                await pilot.pause(0.02)
+        await pilot.press("f2")  # ledger details screen
+        await pilot.pause()
+        texts.append(app.export_screenshot())
+        await pilot.press("escape")
+        await pilot.pause()
+        texts.append(app.export_screenshot())
+        texts.extend(str(w.render()) for w in app.query("*"))
+        texts.extend(str(n.message) for n in app._notifications)
+        texts.append(app.query_one(PromptInput).text)
+        assert files_with_sentinel(tmp_path) == []  # while the store is open (-wal, -shm)
+
+
+async def test_console_never_shows_or_stores_the_key(sentinel_env, loopback, loopback_config,
+                                                     tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    texts: list[str] = []
+
+    def faults(i: int) -> None:
+        loopback.fail_always(Fault.http(401) if i == 2 else None)
+
+    await _console_turns(load_settings(loopback_config(key_env=KEY_ENV)),
+                         ["hello there", "and again"], texts, tmp_path, faults)
+    assert loopback.requests[0].headers["authorization"] == f"Bearer {SENTINEL}"
+    # A provider whose error messages quote the key back.
+    with EchoKeyServer([500, 429, 400]) as echo:
+        cfg = tmp_path / "echo.toml"
+        cfg.write_text(config_toml(echo.base_url, key_env=KEY_ENV, cache=False),
+                       encoding="utf-8")
+        await _console_turns(load_settings(cfg), ["third question"], texts, tmp_path)
+        assert echo.calls >= 2
+    assert [t[:200] for t in texts if leaks(t)] == []
+    assert not leaks(caplog.text)
+    assert files_with_sentinel(tmp_path) == []
+    rows = open_store().requests()
+    assert [r["error_kind"] for r in rows][:2] == [None, "auth"] and len(rows) >= 4
+    assert not leaks(json.dumps(rows))
+
+
+def test_engine_scrubs_an_echoed_key_from_every_error_kind(sentinel_env, tmp_path):
+    from app.core.providers import scrub
+
+    assert scrub(f"key {SENTINEL} here", SENTINEL) == "key *** here"
+    assert not leaks(scrub(f"Bearer {SENTINEL}"))  # key-shaped text even without the key
+    with EchoKeyServer([400, 429, 500]) as echo:
+        cfg = tmp_path / "echo.toml"
+        cfg.write_text(config_toml(echo.base_url, key_env=KEY_ENV, max_retries=2,
+                                   cache=False), encoding="utf-8")
+        res = run_cli("ask", "--json", "hello there", config=cfg)
+    assert res.exit_code == 1 and not leaks(res.stdout + res.stderr)
+    rows = open_store().requests()
+    assert {r["error_kind"] for r in rows} >= {"bad_request"}
+    assert not leaks(json.dumps(rows))
+
+
+# --- literal keys in readable config files ----------------------------------------------
+GOOD = """
+[providers.loop]
+base_url = "http://127.0.0.1:9/v1"
+api_key_env = ""
+
+[[tiers]]
+name = "cheap"
+provider = "loop"
+model = "m1"
+
+[[tiers]]
+name = "premium"
+provider = "loop"
+model = "m2"
+"""
+
+
+def _config(tmp_path: Path, text: str, mode: int) -> Path:
+    path = tmp_path / "literal.toml"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize("args", [["config", "check"], ["route", "hi"], ["audit", "PROMPTS"],
+                                  ["report"]])
+def test_readable_config_with_literal_key_warns_once(tmp_path, args):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("hello\n", encoding="utf-8")
+    args = [str(prompts) if a == "PROMPTS" else a for a in args]
+    text = GOOD + f'\n# old setup: api_key = "{SENTINEL}"\n'
+    cfg = _config(tmp_path, text, 0o644)
+    res = run_cli(*args, config=cfg)
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr.count("chmod 600") == 1, res.stderr
+    assert not leaks(res.stdout + res.stderr)
+    cfg.chmod(0o600)
+    quiet = run_cli(*args, config=cfg)
+    assert "chmod 600" not in quiet.stderr
+
+
+def test_literal_key_setting_is_an_error_that_still_warns_and_never_echoes(tmp_path):
+    text = GOOD.replace('api_key_env = ""', f'api_key = "{SENTINEL}"')
+    cfg = _config(tmp_path, text, 0o640)
+    for args in (["config", "check"], ["route", "hi"]):
+        res = run_cli(*args, config=cfg)
+        assert res.exit_code == 2
+        assert "providers.loop.api_key" in res.stderr and "unknown key" in res.stderr
+        assert res.stderr.count("chmod 600") == 1
+        assert not leaks(res.stdout + res.stderr)
+
+
+def test_key_pasted_into_api_key_env_is_rejected_without_echo(tmp_path, monkeypatch):
+    text = GOOD.replace('api_key_env = ""', f'api_key_env = "{SENTINEL}"')
+    cfg = _config(tmp_path, text, 0o600)
+    for args in (["config", "check"], ["route", "hi"], ["ask", "hi"]):
+        res = run_cli(*args, config=cfg)
+        assert res.exit_code == 2, res.stdout
+        assert "providers.loop.api_key_env" in res.stderr
+        assert "name of an environment variable" in res.stderr
+        assert not leaks(res.stdout + res.stderr)
