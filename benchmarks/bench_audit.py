@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path("/work/shared/data/routing/train.jsonl")
+DATA = ROOT.parent / "shared" / "data" / "routing" / "train.jsonl"
 
 
 def wall(cmd: list[str], env: dict[str, str], runs: int) -> list[float]:

@@ -25,7 +25,7 @@ from app.core.classify import classify  # noqa: E402
 from app.core.settings import Settings  # noqa: E402
 
 BUCKETS = ((0, 100), (100, 500), (500, 2000), (2000, 8000))
-DATA = Path("/work/shared/data/routing/train.jsonl")
+DATA = ROOT.parent / "shared" / "data" / "routing" / "train.jsonl"
 
 
 def pct(xs: list[float], q: float) -> float:

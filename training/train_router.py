@@ -47,7 +47,7 @@ if str(ROOT) not in sys.path:
 
 from app.core import evaluate, features, learned, tasktype  # noqa: E402
 
-DEFAULT_DATA = Path("/work/shared/data/routing/train.jsonl")
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "routing" / "train.jsonl"
 DEFAULT_OUT = ROOT / "app" / "core" / "model"
 MODEL_FILE = "router.json.gz"
 FORBIDDEN = "eval-only"
