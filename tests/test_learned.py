@@ -171,7 +171,6 @@ def _trainer():
 
 
 def test_training_is_deterministic_on_a_small_sample(tmp_path, monkeypatch):
-    pytest.importorskip("numpy")
     trainer = _trainer()
     monkeypatch.setattr(trainer, "ITERS", 40)
     monkeypatch.setattr(trainer, "MIN_DF", 1)
@@ -208,3 +207,16 @@ def test_duplicate_prompts_share_a_fold():
              ("x1", "a"), ("x2", "a"), ("x3", "b")]]
     folds = trainer.assign_folds(rows, 3, seed=0)
     assert folds[0] == folds[1] == folds[3]
+
+
+def test_train_command_refuses_eval_only_data(tmp_path):
+    from click.testing import CliRunner
+
+    from app.commands.train import train
+
+    f = tmp_path / "alpaca_eval.eval-only.jsonl"
+    f.write_text('{"prompt": "x", "cheap_score": 0, "premium_score": 1}\n')
+    res = CliRunner().invoke(train, ["--data", str(f), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2
+    assert "evaluation-only" in res.stderr
+    assert not (tmp_path / "out").exists()

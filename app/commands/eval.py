@@ -31,14 +31,8 @@ def _fmt(v: float | None, dash: bool = False) -> str:
 def _model_meta() -> dict[str, Any]:
     from app.core import learned
 
-    m = learned.MODEL_DIR / learned.MODEL_FILE
-    try:
-        import gzip
-
-        payload = json.loads(gzip.decompress(m.read_bytes()))
-    except (OSError, ValueError):
-        return {}
-    return payload.get("meta") or {}
+    m = learned.model()
+    return m.meta if m is not None else {}
 
 
 def training_report() -> dict[str, Any] | None:

@@ -66,6 +66,7 @@ class Model:
             f: {k: float(v) for k, v in (by_form.get(f) or {}).items()} for f in features.FORMS
         }
         self._combined_w: dict[str, dict[str, float]] = {}
+        self.meta: dict[str, Any] = payload.get("meta") or {}
         self.bias = float(payload["bias"])
         self.cal_a, self.cal_c = (float(x) for x in payload["calibration"])
 
