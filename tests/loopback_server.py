@@ -139,6 +139,9 @@ def tokenize(text: str) -> list[str]:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: a burst of concurrent clients (load tests)
+    # then sees SYNs dropped and 1 s connect timeouts. Real servers accept far more.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that cancel or time out reset their connection; that is expected here.
