@@ -83,7 +83,12 @@ def _nothing(s: LoopbackServer) -> None:
 
 
 ERR_ALL_TIERS = 6  # 3 tiers x (1 try + 1 retry) before the turn gives up
-SHORT = {"first_token_timeout_s": 0.3, "connect_timeout_s": 0.3}
+# A stalled or hung server times out after 1 s (the retry then answers). Not shorter: the
+# first-token deadline starts before the request is sent, and a console busy composing its
+# first screen on a loaded 2-core CI box can eat a few hundred milliseconds of it.
+STALL = {"first_token_timeout_s": 1.0}
+# Refused connections and failed lookups fail at once; the connect timeout is a backstop.
+UNREACHABLE = {"connect_timeout_s": 1.0}
 
 FAULTS: list[FaultCase] = [
     FaultCase("401", _always(Fault.http(401)), "error", [("error", "auth")],
@@ -98,15 +103,15 @@ FAULTS: list[FaultCase] = [
               [("error", "server"), ("error", "server"), ("ok", None)]),
     FaultCase("500-everywhere", _always(Fault.http(500)), "error",
               [("error", "server")] * ERR_ALL_TIERS, ("HTTP 500",)),
-    FaultCase("stall", _next(Fault.stall(1.5)), "ok", [("error", "timeout"), ("ok", None)],
-              config=SHORT),
+    FaultCase("stall", _next(Fault.stall(3.0)), "ok", [("error", "timeout"), ("ok", None)],
+              config=STALL),
     FaultCase("cut-stream", _next(Fault.cut(2)), "ok", [("truncated", "truncated"), ("ok", None)]),
     FaultCase("malformed-chunk", _next(Fault.malformed(1)), "ok",
               [("error", "bad_response"), ("ok", None)]),
     FaultCase("non-json-200", _always(Fault.non_json()), "error",
               [("error", "bad_response")] * ERR_ALL_TIERS, ("instead of an event stream",)),
     FaultCase("hang", _next(Fault.hang()), "ok", [("error", "timeout"), ("ok", None)],
-              config=SHORT),
+              config=STALL),
     FaultCase("usage-negative", _next(Fault.bad_usage({"prompt_tokens": -5,
                                                        "completion_tokens": -1})),
               "ok", [("ok", None)], usage_source="estimated"),
@@ -115,7 +120,7 @@ FAULTS: list[FaultCase] = [
     FaultCase("usage-absent", _no_usage, "ok", [("ok", None)], usage_source="estimated"),
     FaultCase("dns-failure", _nothing, "error", [("error", "connection")] * ERR_ALL_TIERS,
               ("cannot reach", "nonexistent.invalid"),
-              base_url="http://nonexistent.invalid/v1", config=SHORT),
+              base_url="http://nonexistent.invalid/v1", config=UNREACHABLE),
     FaultCase("closed-port", _nothing, "error", [("error", "connection")] * ERR_ALL_TIERS,
-              ("cannot reach",), base_url="http://127.0.0.1:{closed}/v1", config=SHORT),
+              ("cannot reach",), base_url="http://127.0.0.1:{closed}/v1", config=UNREACHABLE),
 ]
