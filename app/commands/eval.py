@@ -137,24 +137,8 @@ def _plot(path: Path, outcomes_by_group: dict[str, tuple[list, list[float]]], na
     click.echo(f"plot written to {path}", err=True)
 
 
-@click.command("eval")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Draw the call-performance curves to this PNG (needs matplotlib: [plot] extra).")
-@click.option("--strategy", type=click.Choice(["learned", "rules"]), help="Override [router] strategy.")
-@click.option("--cv", "show_cv", is_flag=True,
-              help="Also show the cross-validated figures from the model's training report.")
-@click.pass_context
-def eval_cmd(ctx: click.Context, file: Path, as_json: bool, plot_file: Path | None,
-             strategy: str | None, show_cv: bool) -> None:
-    """Measure routing quality on FILE (JSONL with prompt, cheap_score, premium_score).
-
-    Prints APGR, CPT(50%), CPT(80%) and cost at 98% of premium-only quality per
-    source/dataset and overall, next to random, always-cheap, always-premium and the oracle.
-    """
-    overrides = {"router": {"strategy": strategy}} if strategy else None
-    settings = load_or_exit(config_file_of(ctx), overrides)
+def _load(file: Path, strategy: str):  # -> tuple
+    """Score every labelled row of FILE; bad rows are reported with their line and skipped."""
     from app.core import evaluate
     from app.core.classify import classify
 
@@ -175,25 +159,86 @@ def eval_cmd(ctx: click.Context, file: Path, as_json: bool, plot_file: Path | No
                 click.echo(f"{file}:{row.line}: skipped: no numeric cheap_score/premium_score",
                            err=True)
             continue
-        c = classify(row.prompt, strategy=settings.router.strategy)
+        c = classify(row.prompt, strategy=strategy)
         used[c.strategy] += 1
         outcomes.append(o)
         scores.append(c.score)
         cost_sources[evaluate.row_costs(row.data, row.prompt)[2]] += 1
     if skipped > _MAX_SKIP_MESSAGES:
         click.echo(f"... {skipped} rows skipped in all", err=True)
+    return outcomes, scores, cost_sources, used, skipped
+
+
+def load_outcomes(file: Path, strategy: str):  # -> tuple[list[Outcome], list[float]]
+    outcomes, scores, *_ = _load(file, strategy)
+    return outcomes, scores
+
+
+def _load_mine(settings: Any, strategy: str):  # -> tuple
+    """The user's stored verdicts as labelled outcomes, scored by the current classifier."""
+    from app.core import evaluate
+    from app.core.labels import mine_outcomes
+    from app.core.store import StoreError, open_store
+
+    try:
+        with open_store(settings) as store:
+            outcomes, scores, rows = mine_outcomes(store, settings, strategy)
+    except StoreError as exc:
+        click.echo(f"cannot open the ledger: {exc}", err=True)
+        sys.exit(1)
+    if not outcomes:
+        click.echo("no verdicts stored yet: judge answers with the escalate key (ctrl+e) in the "
+                   "console, or `routedeck compare FILE` then `routedeck review`.", err=True)
+        sys.exit(1)
+    cost_sources = Counter(evaluate.row_costs(r, r["prompt"])[2] for r in rows)
+    return outcomes, scores, cost_sources, Counter({strategy: len(outcomes)}), 0
+
+
+@click.command("eval")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mine", is_flag=True,
+              help="Score the router on your own verdicts (stored by the compare view) instead of FILE.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Draw the call-performance curves to this PNG (needs matplotlib: [plot] extra).")
+@click.option("--strategy", type=click.Choice(["learned", "rules"]), help="Override [router] strategy.")
+@click.option("--cv", "show_cv", is_flag=True,
+              help="Also show the cross-validated figures from the model's training report.")
+@click.pass_context
+def eval_cmd(ctx: click.Context, file: Path | None, mine: bool, as_json: bool,
+             plot_file: Path | None, strategy: str | None, show_cv: bool) -> None:
+    """Measure routing quality on FILE (JSONL with prompt, cheap_score, premium_score).
+
+    Prints APGR, CPT(50%), CPT(80%) and cost at 98% of premium-only quality per
+    source/dataset and overall, next to random, always-cheap, always-premium and the oracle.
+    """
+    overrides = {"router": {"strategy": strategy}} if strategy else None
+    settings = load_or_exit(config_file_of(ctx), overrides)
+    from app.core import evaluate
+
+    if (file is None) == (not mine):
+        raise click.UsageError("give a FILE of labelled prompts, or --mine for your own verdicts")
+    if mine:
+        outcomes, scores, cost_sources, used, skipped = _load_mine(settings, settings.router.strategy)
+    else:
+        outcomes, scores, cost_sources, used, skipped = _load(file, settings.router.strategy)
     if not outcomes:
         click.echo(f"{file}: no labelled rows to evaluate", err=True)
         sys.exit(1)
 
     strategy_used = used.most_common(1)[0][0]
-    in_sample, provenance = _provenance(file, strategy_used)
+    if mine:
+        in_sample, provenance = False, (
+            f"your {len(outcomes)} verdict(s) from the ledger; a handful of labels gives a rough "
+            "figure, dozens give a useful one")
+    else:
+        in_sample, provenance = _provenance(file, strategy_used)
     table = evaluate.by_group(outcomes, scores)
     report = training_report() if show_cv else None
 
     if as_json:
         out: dict[str, Any] = {
-            "file": str(file), "strategy": strategy_used, "in_sample": in_sample,
+            "file": str(file) if file else "mine", "strategy": strategy_used, "in_sample": in_sample,
             "provenance": provenance, "rows": len(outcomes), "skipped": skipped,
             "cost_sources": dict(cost_sources),
             "groups": {g: {k: m.to_dict() for k, m in v.items()} for g, v in table.items()},
@@ -203,7 +248,7 @@ def eval_cmd(ctx: click.Context, file: Path, as_json: bool, plot_file: Path | No
         click.echo(json.dumps(out, ensure_ascii=False))
     else:
         name = f"{strategy_used} (this)"
-        click.echo(f"{len(outcomes)} labelled prompts from {file}"
+        click.echo(f"{len(outcomes)} labelled prompts from {file or 'your verdicts'}"
                    + (f", {skipped} skipped" if skipped else ""))
         click.echo(f"strategy: {strategy_used}. {provenance}.")
         click.echo("costs from: " + ", ".join(f"{k} ({v})" for k, v in cost_sources.most_common())
