@@ -5,6 +5,11 @@ queue; the turn handlers only append to the queue, so all state changes stay in 
 After the stream stops the body gets one full ``update`` so code fences that arrived in
 pieces are re-parsed whole. The pane is anchored: it follows new text while the reader is at
 the bottom and stops following as soon as they scroll up.
+
+Long sessions: a Markdown widget is a tree of block widgets, and every layout pass walks all
+of them. So only the newest ``LIVE_ANSWERS`` answers stay live Markdown widgets; older ones
+are frozen into a single Static holding a Rich Markdown rendering of the same text, and at
+most ``max_turns`` turns stay mounted at all (the conversation itself stays complete).
 """
 
 from __future__ import annotations
@@ -12,14 +17,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from rich.markdown import Markdown as RichMarkdown
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
+from textual.message import Message
 from textual.widgets import Markdown, Static
 
 from app.core.events import TurnFinished
 from app.core.types import RouteDecision
 from app.tui.fmt import format_usd, seconds, tier_style, tokens
 
+LIVE_ANSWERS = 6
 _RESET = object()  # queue marker: a retry/fallback/escalation starts the answer afresh
 _END = object()  # queue marker: the turn finished
 
@@ -40,6 +48,13 @@ class Notice(Static):
 class AnswerView(Vertical):
     """One assistant answer: a header (tier, model, latency, tokens, cost, marks) and a body."""
 
+    class Settled(Message):
+        """The answer's final Markdown update is done (it may be frozen from now on)."""
+
+        def __init__(self, answer: AnswerView) -> None:
+            super().__init__()
+            self.answer = answer
+
     def __init__(self, decision: RouteDecision | None, tier_names: Sequence[str]) -> None:
         super().__init__()
         self.tier_names = list(tier_names)
@@ -54,6 +69,8 @@ class AnswerView(Vertical):
         self.body = Markdown("", classes="answer-body")
         self.note = Static("", classes="answer-note")
         self.note.display = False
+        self.settled = False
+        self.frozen = False
 
     def compose(self):
         yield self.header
@@ -163,6 +180,19 @@ class AnswerView(Vertical):
             await stream.stop()
         # The final full parse: fences and tables split across deltas render correctly.
         await self.body.update(self.text)
+        self.settled = True
+        self.post_message(self.Settled(self))
+
+    async def freeze(self) -> None:
+        """Swap the Markdown widget tree for one Static with the same text, rendered by Rich."""
+        if self.frozen or not self.settled:
+            return
+        self.frozen = True
+        dark = self.app.current_theme.dark
+        frozen = Static(RichMarkdown(self.text, code_theme="monokai" if dark else "default",
+                                     hyperlinks=False), classes="answer-frozen")
+        await self.body.remove()
+        await self.mount(frozen)
 
 
 class ChatView(VerticalScroll):
@@ -182,6 +212,11 @@ class ChatView(VerticalScroll):
 
     def on_mount(self) -> None:
         self.anchor()
+
+    async def on_answer_view_settled(self, message: AnswerView.Settled) -> None:
+        live = [a for a in self.query_children(AnswerView) if not a.frozen]
+        for answer in live[:-LIVE_ANSWERS]:
+            await answer.freeze()
 
     def add_user(self, text: str) -> UserMessage:
         msg = UserMessage(text)
