@@ -30,6 +30,18 @@ SIZE = (150, 44)
 REPLY = "one two three four five six seven eight nine ten"
 
 
+def max_overlap(rows: list[dict]) -> int:
+    """Most calls in flight at once, from the ledger's start times and latencies."""
+    edges = sorted([(r["started_at"], 1) for r in rows] +
+                   [(r["started_at"] + r["latency_s"], -1) for r in rows],
+                   key=lambda e: (e[0], e[1]))
+    level = peak = 0
+    for _, step in edges:
+        level += step
+        peak = max(peak, level)
+    return peak
+
+
 def test_compare_50_concurrent_turns_lose_no_record(loopback, loopback_config, tmp_path):
     loopback.reply = REPLY
     loopback.control.tokens_per_s = 100  # ~0.1 s per answer, so the turns really overlap
@@ -38,7 +50,7 @@ def test_compare_50_concurrent_turns_lose_no_record(loopback, loopback_config, t
                        encoding="utf-8")
     start = time.perf_counter()
     res = run_cli("compare", str(prompts), "--tiers", "cheap,premium", "--concurrency", "25",
-                  "-y", config=loopback_config(cache=False))
+                  "-y", config=loopback_config(cache=False, first_token_timeout_s=20.0))
     wall = time.perf_counter() - start
     assert res.exit_code == 0, res.stderr
     assert "stored 25 pair(s)" in res.stdout
@@ -57,9 +69,10 @@ def test_compare_50_concurrent_turns_lose_no_record(loopback, loopback_config, t
         assert store.integrity_check() == "ok"
     finally:
         store.close()
-    # 50 answers of ~0.1 s each: serial would take >= 5 s; concurrency keeps it far lower.
-    print(f"\ncompare: 50 turns (25 prompts x 2 tiers, concurrency 25) in {wall:.2f} s")
-    assert wall < 4.0
+    overlap = max_overlap(rows)
+    print(f"\ncompare: 50 turns (25 prompts x 2 tiers, concurrency 25) in {wall:.2f} s, "
+          f"up to {overlap} calls in flight")
+    assert overlap >= 10  # they really ran concurrently (wall time depends on the machine)
 
 
 async def test_engine_50_concurrent_turns_with_faults_lose_no_record(loopback,
@@ -68,7 +81,7 @@ async def test_engine_50_concurrent_turns_with_faults_lose_no_record(loopback,
     loopback.control.tokens_per_s = 200
     # Some turns hit a 500 first (retried): each attempt must still be exactly one row.
     loopback.fail_next(*[Fault.http(500)] * 10)
-    settings = loopback_settings(cache=False)
+    settings = loopback_settings(cache=False, first_token_timeout_s=20.0)
     store = open_store(settings)
     engine = Engine(settings, recorder=store)
 
@@ -93,8 +106,10 @@ async def test_engine_50_concurrent_turns_with_faults_lose_no_record(loopback,
     assert len({(r["turn_id"], r["attempt"]) for r in rows}) == len(rows) == 60
     assert sorted(i for f in fins for i in f.request_ids) == sorted(r["id"] for r in rows)
     assert len(loopback.bodies()) == 60
-    print(f"\nengine: 50 concurrent turns (+10 retried attempts) in {wall:.2f} s")
-    assert wall < 4.0
+    overlap = max_overlap([r for r in rows if r["status"] == "ok"])
+    print(f"\nengine: 50 concurrent turns (+10 retried attempts) in {wall:.2f} s, "
+          f"up to {overlap} calls in flight")
+    assert overlap >= 10
 
 
 async def test_console_stays_responsive_while_the_provider_stalls(loopback, loopback_config):
@@ -113,10 +128,18 @@ async def test_console_stays_responsive_while_the_provider_stalls(loopback, loop
             timings[name] = time.perf_counter() - start
 
         # Open the help screen once while idle: its first compose (imports, CSS) is a one-off
-        # cost that says nothing about the stall.
+        # cost that says nothing about the stall. Then the same keys idle, as a baseline for
+        # how fast this machine is right now.
         await pilot.press("f1")
         await pilot.press("escape")
         prompt = app.query_one(PromptInput)
+        await timed("idle f1", "f1")
+        await timed("idle escape", "escape")
+        await timed("idle ctrl+t", "ctrl+t")
+        await pilot.press("ctrl+t", "ctrl+t", "ctrl+t")  # cheap -> mid -> premium -> auto
+        assert app.session.state.pinned_tier is None
+        prompt.focus()
+        await timed("idle key", "x")
         prompt.text = "hello there"
         await pilot.press("enter")
         while app.turn_no == 0:
@@ -145,9 +168,18 @@ async def test_console_stays_responsive_while_the_provider_stalls(loopback, loop
         rows = app.session.store().requests()
         assert [r["status"] for r in rows] == ["ok"]
 
-    keys = [v for k, v in timings.items() if k.startswith("key ")]
+    keys = [v for k, v in timings.items() if k.startswith("key ")]  # typed during the stall
     print(f"\nconsole during a 2.5 s stall: f1 {timings['f1 opens help'] * 1000:.0f} ms, "
           f"escape {timings['escape closes help'] * 1000:.0f} ms, "
           f"ctrl+t {timings['ctrl+t pins a tier'] * 1000:.0f} ms, typed key max "
-          f"{max(keys) * 1000:.0f} ms / mean {sum(keys) / len(keys) * 1000:.0f} ms")
-    assert all(v < 1.0 for v in timings.values()), timings
+          f"{max(keys) * 1000:.0f} ms / mean {sum(keys) / len(keys) * 1000:.0f} ms (idle: f1 "
+          f"{timings['idle f1'] * 1000:.0f} ms, key {timings['idle key'] * 1000:.0f} ms)")
+    idle_key = timings["idle key"]
+    bounds = {"f1 opens help": timings["idle f1"], "escape closes help": timings["idle escape"],
+              "ctrl+t pins a tier": timings["idle ctrl+t"],
+              **{k: idle_key for k in timings if k.startswith("key ")}}
+    # Handled within 1 s, or (on a machine so loaded that even idle keys are slow) within
+    # three times the same key's idle time: a stalled provider must not block the UI.
+    slow = {k: round(timings[k], 3) for k, idle in bounds.items()
+            if timings[k] >= max(1.0, 3 * idle)}
+    assert not slow, (slow, timings)
