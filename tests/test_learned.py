@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core import features, learned, tasktype
+from app.core import evaluate, features, learned, tasktype
 from app.core.classify import classify
 from app.core.settings import Settings
 
@@ -36,6 +36,37 @@ def test_shipped_model_loads_and_is_small():
     report = json.loads((learned.MODEL_DIR / "training_report.json").read_text())
     assert report["data"] == "train.jsonl"
     assert "routellm/mmlu" in report["cv"]
+
+
+def test_calibration_sample_matches_the_training_report():
+    """The shipped out-of-fold sample is what the report's CV figures were computed from, so
+    every dataset's router metrics recomputed from it are the report's, digit for digit."""
+    sample = learned.calibration_sample()
+    assert sample is not None
+    outcomes, scores = sample
+    report = json.loads((learned.MODEL_DIR / "training_report.json").read_text())
+    assert len(outcomes) == len(scores) == report["rows"] == report["calibration_sample"]["rows"]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert all(o.cheap_cost <= o.premium_cost for o in outcomes)
+    table = evaluate.by_group(outcomes, scores)
+    assert set(table) == set(report["cv"])
+    for group, metrics in table.items():
+        assert metrics["router"].to_dict() == report["cv"][group]["router"], group
+    # Same scale as the live scorer: guarded short hard prompts sit exactly on its floor.
+    assert learned.HARD_GUARD_FLOOR in scores
+    path = learned.MODEL_DIR / learned.CALIBRATION_FILE
+    assert path.stat().st_size < 1024 * 1024
+    total = sum(f.stat().st_size for f in learned.MODEL_DIR.iterdir())
+    assert total < 5 * 1024 * 1024
+
+
+def test_calibration_sample_is_refused_for_other_weights(tmp_path):
+    assert learned.calibration_sample(tmp_path) is None  # missing
+    for name in (learned.MODEL_FILE, learned.CALIBRATION_FILE):
+        (tmp_path / name).write_bytes((learned.MODEL_DIR / name).read_bytes())
+    assert learned.calibration_sample(tmp_path) is not None
+    (tmp_path / learned.MODEL_FILE).write_bytes(b"other weights")
+    assert learned.calibration_sample(tmp_path) is None
 
 
 @pytest.mark.parametrize("prompt", HARD)
@@ -183,13 +214,16 @@ def test_training_is_deterministic_on_a_small_sample(tmp_path, monkeypatch):
         out = tmp_path / name
         trainer.train(data, out, seed=3, folds=2, log=lambda _msg: None)
         outs.append(out)
-    for fname in ("router.json.gz", "training_report.json", "training_report.md"):
+    for fname in ("router.json.gz", "calibration.json.gz", "training_report.json",
+                  "training_report.md"):
         assert (outs[0] / fname).read_bytes() == (outs[1] / fname).read_bytes(), fname
     model = learned.load(outs[0] / "router.json.gz")
     p, _ = model.score("What is 2 + 2?")
     assert 0.0 <= p <= 1.0
     report = json.loads((outs[0] / "training_report.json").read_text())
     assert report["folds"] == 2 and "overall" in report["cv"]
+    outcomes, scores = learned.calibration_sample(outs[0])
+    assert len(outcomes) == len(scores) == report["rows"]
 
 
 def test_training_refuses_eval_only_data(tmp_path):

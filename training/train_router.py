@@ -7,7 +7,10 @@ Reads ONLY the training file (never the evaluation-only AlpacaEval file), fits a
 logistic regression in NumPy on the features of app/core/features.py, cross-validates it with
 k folds (duplicate prompts, after normalising text, always share a fold so nothing leaks; the
 vocabulary and any target smoothing are rebuilt from each fold's training rows), and writes
-``router.json.gz`` plus ``training_report.json`` / ``training_report.md``.
+``router.json.gz`` plus ``training_report.json`` / ``training_report.md`` and, with
+cross-validation, ``calibration.json.gz``: every training row's out-of-fold score with its
+outcomes and costs, so ``routedeck calibrate`` can fit a threshold before the user has
+collected any verdicts (see ``calibration_payload``).
 
 Every feature has a shared weight plus one per prompt layout (multiple choice, few-shot,
 numeric problem, free text; see features.form_of), so a word or a length can mean different
@@ -49,7 +52,8 @@ from app.core import evaluate, features, learned, tasktype  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "routing" / "train.jsonl"
 DEFAULT_OUT = ROOT / "app" / "core" / "model"
-MODEL_FILE = "router.json.gz"
+MODEL_FILE = learned.MODEL_FILE
+CALIBRATION_FILE = learned.CALIBRATION_FILE
 FORBIDDEN = "eval-only"
 
 MIN_DF = 2
@@ -65,6 +69,10 @@ FORM_DENSE = True
 SOURCE_WEIGHT = {"llmrouter": 0.5}
 CATEGORY_SMOOTHING = 0.5
 WEIGHT_DECIMALS = 4
+# The calibration sample keeps scores to 4 decimals (finer than any threshold anyone sets) and
+# costs to 4 significant digits (they are fractions of a cent, so fixed decimals would zero them).
+SAMPLE_DECIMALS = 4
+COST_DIGITS = 4
 
 
 def normalise(text: str) -> str:
@@ -277,8 +285,45 @@ def shipped_scores(rows: list[dict], z: np.ndarray, cal: tuple[float, float]) ->
 
 def metrics_table(rows: list[dict], scores: np.ndarray) -> dict:
     outs = [evaluate.outcome_from_row(r, r["prompt"]) for r in rows]
-    table = evaluate.by_group(outs, [float(s) for s in scores])
+    return table_of(outs, [float(s) for s in scores])
+
+
+def table_of(outcomes: list[evaluate.Outcome], scores: list[float]) -> dict:
+    table = evaluate.by_group(outcomes, scores)
     return {g: {name: m.to_dict() for name, m in v.items()} for g, v in table.items()}
+
+
+def _sig(x: float) -> float:
+    return float(f"{x:.{COST_DIGITS}g}")
+
+
+def calibration_payload(rows: list[dict], scores: list[float], model_bytes: bytes) -> dict:
+    """The out-of-fold calibration sample, one compact row per training row:
+    [score, cheap_score, premium_score, cheap_cost, premium_cost, group index].
+
+    score is what the app would report for that prompt had it not been trained on it:
+    the fold model's logit, the shipped calibration (a*z + c, fitted on all out-of-fold
+    logits), then learned.apply_guards (short-hard floor and greeting ceiling), i.e. the
+    scale of learned.scorer() and of classify(). Costs come from evaluate.row_costs; groups
+    are "source/dataset" names stored once in ``groups``. ``model_sha256`` ties the sample to
+    the weights written alongside, so a sample left over from another model is not used."""
+    groups = sorted({group_of(r) for r in rows})
+    index = {g: i for i, g in enumerate(groups)}
+    data = []
+    for r, s in zip(rows, scores, strict=True):
+        cc, pc, _ = evaluate.row_costs(r, r["prompt"])
+        data.append([round(float(s), SAMPLE_DECIMALS),
+                     round(float(r["cheap_score"]), SAMPLE_DECIMALS),
+                     round(float(r["premium_score"]), SAMPLE_DECIMALS),
+                     _sig(cc), _sig(pc), index[group_of(r)]])
+    return {
+        "format": "routedeck-calibration-sample",
+        "columns": ["score", "cheap_score", "premium_score", "cheap_cost", "premium_cost",
+                    "group"],
+        "groups": groups,
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "rows": data,
+    }
 
 
 def serialise(vocab: list[str], w: np.ndarray, b: float, cal: tuple[float, float], meta: dict):
@@ -325,6 +370,16 @@ def _fmt(v) -> str:
     return "n.a." if v is None else f"{v:.3f}"
 
 
+def _sample_note(report: dict) -> list[str]:
+    s = report.get("calibration_sample")
+    if not s:
+        return []
+    return [f"Every figure but model-only is computed from `{s['file']}` ({s['rows']} rows, "
+            f"{s['bytes']} bytes), the out-of-fold sample `routedeck calibrate` uses before "
+            "the user has verdicts: scores rounded to 4 decimals, costs to 4 significant "
+            "digits.", ""]
+
+
 def report_markdown(report: dict) -> str:
     lines = [
         "# Learned router: training report",
@@ -343,6 +398,7 @@ def report_markdown(report: dict) -> str:
         "and advanced maths/science go to premium) and the greeting ceiling applied. The guard "
         "costs a little ranking quality; the model-only column shows how much.",
         "",
+        *_sample_note(report),
         "| dataset | n | APGR | model-only APGR | random | oracle | CPT(50%) | CPT(80%) | cost@98% | gap |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -396,11 +452,12 @@ def train(data: Path, out: Path, seed: int = 0, folds: int = FOLDS, cv: bool = T
                   "category_smoothing": CATEGORY_SMOOTHING, "layout_weights": FORM_NGRAMS},
     }
     cal = (1.0, 0.0)
+    sample_scores: list[float] = []
     if cv:
         fold_of = assign_folds(rows, folds, seed)
         z = cv_scores(rows, feats, target, weight, fold_of, folds)
         cal = calibrate(z, strict)
-        report["cv"] = metrics_table(rows, shipped_scores(rows, z, cal))
+        sample_scores = shipped_scores(rows, z, cal)
         # The guards trade a little ranking quality for safety on short hard prompts; the
         # model's own figures show what that trade costs.
         report["cv_model_only_apgr"] = {
@@ -414,6 +471,16 @@ def train(data: Path, out: Path, seed: int = 0, folds: int = FOLDS, cv: bool = T
                                                 "data_sha256": report["data_sha256"]})
     out.mkdir(parents=True, exist_ok=True)
     write_gz(out / MODEL_FILE, payload)
+    if cv:
+        sample = calibration_payload(rows, sample_scores, (out / MODEL_FILE).read_bytes())
+        write_gz(out / CALIBRATION_FILE, sample)
+        # The report's CV figures are computed from the shipped sample itself (rounded scores,
+        # scores and costs), so `routedeck calibrate` on it sees exactly these curves.
+        outs, scores = learned.sample_outcomes(sample)
+        report["cv"] = table_of(outs, scores)
+        report["calibration_sample"] = {"file": CALIBRATION_FILE,
+                                        "bytes": (out / CALIBRATION_FILE).stat().st_size,
+                                        "rows": len(scores)}
     report["model"] = {"file": MODEL_FILE, "bytes": (out / MODEL_FILE).stat().st_size,
                        "ngrams": len(payload["ngrams"]) + sum(
                            len(v) for v in payload["ngrams_by_form"].values()),
