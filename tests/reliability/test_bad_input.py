@@ -17,6 +17,11 @@ Documented behaviour (README "Bad input never produces a traceback"):
   never written raw to the terminal. ``route`` never echoes the prompt; ``--json`` output
   escapes control characters as JSON requires (``\\u001b``);
 * one ``config check`` lists every mistake of a config at once, exit 2, no traceback.
+
+Known limit: the prompt editor is a Textual ``TextArea``, which draws control characters of
+the text in it as they are. The console never puts model or server text there, only what
+the user typed or pasted (and restores that after a failed turn), so the screen checks below
+blank the editor and cover everything else.
 """
 
 from __future__ import annotations
@@ -66,8 +71,8 @@ async def send(pilot, text: str) -> None:
 def terminal_bytes(app, exclude_prompt: bool = True) -> str:
     """What the console would write to the terminal for a full repaint of its screen.
 
-    The prompt input is blanked first when ``exclude_prompt``: it is the user's own text in an
-    editor widget (see the module docstring of test_bad_input for the residual note).
+    The prompt input is blanked first when ``exclude_prompt``: it holds the user's own text
+    (see "Known limit" in the module docstring).
     """
     if exclude_prompt:
         app.query_one(PromptInput).text = ""
@@ -135,8 +140,8 @@ def test_route_200k_characters_quickly():
     elapsed = time.perf_counter() - start
     assert res.exit_code == 0
     d = json.loads(res.stdout)
-    assert d["tier"] in ("cheap", "premium") or d["tier"]
-    assert d["decision_us"] < 1_000_000
+    assert d["tier"] in ("cheap", "premium")  # the built-in tiers
+    assert d["decision_us"] < 1_000_000 and d["est_cost_by_tier"]["premium"] > 0
     assert elapsed < 5.0  # process-free CLI call incl. tokenizing 200k chars; not a benchmark
 
 
