@@ -86,9 +86,41 @@ def compare(ctx: click.Context, file: Path, tiers_spec: str | None, concurrency:
             store.close()
     pairs = sum(1 for r in results if r.pair_id is not None)
     click.echo(f"stored {pairs} pair(s) in session {session_id}; spent {format_usd(spent[0])}.")
+    from app.core.textsafe import inert
+
     for line in sorted(set(failed))[:10]:
-        click.echo(f"  failed: {line}", err=True)
+        click.echo(inert(f"  failed: {line}"), err=True)  # server text: no raw escapes
     if pairs:
         click.echo(f"judge them with: routedeck review --session {session_id}")
     if failed and not pairs:
         sys.exit(1)
+
+
+@click.command()
+@click.option("--session", "session_id", type=int,
+              help="Only the pairs of this session (default: every pair awaiting a verdict).")
+@click.pass_context
+def review(ctx: click.Context, session_id: int | None) -> None:
+    """Judge stored answer pairs side by side, one by one (verdict keys 1/2/3, n skips, q quits)."""
+    settings = load_or_exit(config_file_of(ctx))
+    from app.core.store import StoreError, open_store
+
+    try:
+        store = open_store(settings)
+    except StoreError as exc:
+        click.echo(f"cannot open the ledger: {exc}", err=True)
+        sys.exit(1)
+    try:
+        pairs = store.compare_pairs(session_id=session_id, pending_only=True)
+        if not pairs:
+            where = f" in session {session_id}" if session_id is not None else ""
+            click.echo(f"No answer pairs are waiting for a verdict{where}. Make some with "
+                       "`routedeck compare FILE`, or press ctrl+e after an answer in the console.")
+            return
+        from app.tui.review import ReviewApp
+
+        result = ReviewApp(settings, store, pairs).run()
+    finally:
+        store.close()
+    if result is not None:
+        click.echo(result.summary())
