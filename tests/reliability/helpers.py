@@ -9,9 +9,12 @@ turn and the ``(status, error_kind)`` of every ledger row, oldest first.
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +127,46 @@ FAULTS: list[FaultCase] = [
     FaultCase("closed-port", _nothing, "error", [("error", "connection")] * ERR_ALL_TIERS,
               ("cannot reach",), base_url="http://127.0.0.1:{closed}/v1", config=UNREACHABLE),
 ]
+
+
+class ErrorServer:
+    """A server that answers every request with an HTTP error (``status``, or the statuses
+    of a list in turn) and an OpenAI-style error body whose message is ``message`` or what
+    ``message(headers)`` returns (hostile text: escapes, markup, echoed headers)."""
+
+    def __init__(self, status: int | list[int], message: str | Callable[[dict[str, str]], str]):
+        statuses = status if isinstance(status, list) else [status]
+        self.calls = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                return None
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status = statuses[owner.calls % len(statuses)]
+                owner.calls += 1
+                text = message(dict(self.headers)) if callable(message) else message
+                body = json.dumps({"error": {"message": text, "type": "server_error",
+                                             "param": None, "code": None}}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> ErrorServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -41,7 +41,7 @@ from app.core.store import open_store
 from app.tui.widgets.chat import AnswerView, Notice, UserMessage
 from app.tui.widgets.prompt import PromptInput
 from tests.loopback_server import config_toml
-from tests.reliability.helpers import ledger_rows, run_cli
+from tests.reliability.helpers import ErrorServer, ledger_rows, run_cli
 from tests.tui.helpers import make_app
 
 pytestmark = pytest.mark.reliability
@@ -351,6 +351,22 @@ def test_cli_output_never_carries_raw_escapes(loopback, loopback_config):
     assert "\u241b]52;c;" in res.stdout
     exact = run_cli("ask", "--json", "--no-cache", EVIL, config=loopback_config())
     assert "\x1b" not in exact.stdout and json.loads(exact.stdout)["text"] == loopback.reply
+
+
+def test_server_error_text_with_escapes_is_inert_in_cli_output(tmp_path):
+    with ErrorServer(500, "upstream said " + EVIL) as srv:
+        cfg = tmp_path / "hostile.toml"
+        cfg.write_text(config_toml(srv.base_url, max_retries=0, cache=False), encoding="utf-8")
+        ask = run_cli("ask", "hello there", config=cfg)
+        prompts = tmp_path / "p.txt"
+        prompts.write_text("hello there\n", encoding="utf-8")
+        compare = run_cli("compare", str(prompts), "-y", config=cfg)
+    assert ask.exit_code == 1 and "upstream said" in ask.stderr
+    assert compare.exit_code == 1 and "upstream said" in compare.stderr
+    for out in (ask.stdout, ask.stderr, compare.stdout, compare.stderr):
+        assert not any(raw in out for raw in DANGEROUS), repr(out)
+    # The ledger keeps the server's exact words (it is data, not terminal output).
+    assert any(EVIL in (r["error_message"] or "") for r in ledger_rows())
 
 
 # --- a config with every kind of mistake --------------------------------------------------------

@@ -19,9 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -30,7 +28,7 @@ from app.core.settings import load_settings
 from app.core.store import open_store
 from app.tui.widgets.prompt import PromptInput
 from tests.loopback_server import Fault, config_toml
-from tests.reliability.helpers import run_cli
+from tests.reliability.helpers import ErrorServer, run_cli
 from tests.tui.helpers import make_app
 
 pytestmark = pytest.mark.reliability
@@ -57,49 +55,16 @@ def files_with_sentinel(root: Path, skip: set[Path] = frozenset()) -> list[str]:
     return found
 
 
-class EchoKeyServer:
-    """An OpenAI-like server that misbehaves in the worst way: its error messages quote the
-    Authorization header back (some proxies and gateways do). Statuses cycle through
-    ``statuses``; the engine must scrub the key from anything it shows or stores."""
+def EchoKeyServer(statuses: list[int]) -> ErrorServer:
+    """A server that misbehaves in the worst way: its error messages quote the Authorization
+    header back (some proxies and gateways do). The engine must scrub the key from anything
+    it shows or stores. Answers cycle through ``statuses``."""
 
-    def __init__(self, statuses: list[int]):
-        self.statuses = statuses
-        self.calls = 0
-        owner = self
+    def quote(headers: dict[str, str]) -> str:
+        auth = headers.get("Authorization", "")
+        return f"Bad key {auth} (you sent {auth.removeprefix('Bearer ')})"
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                return None
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                status = owner.statuses[owner.calls % len(owner.statuses)]
-                owner.calls += 1
-                auth = self.headers.get("Authorization", "")
-                body = json.dumps({"error": {
-                    "message": f"Bad key {auth} (you sent {auth.removeprefix('Bearer ')})",
-                    "type": "invalid_request_error", "param": auth, "code": None}}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> EchoKeyServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    return ErrorServer(statuses, quote)
 
 
 @pytest.fixture
