@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core import escalation
+from app.core.escalation import Answered, EscalationRefused, Judged, Pending, Plan
 from app.core.events import Event, RouteDecided, TurnFinished
 from app.core.settings import Settings
 
@@ -123,6 +125,8 @@ class ConsoleSession:
             )
         self.state = SessionState(pinned_tier=pin_tier)
         self.history: list[dict[str, str]] = []
+        self.turns: list[Answered] = []  # one per answered turn, aligned with history pairs
+        self.pending: Pending | None = None  # an escalation awaiting a verdict
         self.session_id: int | None = None
         self.tallies: list[TurnTally] = []
         self._engine_factory = engine_factory
@@ -172,6 +176,8 @@ class ConsoleSession:
         store = self.store()
         self.session_id = store.new_session() if store is not None else None
         self.history = []
+        self.turns = []
+        self.pending = None
         self.tallies = []
         self._engine = None  # the engine is bound to a session id
         return self.session_id
@@ -186,6 +192,8 @@ class ConsoleSession:
         self.history = [
             {"role": m["role"], "content": m["content"]} for m in store.messages(session_id)
         ]
+        self.turns = escalation.stored_turns(store, session_id)
+        self.pending = None
         self.tallies = []
         self._engine = None
 
@@ -205,8 +213,13 @@ class ConsoleSession:
 
     # --- user decisions ------------------------------------------------------------------
     def cycle_pin(self) -> str | None:
-        """auto -> cheapest -> ... -> premium -> auto; returns the new pin (None = auto)."""
+        """auto -> cheapest -> ... -> premium -> auto; returns the new pin (None = auto).
+
+        While the session sticks to a tier (a fallback, or a "premium was better" verdict)
+        and nothing is pinned, the first press only ends the stickiness."""
         cur = self.state.pinned_tier
+        if cur is AUTO and self.clear_sticky():
+            return AUTO
         order: list[str | None] = [AUTO, *self.tier_names]
         self.state.pinned_tier = order[(order.index(cur) + 1) % len(order)] if cur in order else AUTO
         return self.state.pinned_tier
@@ -215,6 +228,13 @@ class ConsoleSession:
         if tier is not None and tier not in self.tier_names:
             raise SessionError(f"unknown tier '{tier}'")
         self.state.pinned_tier = tier
+        self.clear_sticky()
+
+    def clear_sticky(self) -> str | None:
+        """End "the session stays on tier X"; returns the tier it stuck to, if any."""
+        tier = self.state.sticky_tier
+        self.state.sticky_tier, self.state.sticky_reason = None, ""
+        return tier
 
     def force_premium_next(self) -> str:
         self.state.force_next = self.tier_names[-1]
@@ -309,10 +329,104 @@ class ConsoleSession:
             self.history.append({"role": "user", "content": prompt})
             self.history.append({"role": "assistant", "content": ev.text})
             store = self.store()
+            message_id = None
             if store is not None and self.session_id is not None:
                 store.add_message(self.session_id, "user", prompt)
-                store.add_message(self.session_id, "assistant", ev.text,
-                                  ev.request_ids[-1] if ev.request_ids else None)
+                message_id = store.add_message(self.session_id, "assistant", ev.text,
+                                               ev.request_ids[-1] if ev.request_ids else None)
+            self.turns.append(Answered(prompt, ev, message_id))
+
+    # --- escalate / compare ----------------------------------------------------------------
+    def plan_escalation(self, turn_index: int | None = None, tier: str | None = None) -> Plan:
+        """Which turn (default: the last) goes to which tier (default: the next one up).
+
+        Raises EscalationRefused with a sentence for the user when nothing can be sent."""
+        return escalation.make_plan(self.settings, self.turns, self.history, turn_index, tier)
+
+    async def escalate(self, turn_index: int | None = None, tier: str | None = None
+                       ) -> AsyncIterator[Event]:
+        """Re-run an answered turn on another tier with that turn's own history.
+
+        The new answer is a ledger row like any other (it was spent, judged or not); it does
+        not enter the conversation until :meth:`judge` keeps it. Pinning and stickiness do
+        not apply: the tier is forced. On success the two answers become a stored compare
+        pair (``routedeck review`` shows it if no verdict is given now) and ``pending``."""
+        plan = self.plan_escalation(turn_index, tier)
+        engine = self._get_engine()
+        if engine is None:
+            raise EscalationRefused("this build has no engine; nothing was sent")
+        self.pending = None
+        events = engine.run_turn(plan.prompt, list(plan.history), budget=self.budget_state(),
+                                 use_cache=False, tier=plan.tier)
+        async with contextlib.aclosing(events) as stream:
+            async for ev in stream:
+                if isinstance(ev, TurnFinished):
+                    self._escalated(plan, ev)
+                yield ev
+
+    def _escalated(self, plan: Plan, ev: TurnFinished) -> None:
+        if ev.status in ("offline", "blocked"):
+            return
+        usage = ev.usage
+        self.tallies.append(TurnTally(
+            tier=ev.tier, model=ev.model, status=ev.status, cost_usd=ev.cost_usd,
+            premium_cost_usd=ev.premium_cost_usd,
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            fallback=ev.fallback_from is not None,
+            estimated=bool(usage and usage.source == "estimated")))
+        if ev.status == "ok" and ev.text:
+            pair_id = escalation.store_pair(self.store(), self.session_id, plan, ev)
+            self.pending = Pending(plan, ev, pair_id)
+
+    def judge(self, verdict: str) -> Judged:
+        """Store the verdict on the pending pair, keep the better answer, maybe stick.
+
+        ``premium_better`` keeps the pricier answer (the new one after an upward escalation)
+        in the conversation and, with ``[router] sticky_after_premium_verdict``, keeps the
+        rest of the session on that tier; ``cheap_enough`` and ``tie`` keep the given one."""
+        pending = self.pending
+        if pending is None:
+            raise EscalationRefused("there is no finished comparison to judge")
+        plan = pending.plan
+        keep_new = escalation.keeps_compared(verdict, plan.upward)
+        kept = pending.compared if keep_new else plan.given
+        store = self.store()
+        stored = False
+        if store is not None and pending.pair_id is not None:
+            cheap, pricey = escalation.ordered_ids(pending)
+            store.add_verdict(cheap, pricey, verdict,  # type: ignore[arg-type]
+                              kept_request_id=kept.request_ids[-1] if kept.request_ids else None,
+                              session_id=self.session_id)
+            stored = True
+        if keep_new:
+            turn = self.turns[plan.turn_index]
+            self.history[2 * plan.turn_index + 1] = {"role": "assistant", "content": kept.text}
+            self.turns[plan.turn_index] = Answered(turn.prompt, kept, turn.message_id)
+            if store is not None and turn.message_id is not None:
+                store.replace_message(turn.message_id, kept.text,
+                                      kept.request_ids[-1] if kept.request_ids else None)
+        note = ""
+        sticky = escalation.sticky_for(self.settings, pending, verdict, self.state.sticky_tier)
+        if sticky is not None:
+            self.state.sticky_tier, self.state.sticky_reason = sticky
+            note = f"the rest of the session stays on {sticky[0]} ({sticky[1]})"
+        self.pending = None
+        return Judged(verdict, plan.turn_index, keep_new, kept, stored, note)
+
+    def verdict_stats(self) -> Any | None:
+        """Satisfaction per model and the router scored on the stored verdicts (no store: None)."""
+        store = self.store()
+        if store is None:
+            return None
+        from app.core.verdict_stats import verdict_stats
+
+        return verdict_stats(store, self.settings, self.session_id)
+
+    def leave_compare(self) -> bool:
+        """No verdict now; True if a stored pair is left for ``routedeck review``."""
+        pending, self.pending = self.pending, None
+        return pending is not None and pending.pair_id is not None
 
     def budget_state(self) -> Any:
         from app.core.router import BudgetState

@@ -246,6 +246,12 @@ class Store:
                           (session_id,))
         return [dict(r) for r in rows]
 
+    def replace_message(self, message_id: int, content: str, request_id: int | None) -> None:
+        """Swap a stored message's text and request (the compare view kept the other answer)."""
+        text, digest = self._text(content)
+        self._write("UPDATE messages SET content = ?, content_sha256 = ?, request_id = ? "
+                    "WHERE id = ?", (text, digest, request_id, message_id))
+
     # --- requests (one per attempt) --------------------------------------------------------
     def record_attempt(self, rec: AttemptRecord) -> int:
         """Persist one attempt (committed on return) and return its request id.
