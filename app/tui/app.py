@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
@@ -31,6 +32,7 @@ from app.core.textsafe import inert
 from app.tui import themes
 from app.tui.bindings import APP_BINDINGS, build_keymap, key_for
 from app.tui.commands import RouteDeckCommands
+from app.tui.compare_flow import CompareFlow
 from app.tui.fmt import format_usd, tier_style
 from app.tui.messages import PlayDone, PlaySend, PlayType, TurnCrashed, TurnEvent
 from app.tui.playback import Playback
@@ -71,6 +73,7 @@ class RouteDeckApp(App[None]):
         self.last_answer = ""
         self._answer: AnswerView | None = None
         self._play_pending: str | None = None
+        self.compare = CompareFlow(self)
         # Themes are registered and chosen before the first compose, so the stylesheet is
         # applied once with the right colours instead of twice.
         self._apply_themes()
@@ -146,6 +149,8 @@ class RouteDeckApp(App[None]):
             parts.append((f" — pinned: {s.state.pinned_tier}", "$warning bold"))
         if s.state.force_next:
             parts.append((f" — next prompt: {s.state.force_next}", "$warning bold"))
+        if s.state.sticky_tier and not s.state.pinned_tier:
+            parts.append((f" — staying on {s.state.sticky_tier}", "$warning bold"))
         if s.offline:
             parts.append((" — offline (no model is called)", "$rd-cost-warning"))
         if self.playback is not None and not self.playback.finished:
@@ -165,7 +170,8 @@ class RouteDeckApp(App[None]):
         for i in range(0, len(history) - 1, 2):
             # Stored text is data: never markup, never terminal escapes.
             chat.add_user(inert(history[i]["content"]))
-            chat.add_notice(Content(inert(history[i + 1]["content"])), "history")
+            notice = chat.add_notice(Content(inert(history[i + 1]["content"])), "history")
+            self.compare.tag(notice, i // 2)
         if history:
             chat.add_notice(f"Resumed session {self.session.session_id}.", "info")
 
@@ -251,6 +257,7 @@ class RouteDeckApp(App[None]):
                 self._ensure_answer(ev.tier, ev.model).finish(replace(ev, text=inert(ev.text)))
             if ev.status in ("ok", "truncated") and ev.text:
                 self.last_answer = ev.text
+                self.compare.tag(self._answer, len(self.session.turns) - 1)
         if ev.status in ("error", "blocked"):
             # Server text can hold markup-like brackets or escapes: shown as plain, inert text.
             chat.add_notice(Content(inert(ev.message or "The turn failed without a message.")),
@@ -312,6 +319,10 @@ class RouteDeckApp(App[None]):
             return self.running
         if action == "toggle_play":
             return self.playback is not None and not self.playback.finished
+        if action == "escalate":
+            return len(self.screen_stack) == 1  # elsewhere the key belongs to that screen
+        if action == "select_turn":
+            return self.compare.can_select()
         return True
 
     def action_send_prompt(self) -> None:
@@ -336,14 +347,29 @@ class RouteDeckApp(App[None]):
         self._pin_changed()
 
     def action_cycle_pin(self) -> None:
+        sticky = self.session.state.sticky_tier
         self.session.cycle_pin()
-        self._pin_changed()
+        ended = sticky and not self.session.state.sticky_tier and not self.session.state.pinned_tier
+        self._pin_changed(f" (no longer staying on {sticky})" if ended else "")
 
-    def _pin_changed(self) -> None:
+    def _pin_changed(self, note: str = "") -> None:
         pin = self.session.state.pinned_tier
         self.query_one(DecisionPanel).set_pin(pin)
         self.refresh_header()
-        self.notify(f"Session pinned to {pin}." if pin else "Routing is automatic again.")
+        self.notify(f"Session pinned to {pin}." if pin else f"Routing is automatic again{note}.")
+
+    # escalate / compare: the flow picks the turn and opens the view; the session decides
+    def action_escalate(self) -> None:
+        self.compare.escalate()
+
+    def escalate(self, turn_index: int | None = None, tier: str | None = None) -> None:
+        self.compare.escalate(turn_index, tier)
+
+    def action_select_turn(self, delta: int) -> None:
+        self.compare.select(delta)
+
+    def on_click(self, event: events.Click) -> None:
+        self.compare.clicked(event.widget)
 
     def action_force_premium(self) -> None:
         tier = self.session.force_premium_next()
@@ -370,7 +396,9 @@ class RouteDeckApp(App[None]):
         from app.tui.screens.ledger_details import LedgerDetailsScreen
 
         label = f"session {self.session.session_id}" if self.session.session_id else "this session"
-        self.push_screen(LedgerDetailsScreen(self.session.ledger(), self.session.tier_names, label))
+        self.push_screen(LedgerDetailsScreen(self.session.ledger(), self.session.tier_names, label,
+                                             self.session.verdict_stats(),
+                                             key_for("escalate", self.keymap)))
 
     def action_help(self) -> None:
         from app.tui.screens.help import HelpScreen
@@ -410,5 +438,6 @@ class RouteDeckApp(App[None]):
         decision.decision = None
         decision.set_pin(self.session.state.pinned_tier)
         self.last_answer = ""
+        self.compare.reset()
         self._refresh_ledger()
         self.refresh_header()

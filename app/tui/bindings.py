@@ -2,7 +2,9 @@
 
 ``[keymap]`` maps a binding id to one key or a comma-separated list, e.g. ``pin_tier =
 "ctrl+g"``. ``[ui] newline_key`` is the same as ``[keymap] newline`` (the keymap wins).
-Ctrl+E is deliberately unbound here: it is reserved for escalate/compare.
+Escalate and the turn selection keys are priority bindings: the prompt (a TextArea) has
+its own Ctrl+E and Up/Down, and the app's ``check_action`` lets those keys through whenever
+the action does not apply (another screen is open, or the prompt holds text).
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ from app.tui.widgets.prompt import PromptInput
 
 APP_BINDINGS: list[Binding] = [
     Binding("escape", "cancel_turn", "Cancel", id="cancel"),
+    Binding("ctrl+e", "escalate", "Escalate", id="escalate", priority=True),
+    Binding("up", "select_turn(-1)", "Select earlier answer", id="select_prev", show=False,
+            priority=True),
+    Binding("down", "select_turn(1)", "Select later answer", id="select_next", show=False,
+            priority=True),
     Binding("ctrl+t", "cycle_pin", "Pin tier", id="pin_tier"),
     Binding("ctrl+f", "force_premium", "Premium next", id="force_premium"),
     Binding("ctrl+o", "copy_answer", "Copy", id="copy_answer"),
@@ -30,7 +37,10 @@ DESCRIPTIONS: dict[str, str] = {
     "send": "send the prompt",
     "newline": "new line in the prompt",
     "cancel": "cancel the running answer",
-    "pin_tier": "pin the session's tier: auto → cheapest → … → premium",
+    "escalate": "re-run the selected (or last) answer one tier up and compare side by side",
+    "select_prev": "with the prompt empty: select an earlier answer to escalate",
+    "select_next": "with the prompt empty: select a later answer (past the last: none)",
+    "pin_tier": "pin the session's tier: auto → cheapest → … → premium (first ends a sticky tier)",
     "force_premium": "force the premium tier for the next prompt",
     "copy_answer": "copy the last answer to the clipboard",
     "ledger_details": "ledger details: per-model table and cost chart",

@@ -7,7 +7,9 @@ from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.markup import escape
 
+from app.core.textsafe import inert
 from app.tui.bindings import key_for
 
 if TYPE_CHECKING:
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
 ACTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("Send prompt", "send", "send_prompt", "send what is in the prompt box"),
     ("Cancel running answer", "cancel", "cancel_turn", "stop the answer being streamed"),
+    ("Escalate / compare answer", "escalate", "escalate",
+     "re-run the selected (or last) answer one tier up, side by side, and judge it"),
     ("Pin tier: cycle", "pin_tier", "cycle_pin", "auto → cheapest → … → premium → auto"),
     ("Force premium for the next prompt", "force_premium", "force_premium",
      "one prompt on the top tier, whatever the router says"),
@@ -30,6 +34,15 @@ ACTIONS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
+PALETTE_TURNS = 20  # the newest turns listed as "Compare turn N"
+
+
+def _short(prompt: str, width: int = 48) -> str:
+    line = inert(" ".join(prompt.split()))
+    line = line if len(line) <= width else line[: width - 1] + "…"
+    return escape(line)  # palette titles are markup: a prompt's brackets stay literal
+
+
 class RouteDeckCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
         app = cast("RouteDeckApp", self.app)
@@ -40,6 +53,14 @@ class RouteDeckCommands(Provider):
             key = key_for(binding_id, app.keymap) if binding_id else ""
             out.append((title, partial(app.run_action, action),
                         f"{help_text}  [{key}]" if key else help_text))
+        for tier in app.session.tier_names:
+            out.append((f"Compare with tier: {tier}", partial(app.escalate, None, tier),
+                        f"re-run the selected (or last) answer on {tier}, side by side"))
+        turns = app.session.turns
+        for i in range(len(turns) - 1, max(-1, len(turns) - 1 - PALETTE_TURNS), -1):
+            t = turns[i]
+            out.append((f"Compare turn {i + 1}: {_short(t.prompt)}", partial(app.escalate, i),
+                        f"answered on {t.result.tier} ({t.result.model}); re-run one tier up"))
         for tier in ("auto", *app.session.tier_names):
             out.append((f"Pin tier: {tier}", partial(app.pin_tier, None if tier == "auto" else tier),
                         "route every prompt of this session" + ("" if tier == "auto" else f" to {tier}")))

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from app.core.session import LedgerView
+from app.core.verdict_stats import VerdictStats
 from app.tui.fmt import format_usd
 from app.tui.widgets.ledger import render_ledger
 
@@ -48,22 +49,60 @@ def cost_chart(series: Sequence[tuple[float, float]], height: int = CHART_HEIGHT
     return Content("\n").join(rows)
 
 
+def _num(value: float | None) -> str:
+    return "n.a." if value is None else f"{value:.3f}"
+
+
+def verdict_text(stats: VerdictStats | None, escalate_key: str) -> Content:
+    """"Your router on your traffic" and per-model satisfaction, from the stored verdicts."""
+    head = Content.styled("Your router on your traffic", "bold $primary")
+    if stats is None:
+        return Content.assemble(head, ("  no ledger: verdicts are not stored", "dim"))
+    if not stats.verdicts:
+        return Content.assemble(head, (f"  no verdicts yet — press {escalate_key} after an "
+                                       "answer and judge the two side by side", "dim"))
+    lines = [Content.assemble(head, (f"  {stats.labels} label(s) from your verdicts", "dim"))]
+    if stats.labels:
+        cost = "never" if stats.cost98 is None else f"{stats.cost98:.2f} of premium-only"
+        lines.append(Content.assemble(
+            "  APGR ", (_num(stats.apgr), "bold"), "   CPT(50%) ", (_num(stats.cpt50), "bold"),
+            "   cost@98% ", (cost, "bold")))
+        if stats.labels < 20:
+            lines.append(Content.styled("  a handful of labels gives a rough figure; dozens give "
+                                        "a useful one (routedeck eval --mine)", "dim"))
+    for note in stats.notes:
+        lines.append(Content.styled(f"  note: {note}", "dim"))
+    lines.append(Content.styled("Satisfaction (the answer given was good enough: "
+                                "cheap was enough or tie)", "bold $primary"))
+    for s in stats.satisfaction:
+        here = stats.session_satisfaction.get(s.model)
+        rate = f"{s.rate:.0%}" if s.rate is not None else "n.a."
+        lines.append(Content.assemble(
+            f"  {s.model:<24}", (f"{s.satisfied} of {s.verdicts} ({rate})", "bold"),
+            (f"   this session {here.satisfied} of {here.verdicts}" if here else "", "dim")))
+    return Content("\n").join(lines)
+
+
 class LedgerDetailsScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,f2,q", "dismiss", "Close", id="ledger_close")]
 
-    def __init__(self, view: LedgerView, tier_names: Sequence[str], session_label: str) -> None:
+    def __init__(self, view: LedgerView, tier_names: Sequence[str], session_label: str,
+                 stats: VerdictStats | None = None, escalate_key: str = "ctrl+e") -> None:
         super().__init__()
         self.view = view
+        self.stats = stats
+        self.escalate_key = escalate_key
         self.tier_names = list(tier_names)
         self.session_label = session_label
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="ledger-details", classes="dialog") as box:
+        with VerticalScroll(id="ledger-details", classes="dialog") as box:
             box.border_title = f"Ledger — {self.session_label}"
             box.border_subtitle = "esc closes"
             yield Static(render_ledger(self.view, self.tier_names), id="ledger-summary")
             yield DataTable(id="model-table", cursor_type="none", zebra_stripes=True)
             yield Static(cost_chart(self.view.series), id="cost-chart")
+            yield Static(verdict_text(self.stats, self.escalate_key), id="your-traffic")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

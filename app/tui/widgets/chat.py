@@ -112,6 +112,20 @@ class AnswerView(Vertical):
         self.set_class(ev.status not in ("ok", "truncated"), "-failed")
         self._queue.put_nowait(_END)
 
+    def replace_answer(self, ev: TurnFinished) -> None:
+        """The compare view kept another tier's answer for this turn: show that one instead."""
+        self.finished = ev
+        self.tier, self.model = ev.tier, ev.model
+        self.parts = [ev.text]
+        if "compare" not in self.marks:
+            self.marks.append("compare")
+        self.set_class(False, "-failed")
+        self.header.update(self._header())
+        if self.frozen:
+            self.query_one(".answer-frozen", Static).update(self._rich(ev.text))
+        elif self.settled:
+            self.body.update(ev.text)
+
     # --- rendering ------------------------------------------------------------------------
     def _header(self) -> Content:
         style = tier_style(self.tier, self.tier_names)
@@ -142,6 +156,8 @@ class AnswerView(Vertical):
             out.append((f"escalated from {ev.escalated_from}", "$warning"))
         elif "escalation" in self.marks:
             out.append(("escalated", "$warning"))
+        if "compare" in self.marks:
+            out.append(("kept after compare", "$accent"))
         if ev is not None and ev.usage is not None and ev.usage.source == "estimated":
             out.append(("usage estimated", "$rd-cost-warning"))
         if ev is not None and ev.status == "truncated":
@@ -183,14 +199,16 @@ class AnswerView(Vertical):
         self.settled = True
         self.post_message(self.Settled(self))
 
+    def _rich(self, text: str) -> RichMarkdown:
+        dark = self.app.current_theme.dark
+        return RichMarkdown(text, code_theme="monokai" if dark else "default", hyperlinks=False)
+
     async def freeze(self) -> None:
         """Swap the Markdown widget tree for one Static with the same text, rendered by Rich."""
         if self.frozen or not self.settled:
             return
         self.frozen = True
-        dark = self.app.current_theme.dark
-        frozen = Static(RichMarkdown(self.text, code_theme="monokai" if dark else "default",
-                                     hyperlinks=False), classes="answer-frozen")
+        frozen = Static(self._rich(self.text), classes="answer-frozen")
         await self.body.remove()
         await self.mount(frozen)
 

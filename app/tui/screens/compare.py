@@ -1,0 +1,327 @@
+"""The compare view: the answer given on the left, another tier's answer on the right.
+
+Live (Ctrl+E in the console): the right column streams a re-run of the turn through the
+engine, in a worker owned by this screen that only posts :class:`CompareEvent` messages; the
+handlers here render them. Review (``routedeck review``): both stored answers are shown at once.
+
+The screen never stores anything: it dismisses with the verdict id ("cheap_enough",
+"premium_better", "tie"), "skip" (review only) or None (Esc), and its caller asks the core
+to record it. Leaving while the right answer streams cancels that call (the engine records
+the cancelled attempt, so what was spent stays in the ledger).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import replace
+from difflib import SequenceMatcher
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Static
+
+from app.core.compare import VERDICT_KEYS
+from app.core.escalation import EscalationRefused, Plan
+from app.core.events import AttemptFailed, AttemptStarted, Event, TextDelta, TurnFinished
+from app.core.textsafe import inert
+from app.tui.widgets.chat import AnswerView
+
+if TYPE_CHECKING:
+    from app.core.session import ConsoleSession
+
+DIFF_MAX_CHARS = 3_000  # the diff is for short answers; long ones read better side by side
+TITLE_PROMPT_CHARS = 70
+_TOKENS = re.compile(r"\s+|[^\s]+")
+
+KEY_HELP: tuple[tuple[str, str, str], ...] = (
+    # (keys shown, action, text)
+    ("1/c", "verdict", VERDICT_KEYS["cheap_enough"]),
+    ("2/p", "verdict", VERDICT_KEYS["premium_better"]),
+    ("3/t", "verdict", VERDICT_KEYS["tie"]),
+    ("d", "toggle_diff", "diff"),
+    ("r", "other_tier", "other tier"),
+    ("n/s", "skip", "skip"),
+    ("esc", "leave", "leave without verdict"),
+)
+
+
+class CompareEvent(Message):
+    """One engine event of re-run number ``run`` (a stale run's events are ignored)."""
+
+    def __init__(self, run: int, event: Event) -> None:
+        super().__init__()
+        self.run = run
+        self.event = event
+
+
+class CompareFailed(Message):
+    """The re-run could not start or raised: shown as text, never a traceback."""
+
+    def __init__(self, run: int, text: str) -> None:
+        super().__init__()
+        self.run = run
+        self.text = text
+
+
+def diff_content(given: str, other: str) -> Content:
+    """Word-level diff: words only in the given answer struck out, words only in the other
+    answer underlined, shared text plain."""
+    a, b = _TOKENS.findall(given), _TOKENS.findall(other)
+    parts: list[Content | str | tuple[str, str]] = []
+    for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            parts.append("".join(a[i1:i2]))
+            continue
+        if op in ("delete", "replace"):
+            parts.append(("".join(a[i1:i2]), "$error strike"))
+        if op in ("insert", "replace"):
+            parts.append(("".join(b[j1:j2]), "$success underline"))
+    return Content.assemble(*parts)
+
+
+def _prompt_line(prompt: str) -> str:
+    line = " ".join(prompt.split())
+    return line if len(line) <= TITLE_PROMPT_CHARS else line[: TITLE_PROMPT_CHARS - 1] + "…"
+
+
+class CompareScreen(Screen[str | None]):
+    DEFAULT_CSS = """
+    CompareScreen { layout: vertical; }
+    CompareScreen #compare-title { height: auto; padding: 0 1; background: $panel; }
+    CompareScreen #compare-cols { height: 1fr; }
+    CompareScreen .compare-col {
+        width: 1fr; border: round $primary 40%; border-title-color: $primary; padding: 0 1;
+    }
+    CompareScreen #compare-diff-box {
+        height: 1fr; border: round $accent; border-title-color: $accent; padding: 0 1;
+        display: none;
+    }
+    CompareScreen.-diff #compare-diff-box { display: block; }
+    CompareScreen.-diff #compare-cols { display: none; }
+    CompareScreen #compare-keys { height: 1; padding: 0 1; background: $panel; }
+    """
+
+    BINDINGS = [
+        Binding("1,c", "verdict('cheap_enough')", "cheap was enough", id="verdict_cheap"),
+        Binding("2,p", "verdict('premium_better')", "premium was better", id="verdict_premium"),
+        Binding("3,t", "verdict('tie')", "tie", id="verdict_tie"),
+        Binding("d", "toggle_diff", "diff", id="compare_diff"),
+        Binding("r", "other_tier", "other tier", id="compare_other_tier"),
+        Binding("n,s", "skip", "skip", id="review_skip"),
+        Binding("escape", "leave", "leave", id="compare_leave"),
+        Binding("q", "quit_review", "quit", id="review_quit"),
+    ]
+
+    def __init__(self, given: TurnFinished, tier_names: list[str], prompt: str, *,
+                 session: ConsoleSession | None = None, plan: Plan | None = None,
+                 other: TurnFinished | None = None, title: str = "",
+                 labels: tuple[str, str] = ("", "")) -> None:
+        super().__init__()
+        self.given = given
+        self.tier_names = tier_names
+        self.prompt = prompt
+        self.session = session
+        self.plan = plan
+        self.review = plan is None
+        self.other = other  # the right answer once it is complete
+        self.title_text = title
+        self.labels = labels
+        self.run_no = 0
+        self.failed = ""
+        self._right: AnswerView | None = None
+
+    # --- construction -----------------------------------------------------------------
+    @classmethod
+    def live(cls, session: ConsoleSession, plan: Plan) -> CompareScreen:
+        return cls(plan.given, session.tier_names, plan.prompt, session=session, plan=plan,
+                   title=f"Compare turn {plan.turn_index + 1}")
+
+    @classmethod
+    def stored(cls, pair: dict[str, Any], tier_names: list[str], title: str) -> CompareScreen:
+        from app.core.escalation import finished_from_request
+
+        a, b = pair.get("answer"), pair.get("compared")
+        given = finished_from_request(a, (a or {}).get("answer") or "(answer text not stored)")
+        other = finished_from_request(b, (b or {}).get("answer") or "(answer text not stored)")
+        return cls(given, tier_names, pair.get("prompt") or "(prompt not stored)", other=other,
+                   title=title, labels=(f"A — {given.tier}", f"B — {other.tier}"))
+
+    def compose(self) -> ComposeResult:
+        title = Content.assemble((self.title_text or "Compare", "bold $primary"), "  ",
+                                 ("“" + inert(_prompt_line(self.prompt)) + "”", "italic"))
+        yield Static(title, id="compare-title")
+        with Horizontal(id="compare-cols"):
+            left = VerticalScroll(classes="compare-col", id="compare-left")
+            left.border_title = self.labels[0] or "the answer given"
+            with left:
+                yield self._answer_view(self.given)
+            right = VerticalScroll(classes="compare-col", id="compare-right")
+            right.border_title = self.labels[1] or f"re-run on {self.plan.tier if self.plan else '?'}"
+            with right:
+                if self.other is not None:
+                    yield self._answer_view(self.other)
+        with VerticalScroll(id="compare-diff-box") as box:
+            box.border_title = "diff"
+            yield Static("", id="compare-diff")
+        yield Static(self._keys(), id="compare-keys")
+
+    def _answer_view(self, ev: TurnFinished) -> AnswerView:
+        view = AnswerView(None, self.tier_names)
+        view.attempt(ev.tier, ev.model, "routed")
+        view.append(inert(ev.text))
+        view.finish(replace(ev, text=inert(ev.text)))
+        return view
+
+    def on_mount(self) -> None:
+        if self.plan is not None:
+            self._start(self.plan)
+
+    # --- the live re-run ----------------------------------------------------------------
+    def _start(self, plan: Plan) -> None:
+        self.plan = plan
+        self.other = None
+        self.failed = ""
+        self.run_no += 1
+        self.remove_class("-diff")
+        col = self.query_one("#compare-right", VerticalScroll)
+        col.border_title = f"re-run on {plan.tier}"
+        if self._right is not None:
+            self._right.remove()
+        assert self.session is not None
+        self._right = AnswerView(None, self.tier_names)
+        self._right.attempt(plan.tier, self.session.settings.tier(plan.tier).model, "forced")
+        col.mount(self._right)
+        self.run_worker(self._run(self.run_no, plan), group="compare", exclusive=True,
+                        exit_on_error=False)
+        self._refresh_keys()
+
+    async def _run(self, run: int, plan: Plan) -> None:
+        assert self.session is not None
+        try:
+            async for ev in self.session.escalate(plan.turn_index, plan.tier):
+                self.post_message(CompareEvent(run, ev))
+        except asyncio.CancelledError:
+            raise
+        except EscalationRefused as exc:
+            self.post_message(CompareFailed(run, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - any engine failure reaches the screen as text
+            self.post_message(CompareFailed(run, f"internal error: {type(exc).__name__}: {exc}"))
+
+    def on_compare_event(self, message: CompareEvent) -> None:
+        right = self._right
+        if message.run != self.run_no or right is None:
+            return
+        ev = message.event
+        if isinstance(ev, AttemptStarted):
+            right.attempt(ev.tier, ev.model, ev.why)
+        elif isinstance(ev, TextDelta):
+            right.append(inert(ev.text))
+        elif isinstance(ev, AttemptFailed):
+            right.add_note(inert(f"✗ attempt {ev.attempt} on {ev.tier}: {ev.message}"))
+        elif isinstance(ev, TurnFinished):
+            right.finish(replace(ev, text=inert(ev.text)))
+            if ev.status == "ok" and ev.text:
+                self.other = ev
+            else:
+                self.failed = ev.message or f"the re-run ended: {ev.status}"
+                right.add_note(inert(self.failed))
+            self._refresh_keys()
+
+    def on_compare_failed(self, message: CompareFailed) -> None:
+        if message.run != self.run_no or self._right is None:
+            return
+        self.failed = message.text
+        self._right.add_note(inert(message.text))
+        self._right.finish(TurnFinished("error", "", self._right.tier, self._right.model,
+                                        message=message.text))
+        self._refresh_keys()
+
+    @property
+    def streaming(self) -> bool:
+        return not self.review and self.other is None and not self.failed
+
+    # --- keys -----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "verdict":
+            if self.review:
+                return True
+            return self.other is not None and self.session is not None \
+                and self.session.pending is not None
+        if action == "toggle_diff":
+            return self.other is not None
+        if action == "other_tier":
+            return not self.review and len(self.tier_names) > 2
+        if action in ("skip", "quit_review"):
+            return self.review
+        if action == "leave":
+            return True
+        return True
+
+    def _enabled(self, action: str) -> bool:
+        param: tuple[object, ...] = ("tie",) if action == "verdict" else ()
+        return bool(self.check_action(action, param))
+
+    def _keys(self) -> Content:
+        parts: list[Content | str | tuple[str, str]] = []
+        for keys, action, text in KEY_HELP:
+            if action == "skip" and not self.review:
+                continue
+            if action == "other_tier" and (self.review or len(self.tier_names) <= 2):
+                continue
+            on = self._enabled(action)
+            label = "quit" if action == "leave" and self.review else text
+            parts += [(f" {keys} ", "bold reverse" if on else "dim"), (f" {label}  ", "" if on else "dim")]
+        if self.streaming:
+            parts.append(("streaming… verdict keys wake up when it is done", "dim italic"))
+        elif self.failed:
+            parts.append(("the re-run failed: nothing to judge", "$error"))
+        return Content.assemble(*parts)
+
+    def _refresh_keys(self) -> None:
+        self.query_one("#compare-keys", Static).update(self._keys())
+        self.refresh_bindings()
+
+    def action_verdict(self, verdict: str) -> None:
+        self.dismiss(verdict)
+
+    def action_skip(self) -> None:
+        self.dismiss("skip")
+
+    def action_leave(self) -> None:
+        self.dismiss(None)
+
+    def action_quit_review(self) -> None:
+        self.dismiss(None)
+
+    def action_toggle_diff(self) -> None:
+        if self.other is None:
+            return
+        if max(len(self.given.text), len(self.other.text)) > DIFF_MAX_CHARS:
+            self.notify(f"The diff is for short answers (both under {DIFF_MAX_CHARS:,} "
+                        "characters); these read better side by side.", severity="warning")
+            return
+        if not self.has_class("-diff"):
+            self.query_one("#compare-diff", Static).update(
+                Content.assemble(("struck: only in the answer given · underlined: only in the "
+                                  f"{self.other.tier} answer\n\n", "dim"),
+                                 diff_content(inert(self.given.text), inert(self.other.text))))
+        self.toggle_class("-diff")
+
+    def action_other_tier(self) -> None:
+        if self.plan is None or self.session is None:
+            return
+        choices = [t for t in self.tier_names if t != self.given.tier]
+        nxt = choices[(choices.index(self.plan.tier) + 1) % len(choices)] \
+            if self.plan.tier in choices else choices[0]
+        try:
+            plan = self.session.plan_escalation(self.plan.turn_index, nxt)
+        except EscalationRefused as exc:
+            self.notify(str(exc), title="Nothing sent", severity="warning")
+            return
+        self._start(plan)
