@@ -95,9 +95,9 @@ def make_plan(settings: Settings, turns: list[Answered], history: list[dict[str,
               turn_index: int | None, tier: str | None) -> Plan:
     if not settings.has_credentials():
         raise EscalationRefused(
-            "offline: no provider credentials are configured, so nothing was sent and there is "
-            "nothing to compare. Set the API key variable named by api_key_env in the config, "
-            "or point a tier at a keyless local server.")
+            "offline: no provider credentials are configured, so nothing was sent. Set the API "
+            "key variable named by api_key_env in the config, or point a tier at a keyless "
+            "local server.")
     if not turns:
         raise EscalationRefused("there is no answer to compare yet: ask something first")
     if turn_index is None:

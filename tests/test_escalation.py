@@ -1,0 +1,103 @@
+"""Escalate/compare in the core (no Textual): plans, verdicts, stickiness, resumed sessions."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.escalation import EscalationRefused, keeps_compared, target_tier
+from app.core.events import TurnFinished
+from app.core.ledger import Ledger
+from app.core.session import ConsoleSession
+
+
+async def drain(agen) -> TurnFinished:
+    final = None
+    async for ev in agen:
+        if isinstance(ev, TurnFinished):
+            final = ev
+    assert final is not None
+    return final
+
+
+def test_target_tier_next_up_chosen_and_top(loopback_settings):
+    s = loopback_settings()
+    assert target_tier(s, "cheap", 1, None) == "mid"
+    assert target_tier(s, "mid", 1, None) == "premium"
+    assert target_tier(s, "premium", 2, "cheap") == "cheap"
+    with pytest.raises(EscalationRefused, match="already answered on the top tier"):
+        target_tier(s, "premium", 2, None)
+    with pytest.raises(EscalationRefused, match="already answered on cheap"):
+        target_tier(s, "cheap", 1, "cheap")
+    with pytest.raises(EscalationRefused, match="unknown tier 'gold'"):
+        target_tier(s, "cheap", 1, "gold")
+
+
+def test_the_better_answer_is_kept():
+    assert keeps_compared("premium_better", upward=True)
+    assert not keeps_compared("premium_better", upward=False)  # the given one was premium
+    assert not keeps_compared("cheap_enough", upward=True)
+    assert not keeps_compared("tie", upward=True)
+    with pytest.raises(ValueError):
+        keeps_compared("great", upward=True)
+
+
+async def test_no_sticky_when_configured_off_and_downward_pair_is_cheaper_first(
+        loopback, loopback_settings, monkeypatch):
+    loopback.reply = "cheap words"
+    loopback.replies["premium-model"] = "premium words"
+    monkeypatch.setenv("ROUTEDECK_ROUTER__STICKY_AFTER_PREMIUM_VERDICT", "false")
+    settings = loopback_settings()
+    assert not settings.router.sticky_after_premium_verdict
+    session = ConsoleSession(settings, pin_tier="premium")
+    session.open()
+    try:
+        assert (await drain(session.run_turn("hi"))).tier == "premium"
+        with pytest.raises(EscalationRefused, match="top tier"):
+            session.plan_escalation()
+        fin = await drain(session.escalate(0, "cheap"))
+        assert fin.tier == "cheap" and session.pending is not None
+        judged = session.judge("premium_better")
+        # Compared downwards: the premium answer given stays; the pair is stored cheaper first.
+        assert not judged.kept_compared and session.history[1]["content"] == "premium words"
+        assert session.state.sticky_tier is None and judged.sticky_note == ""
+        store = session.store()
+        [v] = store.verdicts()
+        assert store.request(v["answer_request_id"])["tier"] == "cheap"
+        assert store.request(v["compared_request_id"])["tier"] == "premium"
+        assert Ledger(store).satisfaction()["cheap-model"].rate == 0.0
+        with pytest.raises(EscalationRefused, match="nothing to judge|no finished"):
+            session.judge("tie")
+    finally:
+        await session.aclose()
+
+
+async def test_resumed_session_escalates_an_old_turn_with_its_history(loopback, loopback_settings):
+    loopback.reply = "cheap words"
+    loopback.replies["mid-model"] = "mid words"
+    settings = loopback_settings()
+    first = ConsoleSession(settings)
+    first.open()
+    await drain(first.run_turn("one"))
+    await drain(first.run_turn("two"))
+    sid = first.session_id
+    await first.aclose()
+
+    again = ConsoleSession(settings)
+    again.open(sid)
+    try:
+        assert [t.prompt for t in again.turns] == ["one", "two"]
+        assert again.turns[1].result.tier == "cheap" and again.turns[1].result.request_ids
+        plan = again.plan_escalation(1)
+        assert plan.tier == "mid" and [m["content"] for m in plan.history] == ["one", "cheap words"]
+        await drain(again.escalate(1))
+        body = loopback.bodies()[-1]
+        assert [m["content"] for m in body["messages"]] == ["one", "cheap words", "two"]
+        again.judge("premium_better")
+        assert again.history[3]["content"] == "mid words"
+        assert again.session_id is not None
+        assert again.store().messages(again.session_id)[3]["content"] == "mid words"
+        assert again.state.sticky_reason == "you judged mid better on turn 2"
+        assert again.cycle_pin() is None and again.state.sticky_tier is None  # ends stickiness
+        assert again.cycle_pin() == "cheap"  # then cycles pins as before
+    finally:
+        await again.aclose()
