@@ -19,6 +19,11 @@ PANELS = (
                "the saving, calls per tier, fallbacks, escalations, cache hits and the budget."),
     ("Answer header", "tier · model · latency · tokens in→out · cost, and marks for cached, "
                       "fallback, escalated, estimated usage (~) and truncated answers."),
+    ("Compare", "the escalate key re-runs the selected answer (Up with the prompt empty, or a "
+                "click; else the last) on the next tier, side by side. 1/c cheap was enough, "
+                "2/p premium was better, 3/t tie, d diff, r other tier, esc no verdict. "
+                "'Premium was better' keeps its answer and the session on that tier (the pin "
+                "key ends that). F2 shows satisfaction and the router scored on your verdicts."),
     ("Palette", "Ctrl+P lists every action, including themes; [keymap] in the config remaps "
                 "any key by its binding id."),
 )

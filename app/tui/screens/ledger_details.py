@@ -60,7 +60,7 @@ def verdict_text(stats: VerdictStats | None, escalate_key: str) -> Content:
         return Content.assemble(head, ("  no ledger: verdicts are not stored", "dim"))
     if not stats.verdicts:
         return Content.assemble(head, (f"  no verdicts yet — press {escalate_key} after an "
-                                       "answer and judge the two side by side", "dim"))
+                                       "answer", "dim"))
     lines = [Content.assemble(head, (f"  {stats.labels} label(s) from your verdicts", "dim"))]
     if stats.labels:
         cost = "never" if stats.cost98 is None else f"{stats.cost98:.2f} of premium-only"
