@@ -102,3 +102,19 @@ def test_calibrate_on_a_data_file(tmp_path, isolated_home):
     assert result.exit_code == 0, result.output
     assert "10 labelled rows" in result.output
     assert (isolated_home / "config" / "config.toml").exists()
+
+
+def test_calibrate_without_verdicts_uses_the_shipped_sample_and_says_so():
+    result = CliRunner().invoke(cli, ["calibrate", "--target-premium-share", "0.3"], input="n\n")
+    assert result.exit_code == 0, result.output
+    assert "only 0 verdict(s) stored, 30 needed" in result.output
+    assert "shipped out-of-fold sample" in result.output
+    share_line = next(line for line in result.output.splitlines() if "prompts to premium" in line)
+    assert share_line.split()[-1] in {"29.9%", "30.0%"}
+
+
+def test_calibrate_rules_strategy_without_verdicts_explains_what_to_do(monkeypatch):
+    monkeypatch.setenv("ROUTEDECK_ROUTER__STRATEGY", "rules")
+    result = CliRunner().invoke(cli, ["calibrate", "--budget", "0.5"])
+    assert result.exit_code == 2
+    assert "--data FILE" in result.output and "routedeck review" in result.output
