@@ -7,6 +7,7 @@ them as messages; nothing here decides a route or computes a cost.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -194,7 +195,6 @@ class RouteDeckApp(App[None]):
             self.playback.turn_started()
         self.run_worker(self._turn_worker(self.turn_no, text), group="turn", exclusive=True,
                         exit_on_error=False)
-        self.refresh_bindings()
         return True
 
     async def _turn_worker(self, turn: int, text: str) -> None:
@@ -266,7 +266,6 @@ class RouteDeckApp(App[None]):
         self._answer = None
         self._refresh_ledger()
         self.refresh_header()
-        self.refresh_bindings()
         self._turn_idle()
 
     def _offline_notice(self, ev: TurnFinished) -> None:
@@ -311,12 +310,14 @@ class RouteDeckApp(App[None]):
 
     def on_play_done(self, message: PlayDone) -> None:
         self.refresh_header()
+        self.refresh_bindings()  # once: the pause key leaves the footer
         self.notify(f"Demo finished: {message.sent} prompt(s) played.")
 
     # --- actions --------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cancel_turn":
-            return self.running
+        # Esc stays listed even when idle (it then does nothing): toggling it per turn would
+        # recompose the Footer twice a turn, and Textual's Footer keeps every recomposed
+        # FooterKey alive through its data bindings, which grows memory in long sessions.
         if action == "toggle_play":
             return self.playback is not None and not self.playback.finished
         if action == "escalate":
@@ -337,7 +338,8 @@ class RouteDeckApp(App[None]):
         self._finish_turn(TurnFinished(
             status="cancelled", text=answer.text if answer else "",
             tier=answer.tier if answer else (decision.tier if decision else ""),
-            model=answer.model if answer else (decision.model if decision else "")))
+            model=answer.model if answer else (decision.model if decision else ""),
+            latency_s=time.monotonic() - answer.started if answer else 0.0))
         if answer is None:
             self.query_one(ChatView).add_notice("Cancelled before the first token.", "info")
         self._restore_prompt()

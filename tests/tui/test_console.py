@@ -117,7 +117,7 @@ async def test_escape_cancels_the_running_answer(loopback, loopback_settings):
         await pilot.press("escape")
         assert not app.running
         [answer] = answers(app)
-        assert "cancelled" in plain(answer.header)
+        assert "cancelled" in plain(answer.header) and "cost in the ledger" in plain(answer.header)
         assert len(answer.text) < len(LONG_REPLY)
         assert app.query_one(PromptInput).text == "hi"  # back in the input for a retry
         store = app.session.store()
@@ -226,11 +226,12 @@ async def test_playback_pause_key_holds_the_next_prompt(loopback, loopback_setti
     from app.tui.playback import Playback
 
     loopback.reply = "ok"
-    app = make_app(loopback_settings(), playback=Playback(["one", "two"], 0.3))
+    # The first prompt waits play_delay_s; pausing within that delay holds it back.
+    app = make_app(loopback_settings(), playback=Playback(["one", "two"], 1.0))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f5")
         assert app.playback.paused and "demo paused" in plain(app.query_one("#header-line"))
-        await pilot.pause(0.6)
+        await pilot.pause(1.3)
         assert app.turn_no == 0
         await pilot.press("f5")
         await wait_for(pilot, lambda: app.playback.finished)

@@ -15,6 +15,7 @@ most ``max_turns`` turns stay mounted at all (the conversation itself stays comp
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 from rich.markdown import Markdown as RichMarkdown
@@ -66,11 +67,12 @@ class AnswerView(Vertical):
         self.marks: list[str] = []
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self.header = Static(self._header(), classes="answer-header")
-        self.body = Markdown("", classes="answer-body")
+        self.body: Markdown | None = Markdown("", classes="answer-body")
         self.note = Static("", classes="answer-note")
         self.note.display = False
         self.settled = False
         self.frozen = False
+        self.started = time.monotonic()
 
     def compose(self):
         yield self.header
@@ -138,7 +140,11 @@ class AnswerView(Vertical):
             if ev.usage is not None:
                 est = "~" if ev.usage.source == "estimated" else ""
                 parts.append(f" · {est}{tokens(ev.usage.input_tokens)}→{est}{tokens(ev.usage.output_tokens)} tok")
-            parts.append(f" · {format_usd(ev.cost_usd)}")
+            if ev.status == "cancelled" and ev.usage is None:
+                # Cancelled here, before the engine reported usage: the ledger has the cost.
+                parts.append((" · cost in the ledger", "dim"))
+            else:
+                parts.append(f" · {format_usd(ev.cost_usd)}")
         for mark, colour in self._marks():
             parts += ["  ", (f"[{mark}]", f"{colour} bold")]
         return Content.assemble(*parts)
@@ -209,7 +215,10 @@ class AnswerView(Vertical):
             return
         self.frozen = True
         frozen = Static(self._rich(self.text), classes="answer-frozen")
-        await self.body.remove()
+        # Drop our reference too, or the removed Markdown tree (dozens of widgets, their
+        # caches and message queues) stays alive for the rest of the session.
+        body, self.body = self.body, None
+        await body.remove()
         await self.mount(frozen)
 
 
