@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -131,6 +132,7 @@ class ConsoleSession:
         self.tallies: list[TurnTally] = []
         self._engine_factory = engine_factory
         self._engine: Any | None = None
+        self._engine_lock = threading.Lock()
         self._store = store
         self._use_store = use_store
         self.offline_notice_shown = False
@@ -242,16 +244,19 @@ class ConsoleSession:
 
     # --- turns ---------------------------------------------------------------------------
     def _get_engine(self) -> Any | None:
-        if self._engine is None:
-            factory = self._engine_factory
-            if factory is None:
-                try:
-                    factory = importlib.import_module("app.core.engine").Engine
-                except ImportError:
-                    return None
-            self._engine = factory(self.settings, recorder=self.store(), cache=self._cache(),
-                                   session_id=self.session_id)
-        return self._engine
+        # warm_up() runs this in a thread while the first prompt may ask on the event loop:
+        # the lock makes both get the same engine (and one response cache connection).
+        with self._engine_lock:
+            if self._engine is None:
+                factory = self._engine_factory
+                if factory is None:
+                    try:
+                        factory = importlib.import_module("app.core.engine").Engine
+                    except ImportError:
+                        return None
+                self._engine = factory(self.settings, recorder=self.store(),
+                                       cache=self._cache(), session_id=self.session_id)
+            return self._engine
 
     def _cache(self) -> Any | None:
         if not self.settings.cache.enabled:
