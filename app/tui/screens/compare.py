@@ -278,7 +278,7 @@ class CompareScreen(Screen[str | None]):
             label = "quit" if action == "leave" and self.review else text
             parts += [(f" {keys} ", "bold reverse" if on else "dim"), (f" {label}  ", "" if on else "dim")]
         if self.streaming:
-            parts.append(("streaming… verdict keys wake up when it is done", "dim italic"))
+            parts.append(("streaming…", "dim italic"))
         elif self.failed:
             parts.append(("the re-run failed: nothing to judge", "$error"))
         return Content.assemble(*parts)

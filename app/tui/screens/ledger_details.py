@@ -68,8 +68,8 @@ def verdict_text(stats: VerdictStats | None, escalate_key: str) -> Content:
             "  APGR ", (_num(stats.apgr), "bold"), "   CPT(50%) ", (_num(stats.cpt50), "bold"),
             "   cost@98% ", (cost, "bold")))
         if stats.labels < 20:
-            lines.append(Content.styled("  a handful of labels gives a rough figure; dozens give "
-                                        "a useful one (routedeck eval --mine)", "dim"))
+            lines.append(Content.styled("  few labels: a rough figure (`routedeck eval --mine` "
+                                        "adds the baselines)", "dim"))
     for note in stats.notes:
         lines.append(Content.styled(f"  note: {note}", "dim"))
     lines.append(Content.styled("Satisfaction (the answer given was good enough: "
