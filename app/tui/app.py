@@ -7,6 +7,7 @@ them as messages; nothing here decides a route or computes a cost.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -163,7 +164,14 @@ class RouteDeckApp(App[None]):
         self.query_one("#header-line", Static).update(self._header_text())
 
     def _refresh_ledger(self) -> None:
-        self.query_one(LedgerPanel).show(self.session.ledger())
+        try:
+            view = self.session.ledger()
+        except (sqlite3.Error, OSError) as exc:
+            # A locked or damaged database must not take the console down with a traceback.
+            self.notify(f"The ledger could not be read ({exc}); totals are not updated.",
+                        severity="error")
+            return
+        self.query_one(LedgerPanel).show(view)
 
     def _show_history(self) -> None:
         chat = self.query_one(ChatView)
