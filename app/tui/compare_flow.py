@@ -127,6 +127,9 @@ class CompareFlow:
                 judged = app.session.judge(verdict)
             except EscalationRefused as exc:
                 app.notify(str(exc), severity="warning")
+            except Exception as exc:  # noqa: BLE001 - a store failure is a toast, not a traceback
+                app.notify(f"The verdict could not be stored: {type(exc).__name__}: {exc}",
+                           severity="error", timeout=10)
             else:
                 self._show_verdict(judged)
         self._set(None, self._widgets())

@@ -91,7 +91,13 @@ class ReviewApp(App[ReviewResult]):
         if verdict == "skip":
             self.result.skipped += 1
         else:
-            record_verdict(self.store, self.pairs[self.index], verdict)
+            try:
+                record_verdict(self.store, self.pairs[self.index], verdict)
+            except Exception as exc:  # noqa: BLE001 - shown as text; the pair is shown again
+                self.notify(f"The verdict could not be stored: {type(exc).__name__}: {exc}",
+                            severity="error", timeout=10)
+                self._show()
+                return
             self.result.judged += 1
             counts = self.result.counts if self.result.counts is not None else {}
             counts[verdict] = counts.get(verdict, 0) + 1

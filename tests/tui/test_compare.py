@@ -286,3 +286,18 @@ async def test_review_app_judges_stored_pairs(loopback_settings):
     assert v1["kept_request_id"] == pairs[0]["compared_request_id"]
     assert v3["kept_request_id"] == pairs[2]["answer_request_id"]
     store.close()
+
+
+async def test_palette_compares_with_a_chosen_tier(replies, loopback_settings):
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await ask(pilot, "hi")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Compare with tier: premium")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.other is not None)
+        assert screen.other.tier == "premium" and screen.other.text == PREMIUM
