@@ -226,16 +226,31 @@ async def test_playback_pause_key_holds_the_next_prompt(loopback, loopback_setti
     from app.tui.playback import Playback
 
     loopback.reply = "ok"
-    # The first prompt waits play_delay_s; pausing within that delay holds it back.
-    app = make_app(loopback_settings(), playback=Playback(["one", "two"], 1.0))
+    # Start paused so the check does not race the app's start-up on a loaded machine.
+    playback = Playback(["one", "two"], 0.2)
+    playback.toggle()
+    app = make_app(loopback_settings(), playback=playback)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f5")
         assert app.playback.paused and "demo paused" in plain(app.query_one("#header-line"))
-        await pilot.pause(1.3)
+        await pilot.pause(1.0)
         assert app.turn_no == 0
         await pilot.press("f5")
+        assert not app.playback.paused
         await wait_for(pilot, lambda: app.playback.finished)
         assert app.turn_no == 2
+        await pilot.press("f5")  # after the demo the key changes nothing
+        assert app.playback.finished and app.turn_no == 2
+
+
+async def test_playback_key_pauses_a_running_demo(loopback, loopback_settings):
+    from app.tui.playback import Playback
+
+    loopback.reply = "ok"
+    app = make_app(loopback_settings(), playback=Playback(["one", "two", "three"], 5.0))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        assert app.playback.paused
+        assert "demo paused" in plain(app.query_one("#header-line"))
 
 
 async def test_copy_last_answer_says_whether_it_worked(loopback, loopback_settings, monkeypatch):
