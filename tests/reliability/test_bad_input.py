@@ -18,10 +18,10 @@ Documented behaviour (README "Bad input never produces a traceback"):
   escapes control characters as JSON requires (``\\u001b``);
 * one ``config check`` lists every mistake of a config at once, exit 2, no traceback.
 
-Known limit: the prompt editor is a Textual ``TextArea``, which draws control characters of
-the text in it as they are. The console never puts model or server text there, only what
-the user typed or pasted (and restores that after a failed turn), so the screen checks below
-blank the editor and cover everything else.
+The prompt editor (a Textual ``TextArea``) draws its text as it is, so pasted text and a
+prompt restored after a failed turn are made inert on the way in; keys cannot type control
+characters. The screen checks below blank the editor and cover everything else, and
+``test_pasted_escape_sequences_are_inert_in_the_prompt`` covers the editor itself.
 """
 
 from __future__ import annotations
@@ -298,6 +298,23 @@ async def test_escape_sequences_are_inert_in_the_console(loopback, loopback_sett
         assert app.last_answer == loopback.reply
         svg = app.export_screenshot()
         assert not any(raw in svg for raw in DANGEROUS)
+
+
+async def test_pasted_escape_sequences_are_inert_in_the_prompt(loopback, loopback_settings):
+    from textual import events
+
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        prompt = app.query_one(PromptInput)
+        prompt.post_message(events.Paste("look: " + EVIL))
+        await pilot.pause(0.1)
+        assert prompt.text.startswith("look: ") and "\u241b[2J" in prompt.text
+        assert not any(raw in prompt.text for raw in DANGEROUS)
+        out = without_sgr(terminal_bytes(app, exclude_prompt=False))
+        for raw in DANGEROUS:
+            assert raw not in out, repr(raw)
+        prompt.set_prompt("again \x1b]52;c;aGk=\x07")
+        assert prompt.text == "again \u241b]52;c;aGk=\u2407"
 
 
 async def test_resumed_history_with_markup_and_escapes_renders_as_text(loopback,

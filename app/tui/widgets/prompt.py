@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
+
+from app.core.textsafe import inert
 
 
 class PromptInput(TextArea):
@@ -38,5 +41,15 @@ class PromptInput(TextArea):
         self.insert("\n")
 
     def set_prompt(self, text: str) -> None:
-        self.text = text
+        self.text = inert(text)
         self.move_cursor(self.document.end)
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        # TextArea draws its text as-is, so a pasted ESC/C1 byte would reach the terminal and
+        # act (clear the screen, set the clipboard); keep it visible but inert instead.
+        event.prevent_default()
+        if self.read_only:
+            return
+        if result := self._replace_via_keyboard(inert(event.text), *self.selection):
+            self.move_cursor(result.end_location)
+            self.focus()
