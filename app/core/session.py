@@ -53,6 +53,19 @@ class TurnTally:
     escalated: bool = False
     estimated: bool = False
 
+    @classmethod
+    def of(cls, ev: TurnFinished) -> TurnTally:
+        usage = ev.usage
+        return cls(
+            tier=ev.tier, model=ev.model, status=ev.status, cost_usd=ev.cost_usd,
+            premium_cost_usd=ev.premium_cost_usd,
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            cached=ev.cached, fallback=ev.fallback_from is not None,
+            escalated=ev.escalated_from is not None,
+            estimated=bool(usage and usage.source == "estimated"),
+        )
+
 
 @dataclass
 class ModelRow:
@@ -320,16 +333,7 @@ class ConsoleSession:
     def _finish(self, prompt: str, ev: TurnFinished) -> None:
         if ev.status in ("offline", "blocked"):
             return
-        usage = ev.usage
-        self.tallies.append(TurnTally(
-            tier=ev.tier, model=ev.model, status=ev.status, cost_usd=ev.cost_usd,
-            premium_cost_usd=ev.premium_cost_usd,
-            input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0,
-            cached=ev.cached, fallback=ev.fallback_from is not None,
-            escalated=ev.escalated_from is not None,
-            estimated=bool(usage and usage.source == "estimated"),
-        ))
+        self.tallies.append(TurnTally.of(ev))
         if ev.status in ("ok", "truncated") and ev.text:
             self.history.append({"role": "user", "content": prompt})
             self.history.append({"role": "assistant", "content": ev.text})
@@ -372,14 +376,7 @@ class ConsoleSession:
     def _escalated(self, plan: Plan, ev: TurnFinished) -> None:
         if ev.status in ("offline", "blocked"):
             return
-        usage = ev.usage
-        self.tallies.append(TurnTally(
-            tier=ev.tier, model=ev.model, status=ev.status, cost_usd=ev.cost_usd,
-            premium_cost_usd=ev.premium_cost_usd,
-            input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0,
-            fallback=ev.fallback_from is not None,
-            estimated=bool(usage and usage.source == "estimated")))
+        self.tallies.append(TurnTally.of(ev))
         if ev.status == "ok" and ev.text:
             pair_id = escalation.store_pair(self.store(), self.session_id, plan, ev)
             self.pending = Pending(plan, ev, pair_id)
