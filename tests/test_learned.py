@@ -125,8 +125,7 @@ def test_signals_are_the_largest_real_terms():
     text = "Explain step by step how to solve a quadratic equation, and compare two methods."
     prep = features.prepare(text)
     task = tasktype.detect(text, prep)
-    active = features.dense(text, task, prep)
-    form = features.form_of(prep, active)
+    active, form = features.active(text, task, prep)
     dw = m.dense_form_w[form]
     terms = {features.dense_label(i, v): m.cal_a * dw[i] * v for i, v in active if dw[i]}
     val = features.ngram_value(len(prep.grams))
@@ -179,6 +178,27 @@ def test_fewshot_focus_uses_the_final_question():
     prep = features.prepare(text)
     assert prep.fewshot
     assert "planet" in prep.words and "q1" not in prep.words
+
+
+def test_layout_features_only_in_their_layout():
+    """Word-problem features fire only on numeric problems, request features only on free
+    text, and every one of them has a label in words."""
+    cases = {
+        "numeric": "Tom buys 3 pens at $2.50 each, then 4 more. How much did he spend in total?",
+        "free": "Write a blog post about my trip:\n- must be 300 words\n- only simple words\nOK?",
+        "choice": "Which of these is NOT prime?\nA. 2\nB. 3\nC. 4\nD. 5\nAnswer:",
+    }
+    prefixes = {"numeric": "wp_", "free": "req_"}
+    for layout, text in cases.items():
+        prep = features.prepare(text)
+        active, form = features.active(text, tasktype.detect(text, prep), prep)
+        assert form == layout
+        names = {features.DENSE[i][0] for i, _ in active}
+        own = {n for n in names if n.startswith(("wp_", "req_"))}
+        assert all(n.startswith(prefixes[layout]) for n in own), (layout, own)
+        assert bool(own) == (layout in prefixes), (layout, own)
+        assert all(0.0 <= v <= 1.0 for _, v in active)
+    assert all(label and "_" not in label.split("'")[0] for _, label in features.DENSE)
 
 
 def test_task_types_stay_rule_based():

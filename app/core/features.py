@@ -18,7 +18,7 @@ import math
 import re
 import string
 
-FEATURE_VERSION = 10
+FEATURE_VERSION = 11
 
 # Only the head and tail of very long prompts feed the n-grams: it bounds latency, and the
 # instruction that decides difficulty is nearly always at one of the two ends.
@@ -140,10 +140,38 @@ def _dense_specs() -> list[tuple[str, str]]:
     ]
     specs += [(f"task_{t}", f"looks like {'an' if t[0] in 'aeiou' else 'a'} "
                             f"{t.replace('_', ' ')} task") for t in TASK_TYPES]
+    specs += [(name, label) for _, name, label in _LAYOUT_SPECS]
     return specs
 
 
+# Features that only mean something in one prompt layout (see form_of), so they are computed
+# after it and only for it: how many quantities and steps a word problem chains, how many
+# requirements a free-text request stacks up. Cross-validated, each set helped its own layout
+# and hurt the others when applied to all; answer-option features for quizzes did not pay
+# for their cost (see training_report.md).
+_LAYOUT_SPECS = (
+    ("numeric", "wp_values", "many quantities to combine"),
+    ("numeric", "wp_sentences", "a long multi-sentence problem"),
+    ("numeric", "wp_ops", "many quantity words (each, per, twice ...)"),
+    ("numeric", "wp_steps", "several steps (then, after, remaining ...)"),
+    ("numeric", "wp_percent", "percentages"),
+    ("numeric", "wp_fraction", "fractions"),
+    ("numeric", "wp_money", "money amounts"),
+    ("numeric", "wp_decimal", "decimal numbers"),
+    ("numeric", "wp_big", "large numbers"),
+    ("numeric", "wp_magnitude", "size of the largest number"),
+    ("free", "req_items", "an enumerated list of requirements"),
+    ("free", "req_constraints", "several constraints (must, only, without ...)"),
+    ("free", "req_code_block", "a code block"),
+    ("free", "req_questions", "several questions"),
+    ("free", "req_length", "asks for a length or level of detail"),
+    ("free", "req_sentences", "a long multi-sentence request"),
+    ("free", "req_personal", "about the user's own situation"),
+)
+
+
 DENSE: tuple[tuple[str, str], ...] = tuple(_dense_specs())
+_LAYOUT_OFFSET = len(DENSE) - len(_LAYOUT_SPECS)
 DENSE_INDEX = {name: i for i, (name, _) in enumerate(DENSE)}
 _FIRST_OFFSET = DENSE_INDEX["greeting"]
 _STRUCT_OFFSET = DENSE_INDEX["code_syntax"]
@@ -309,3 +337,101 @@ def has_hard_marker(prep: Prepared) -> bool:
 
 def is_greeting(prep: Prepared) -> bool:
     return bool(prep.tokens) and prep.tokens[0] in _FIRST_WORDS[0][2]
+
+
+
+_SENTENCE_ENDS = (". ", "? ", "! ", ".\n")
+_QUANTITY_WORDS = frozenset(
+    "twice half times double triple percent each per every fewer remaining left spent earn "
+    "profit discount average ratio fraction total sum difference cost price rate hour minute "
+    "week month year".split())
+_QUANTITY_PAIRS = frozenset(("more than", "less than"))
+_STEP_WORDS = frozenset(
+    "then after later rest if but while another remaining instead respectively first second "
+    "third finally".split())
+_FRACTION_WORDS = frozenset("half halves third thirds quarter quarters fifth fifths".split())
+_BULLETS = frozenset(("- ", "* ", "• "))
+_CONSTRAINT_WORDS = ("must", "should", "don't", "do not", "without", "make sure", "ensure",
+                     "only", "exactly", "at least")
+_LENGTH_WORDS = ("words", "paragraph", "concise", "brief", "detailed", "long")
+_PERSONAL = frozenset(("i", "my", "me"))
+
+
+def _sentences(q: str) -> int:
+    # Substring counts instead of a regex scan: this runs on every numeric or free prompt.
+    return sum(map(q.count, _SENTENCE_ENDS)) + (q.rstrip()[-1:] in ".!?")
+
+
+def _between_digits(q: str, sep: str) -> bool:
+    """A decimal point or thousands separator: a few find() calls instead of a regex scan."""
+    i = q.find(sep, 1)
+    while 0 < i < len(q) - 1:
+        if q[i - 1].isdigit() and q[i + 1].isdigit():
+            return True
+        i = q.find(sep, i + 1)
+    return False
+
+
+def _numeric_layout(prep: Prepared) -> list[float]:
+    # Numbers come from the tokens (digit runs) already found: a regex scan for numbers costs
+    # several microseconds per paragraph. "2.50" and "80,000" are two runs each, so decimals
+    # and thousands are recognised by their separators instead.
+    q, toks = prep.question, prep.tokens
+    nums = [t for t in toks if t.isdigit()]
+    digits = max(map(len, nums), default=0)
+    low = prep.low
+    return [
+        min(len(set(nums)), 12) / 12,
+        min(_sentences(q) or 1, 12) / 12,
+        min(sum(map(_QUANTITY_WORDS.__contains__, toks))
+            + len(_QUANTITY_PAIRS & prep.grams), 12) / 12,
+        min(sum(map(_STEP_WORDS.__contains__, toks)), 10) / 10,
+        float("%" in q or "percent" in low),
+        float(not _FRACTION_WORDS.isdisjoint(prep.words) or "/" in q),
+        float("$" in q),
+        float(_between_digits(q, ".")),
+        float(digits >= 4 or _between_digits(q, ",")),
+        min(digits, 15) / 15,
+    ]
+
+
+def _list_items(q: str) -> int:
+    """Lines that start a bullet or a numbered item ("- ", "* ", "3. ", "2) ")."""
+    if "\n" not in q:
+        return 0
+    n = 0
+    for line in q.split("\n"):
+        head = line.lstrip()[:4]
+        if head[:2] in _BULLETS or (head[:1].isdigit() and (". " in head or ") " in head)):
+            n += 1
+    return n
+
+
+def _free_layout(prep: Prepared) -> list[float]:
+    q, low = prep.question, prep.low
+    return [
+        min(_list_items(q), 10) / 10,
+        min(sum(map(low.count, _CONSTRAINT_WORDS)), 8) / 8,
+        float("```" in q),
+        min(q.count("?"), 5) / 5,
+        float(any(map(low.__contains__, _LENGTH_WORDS))),
+        min(_sentences(q), 20) / 20,
+        float(not _PERSONAL.isdisjoint(prep.words)),
+    ]
+
+
+_LAYOUT_FEATURES = {"numeric": _numeric_layout, "free": _free_layout}
+_LAYOUT_START = {f: _LAYOUT_OFFSET + next(i for i, (lf, _, _) in enumerate(_LAYOUT_SPECS) if lf == f)
+                 for f in _LAYOUT_FEATURES}
+
+
+def active(text: str, task_type: str, prep: Prepared) -> tuple[list[tuple[int, float]], str]:
+    """All active dense features and the layout: ``dense`` plus the layout's own features.
+    Training and inference both call this, so they can never disagree."""
+    out = dense(text, task_type, prep)
+    form = form_of(prep, out)
+    fn = _LAYOUT_FEATURES.get(form)
+    if fn is not None:
+        start = _LAYOUT_START[form]
+        out += [(start + j, v) for j, v in enumerate(fn(prep)) if v]
+    return out, form

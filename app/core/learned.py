@@ -18,7 +18,8 @@ import json
 import math
 import threading
 from collections.abc import Callable
-from itertools import repeat
+from itertools import count, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,8 +84,7 @@ class Model:
         a = self.cal_a
         parts: list[tuple[float, str, bool]] = []  # (contribution, key, is n-gram)
         z = self.bias
-        active = features.dense(text, task_type, prep)
-        form = features.form_of(prep, active)
+        active, form = features.active(text, task_type, prep)
         dw = self.dense_form_w[form]
         for i, v in active:
             c = dw[i] * v
@@ -138,6 +138,9 @@ def _sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
+_FIRST = itemgetter(0)
+
+
 def _explain(p: float, logit: float, base_logit: float,
              parts: list[tuple[float, str, bool]]) -> list[Signal]:
     """Largest contributions, shown in probability points: each logit contribution times the
@@ -148,7 +151,10 @@ def _explain(p: float, logit: float, base_logit: float,
     slope = (p - base_p) / (logit - base_logit) if abs(logit - base_logit) > 1e-9 else p * (1 - p)
     # Labels never collide (n-grams are distinct words; dense labels are sentences), so the
     # largest parts can be picked without merging.
-    top = heapq.nlargest(MAX_SIGNALS, parts, key=lambda part: abs(part[0]))
+    # Same pick as nlargest(key=abs of the contribution), ties to the earlier part, but the
+    # keys come from C-level maps rather than a Python lambda per part.
+    top = [part for _, _, part in heapq.nlargest(
+        MAX_SIGNALS, zip(map(abs, map(_FIRST, parts)), count(0, -1), parts))]
     return [Signal(features.ngram_label(key) if is_gram else key, c * slope)
             for c, key, is_gram in top if abs(c * slope) >= 0.005]
 
