@@ -82,9 +82,12 @@ def test_calibrate_on_enough_verdicts_writes_the_threshold_keeping_comments(isol
     assert new < 0.99
     assert "# my routing setup" in cfg.read_text()
     # The new threshold sends every hard prompt to premium and every easy one to cheap.
-    from app.core.classify import classify
-    assert all(classify(p).score >= new for p in HARD)
-    assert all(classify(p).score < new for p in EASY)
+    from app.core.router import route
+    from app.core.settings import load_settings
+    s = load_settings(cfg)
+    assert s.router.thresholds == [new]
+    assert {route(p, s).tier for p in HARD} == {"premium"}
+    assert {route(p, s).tier for p in EASY} == {"cheap"}
 
 
 def test_calibrate_needs_exactly_one_target():

@@ -52,7 +52,7 @@ def write(tmp_path: Path, text: str, name: str = "c.toml") -> Path:
 def test_defaults_without_any_file():
     s = load_settings()
     assert [t.name for t in s.tiers] == ["cheap", "premium"]
-    assert s.router.thresholds == [0.5]
+    assert s.router.thresholds == [0.2]
     assert s.providers["openai"].api_key_env == "OPENAI_API_KEY"
     assert not s.has_credentials()
 

@@ -4,6 +4,7 @@ confirmation) write it to the config file, keeping its comments."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -112,10 +113,17 @@ def calibrate(ctx: click.Context, share: float | None, quality: float | None,
               f"cost <= {budget:.0%} of always-premium")
     click.echo(f"calibrating on {where}; target: {target}")
     current = settings.router.thresholds
-    before = operating_point(outcomes, scores, current[-1])
+    # The low-confidence band sends scores just under the threshold up too, so the router's
+    # real boundary is threshold - margin: fit that, then write it back with the margin.
+    margin = settings.router.low_confidence_margin
+    before = operating_point(outcomes, scores, current[-1] - margin)
     after = fit(outcomes, scores, premium_share=share, quality=quality, budget=budget)
+    before = replace(before, threshold=current[-1])
+    after = replace(after, threshold=min(1.0, after.threshold + margin))
     for line in _table(before, after):
         click.echo(line)
+    if margin:
+        click.echo(f"  (thresholds include the low-confidence margin of {margin:g})")
     thresholds = new_thresholds(current, after.threshold)
     if thresholds == list(current):
         click.echo("the current thresholds already meet the target; nothing to change.")

@@ -100,7 +100,7 @@ def _raw_cross(data: dict[str, Any]) -> list[str]:
         if isinstance(t, dict)
     ]
     router = data.get("router") if isinstance(data.get("router"), dict) else {}
-    th = router.get("thresholds", [0.5])
+    th = router.get("thresholds", [0.2])
     tmt = router.get("task_min_tier")
     engine = data.get("engine") if isinstance(data.get("engine"), dict) else {}
     return cross_problems(

@@ -94,10 +94,10 @@ def decide(
     forced = pinned = blocked = False
 
     margin = settings.router.low_confidence_margin
-    if idx < top and margin > 0 and th[idx] - c.score <= margin:
+    if idx < top and margin > 0 and th[idx] - c.score <= margin + 1e-9:  # float-safe: calibrate writes t + margin
         idx += 1
         rule, reason = "low_confidence", (
-            f"score {c.score:.2f} is within {margin:.2f} of threshold {th[idx - 1]:.2f} "
+            f"score {c.score:.3f} is within {margin:g} of threshold {th[idx - 1]:g} "
             "(low confidence): one tier up"
         )
     min_tier = settings.router.task_min_tier.get(c.task_type)
