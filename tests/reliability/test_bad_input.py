@@ -42,7 +42,7 @@ from app.tui.widgets.chat import AnswerView, Notice, UserMessage
 from app.tui.widgets.prompt import PromptInput
 from tests.loopback_server import config_toml
 from tests.reliability.helpers import ErrorServer, ledger_rows, run_cli
-from tests.tui.helpers import make_app
+from tests.tui.helpers import make_app, send, wait_for
 
 pytestmark = pytest.mark.reliability
 
@@ -55,17 +55,8 @@ EVIL = ("look \x1b]52;c;SGVsbG8gd29ybGQ=\x07 then \x1b[2J\x1b[31mred "
 DANGEROUS = ("\x1b", "\x9b", "\x07")
 
 
-async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the console")
-        await pilot.pause(0.02)
 
 
-async def send(pilot, text: str) -> None:
-    pilot.app.query_one(PromptInput).text = text
-    await pilot.press("enter")
 
 
 def terminal_bytes(app, exclude_prompt: bool = True) -> str:

@@ -14,26 +14,15 @@ from app.core.settings import load_settings
 from app.tui.widgets.chat import AnswerView, Notice
 from app.tui.widgets.prompt import PromptInput
 from tests.reliability.helpers import FAULTS, FaultCase
-from tests.tui.helpers import make_app
+from tests.tui.helpers import make_app, send, wait_for
 
 pytestmark = pytest.mark.reliability
 
 SIZE = (150, 44)
 
 
-async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the console")
-        await pilot.pause(0.02)
 
 
-async def send(pilot, text: str) -> None:
-    pilot.app.query_one(PromptInput).text = text
-    await pilot.press("enter")
 
 
 def plain(widget) -> str:

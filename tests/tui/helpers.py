@@ -162,3 +162,22 @@ def make_app(settings: Settings, *, engine_factory: Any = None, session_id: int 
                        cursor_blink=False)
     app.animation_level = "none"
     return app
+
+
+async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
+    """Pump the app until ``condition()`` holds; fail the test after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the console")
+        await pilot.pause(0.02)
+
+
+async def send(pilot, text: str) -> None:
+    """Type ``text`` into the prompt and press Enter."""
+    from app.tui.widgets.prompt import PromptInput
+
+    pilot.app.query_one(PromptInput).text = text
+    await pilot.press("enter")

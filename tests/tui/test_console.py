@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from textual.widgets import Markdown
@@ -15,24 +14,14 @@ from app.tui.widgets.decision import DecisionPanel
 from app.tui.widgets.ledger import LedgerPanel
 from app.tui.widgets.prompt import PromptInput
 from tests.loopback_server import Fault
-from tests.tui.helpers import ScriptedEngine, Step, make_app
+from tests.tui.helpers import ScriptedEngine, Step, make_app, send, wait_for
 
 SIZE = (150, 44)
 LONG_REPLY = " ".join(f"word{i}" for i in range(400))
 
 
-async def wait_for(pilot, condition, timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the console")
-        await pilot.pause(0.02)
 
 
-async def send(pilot, text: str) -> None:
-    prompt = pilot.app.query_one(PromptInput)
-    prompt.text = text
-    await pilot.press("enter")
 
 
 def answers(app) -> list[AnswerView]:
