@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from app.commands.common import EXIT_CONFIG, config_file_of, load_or_exit
+from app.commands.common import EXIT_CONFIG, config_file_of, load_or_exit, prompt_or_stdin
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -196,12 +196,7 @@ def _as_json(settings: Any, out: dict[str, Any]) -> dict[str, Any]:
 def ask(ctx: click.Context, prompt: str | None, tier: str | None, as_json: bool,
         no_cache: bool) -> None:
     """Ask PROMPT (or stdin): route it, call the model, stream the answer."""
-    if prompt is None:
-        if sys.stdin.isatty():
-            raise click.UsageError("give a PROMPT argument or pipe the prompt on stdin")
-        prompt = sys.stdin.read()
-    if not prompt.strip():
-        raise click.UsageError("the prompt is empty")
+    prompt = prompt_or_stdin(prompt)
     settings = load_or_exit(config_file_of(ctx))
     names = [t.name for t in settings.tiers]
     if tier is not None and tier not in names:

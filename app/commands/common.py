@@ -39,6 +39,18 @@ def warn_config_permissions(config_file: str | None) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
+def prompt_or_stdin(prompt: str | None) -> str:
+    """The PROMPT argument, or stdin when it is piped; a usage error when there is neither
+    or the prompt is blank (a blank prompt is never sent or routed)."""
+    if prompt is None:
+        if sys.stdin.isatty():
+            raise click.UsageError("give a PROMPT argument or pipe the prompt on stdin")
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        raise click.UsageError("the prompt is empty")
+    return prompt
+
+
 def config_file_of(ctx: click.Context) -> str | None:
     root = ctx.find_root()
     return (root.obj or {}).get("config_file") if root.obj else None

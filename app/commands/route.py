@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
-from app.commands.common import config_file_of, load_or_exit
+from app.commands.common import config_file_of, load_or_exit, prompt_or_stdin
 
 
 def decision_row(row_id: str, d) -> dict:
@@ -37,12 +36,7 @@ def decision_row(row_id: str, d) -> dict:
 @click.pass_context
 def route(ctx: click.Context, prompt: str | None, as_json: bool, strategy: str | None) -> None:
     """Route PROMPT (or stdin) and print the decision. Works offline, spends nothing."""
-    if prompt is None:
-        if sys.stdin.isatty():
-            raise click.UsageError("give a PROMPT argument or pipe the prompt on stdin")
-        prompt = sys.stdin.read()
-    if not prompt.strip():
-        raise click.UsageError("the prompt is empty")
+    prompt = prompt_or_stdin(prompt)
     overrides = {"router": {"strategy": strategy}} if strategy else None
     settings = load_or_exit(config_file_of(ctx), overrides)
     from app.core.pricing import format_usd
