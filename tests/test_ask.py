@@ -15,6 +15,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from app.cli import cli
+from tests.fakes import ledger_rows
 from tests.loopback_server import Fault
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,15 +25,6 @@ def ask(config: Path, *args: str, input: str | None = None):
     return CliRunner().invoke(cli, ["--config", str(config), "ask", *args], input=input,
                               catch_exceptions=False)
 
-
-def ledger_rows() -> list[dict]:
-    from app.core.store import open_store
-
-    store = open_store()
-    try:
-        return store.requests()
-    finally:
-        store.close()
 
 
 def test_text_mode_streams_answer_and_summary(loopback, loopback_config):

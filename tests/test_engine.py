@@ -19,20 +19,11 @@ from app.core.events import (
     UsageReported,
 )
 from app.core.router import BudgetState, SessionState
+from tests.fakes import ListRecorder
 from tests.loopback_server import Fault
 
 PROMPT = "hello there"  # the router sends this greeting to the cheap tier
 
-
-class ListRecorder:
-    """Test double for the ledger store: keeps every AttemptRecord in a list."""
-
-    def __init__(self) -> None:
-        self.rows = []
-
-    def record_attempt(self, rec) -> int:
-        self.rows.append(rec)
-        return len(self.rows)
 
 
 @pytest.fixture

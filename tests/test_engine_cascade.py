@@ -9,17 +9,10 @@ from app.core.cascade import is_refusal, judge
 from app.core.engine import Engine
 from app.core.events import AttemptStarted, Escalated, TextDelta, UsageReported
 from app.core.router import SessionState
+from tests.fakes import ListRecorder
 
 PROMPT = "hello there"  # routed to the cheap tier
 
-
-class ListRecorder:
-    def __init__(self) -> None:
-        self.rows = []
-
-    def record_attempt(self, rec) -> int:
-        self.rows.append(rec)
-        return len(self.rows)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from app.cli import cli
+from tests.fakes import ledger_rows  # noqa: F401 - re-exported for the reliability tests
 from tests.loopback_server import Fault, LoopbackServer, config_toml
 
 
@@ -29,16 +30,6 @@ def run_cli(*args: str, config: Path | None = None, input: str | None = None):
     argv = (["--config", str(config)] if config is not None else []) + list(args)
     return CliRunner().invoke(cli, argv, input=input, catch_exceptions=False)
 
-
-def ledger_rows() -> list[dict]:
-    """Every request row of the store under the test's ROUTEDECK_HOME, oldest first."""
-    from app.core.store import open_store
-
-    store = open_store()
-    try:
-        return store.requests()
-    finally:
-        store.close()
 
 
 def closed_port() -> int:
