@@ -46,10 +46,14 @@ def _script(settings, scripted):  # noqa: F811 - the fixture's class
     ]
 
 
-def test_compare_view(snap_compare, tmp_path, scripted):  # noqa: F811
+def _compare_app(tmp_path, scripted):  # noqa: F811
     settings = settings_for(tmp_path)
     _script(settings, scripted)
-    app = make_app(settings, engine_factory=scripted)
+    return make_app(settings, engine_factory=scripted)
+
+
+def test_compare_view(snap_compare, tmp_path, scripted):  # noqa: F811
+    app = _compare_app(tmp_path, scripted)
 
     async def run_before(pilot):
         await ask(pilot, QUESTION)
@@ -59,9 +63,7 @@ def test_compare_view(snap_compare, tmp_path, scripted):  # noqa: F811
 
 
 def test_compare_diff(snap_compare, tmp_path, scripted):  # noqa: F811
-    settings = settings_for(tmp_path)
-    _script(settings, scripted)
-    app = make_app(settings, engine_factory=scripted)
+    app = _compare_app(tmp_path, scripted)
 
     async def run_before(pilot):
         await ask(pilot, QUESTION)
