@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.core.ledger import Ledger
-from app.core.records import AttemptRecord
-from app.core.store import Store
+from app.core.ledger.reader import Ledger
+from app.core.ledger.records import AttemptRecord
+from app.core.ledger.store import Store
 
 TIERS = (("cheap", "gpt-4o-mini", 0.15, 0.60, 0.075), ("premium", "gpt-4o", 2.5, 10.0, 1.25))
 BUDGET_S = 1.0

@@ -20,9 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.core import router, tokens  # noqa: E402
-from app.core.classify import classify  # noqa: E402
-from app.core.settings import Settings  # noqa: E402
+from app.core.calling import tokens  # noqa: E402
+from app.core.config.settings import Settings  # noqa: E402
+from app.core.routing import policy as router  # noqa: E402
+from app.core.routing.classify import classify  # noqa: E402
 
 BUCKETS = ((0, 100), (100, 500), (500, 2000), (2000, 8000))
 DATA = ROOT.parent / "shared" / "data" / "routing" / "train.jsonl"

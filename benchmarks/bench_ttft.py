@@ -40,7 +40,7 @@ async def raw_ttft(client, model: str, prompt: str) -> float:
 
 
 async def engine_ttft(engine, prompt: str) -> float:
-    from app.core.events import TextDelta, TurnFinished
+    from app.core.calling.events import TextDelta, TurnFinished
 
     start = time.perf_counter()
     first = None
@@ -56,9 +56,9 @@ async def engine_ttft(engine, prompt: str) -> float:
 async def main(runs: int) -> int:
     import openai
 
-    from app.core.cache import ResponseCache
-    from app.core.engine import Engine
-    from app.core.settings import load_settings
+    from app.core.calling.cache import ResponseCache
+    from app.core.calling.engine import Engine
+    from app.core.config.settings import load_settings
     from tests.loopback_server import LoopbackServer, config_toml
 
     with tempfile.TemporaryDirectory() as home, LoopbackServer() as server:

@@ -63,7 +63,7 @@ async def wait_turn(pilot, app, n: int) -> None:
 
 
 async def run(turns: int) -> dict[str, float]:
-    from app.core.settings import load_settings
+    from app.core.config.settings import load_settings
     from app.tui.widgets.chat import ChatView
     from app.tui.widgets.prompt import PromptInput
     from tests.tui.helpers import ScriptedEngine, Step, make_app

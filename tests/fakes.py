@@ -16,7 +16,7 @@ class ListRecorder:
 
 def ledger_rows() -> list[dict]:
     """Every request row of the store under the test's ROUTEDECK_HOME, oldest first."""
-    from app.core.store import open_store
+    from app.core.ledger.store import open_store
 
     store = open_store()
     try:

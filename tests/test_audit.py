@@ -68,7 +68,7 @@ def test_core_does_not_import_textual():
         "import sys, importlib, pkgutil, app.core\n"
         "for m in pkgutil.walk_packages(app.core.__path__, 'app.core.'):\n"
         "    importlib.import_module(m.name)\n"
-        "from app.core.router import route\nfrom app.core.settings import Settings\n"
+        "from app.core.routing.policy import route\nfrom app.core.config.settings import Settings\n"
         "route('hello', Settings())\n"
         "bad = [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
         "assert not bad, bad\nprint('clean')\n"

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from app.core.ledger import Ledger, local_midnight
-from app.core.records import AttemptRecord
-from app.core.router import route
-from app.core.settings import Settings, TierConfig
-from app.core.store import Store
+from app.core.config.settings import Settings, TierConfig
+from app.core.ledger.reader import Ledger, local_midnight
+from app.core.ledger.records import AttemptRecord
+from app.core.ledger.store import Store
+from app.core.routing.policy import route
 
 PROMPT = "prove that the square root of two is irrational"  # routes to the top tier
 

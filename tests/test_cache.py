@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.core import paths
-from app.core.cache import FILE_NAME, ResponseCache, normalise
-from app.core.engine import Engine
-from app.core.events import AttemptStarted, CacheHit, TurnFinished
-from app.core.settings import CacheConfig
+from app.core.calling.cache import FILE_NAME, ResponseCache, normalise
+from app.core.calling.engine import Engine
+from app.core.calling.events import AttemptStarted, CacheHit, TurnFinished
+from app.core.config import paths
+from app.core.config.settings import CacheConfig
 
 
 class Clock:

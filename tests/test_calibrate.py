@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.calibrate import calibrate, new_thresholds, operating_point
-from app.core.evaluate import Outcome
+from app.core.evaluation.calibrate import calibrate, new_thresholds, operating_point
+from app.core.evaluation.metrics import Outcome
 
 SCORES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
 # Premium only helps on the four highest-scored prompts; cheap is right everywhere else.

@@ -5,9 +5,9 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.core.compare import parse_tiers
-from app.core.settings import load_settings
-from app.core.store import Store
+from app.core.config.settings import load_settings
+from app.core.conversation.compare import parse_tiers
+from app.core.ledger.store import Store
 from tests.loopback_server import Fault
 
 

@@ -9,8 +9,8 @@ from contextlib import aclosing
 
 import pytest
 
-from app.core.engine import Engine
-from app.core.events import (
+from app.core.calling.engine import Engine
+from app.core.calling.events import (
     AttemptFailed,
     AttemptStarted,
     RouteDecided,
@@ -18,7 +18,7 @@ from app.core.events import (
     TurnFinished,
     UsageReported,
 )
-from app.core.router import BudgetState, SessionState
+from app.core.routing.policy import BudgetState, SessionState
 from tests.fakes import ListRecorder
 from tests.loopback_server import Fault
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.cascade import is_refusal, judge
-from app.core.engine import Engine
-from app.core.events import AttemptStarted, Escalated, TextDelta, UsageReported
-from app.core.router import SessionState
+from app.core.calling.cascade import is_refusal, judge
+from app.core.calling.engine import Engine
+from app.core.calling.events import AttemptStarted, Escalated, TextDelta, UsageReported
+from app.core.routing.policy import SessionState
 from tests.fakes import ListRecorder
 
 PROMPT = "hello there"  # routed to the cheap tier

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.escalation import EscalationRefused, keeps_compared, target_tier
-from app.core.events import TurnFinished
-from app.core.ledger import Ledger
-from app.core.session import ConsoleSession
+from app.core.calling.events import TurnFinished
+from app.core.conversation.escalation import EscalationRefused, keeps_compared, target_tier
+from app.core.conversation.session import ConsoleSession
+from app.core.ledger.reader import Ledger
 
 
 async def drain(agen) -> TurnFinished:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from app.core import evaluate, features, learned, tasktype
-from app.core.classify import classify
-from app.core.settings import Settings
+from app.core.config.settings import Settings
+from app.core.evaluation import metrics
+from app.core.routing import features, learned, tasktype
+from app.core.routing.classify import classify
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "routing_small.jsonl"
@@ -48,10 +49,10 @@ def test_calibration_sample_matches_the_training_report():
     assert len(outcomes) == len(scores) == report["rows"] == report["calibration_sample"]["rows"]
     assert all(0.0 <= s <= 1.0 for s in scores)
     assert all(o.cheap_cost <= o.premium_cost for o in outcomes)
-    table = evaluate.by_group(outcomes, scores)
+    table = metrics.by_group(outcomes, scores)
     assert set(table) == set(report["cv"])
-    for group, metrics in table.items():
-        assert metrics["router"].to_dict() == report["cv"][group]["router"], group
+    for group, group_metrics in table.items():
+        assert group_metrics["router"].to_dict() == report["cv"][group]["router"], group
     # Same scale as the live scorer: guarded short hard prompts sit exactly on its floor.
     assert learned.HARD_GUARD_FLOOR in scores
     path = learned.MODEL_DIR / learned.CALIBRATION_FILE
@@ -84,7 +85,7 @@ def test_simple_prompts_stay_cheap(prompt):
 
 
 def test_route_uses_learned_by_default_and_rules_on_request():
-    from app.core.router import route
+    from app.core.routing.policy import route
 
     assert route("hi", Settings()).strategy == "learned"
     assert route("hi", Settings(router={"strategy": "rules"})).strategy == "rules"

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from app.core.ledger import Ledger, money_text, snapshot_cost, stamp
-from app.core.records import AttemptRecord
-from app.core.settings import Settings, TierConfig
-from app.core.store import Store
+from app.core.config.settings import Settings, TierConfig
+from app.core.ledger.reader import Ledger, money_text, snapshot_cost, stamp
+from app.core.ledger.records import AttemptRecord
+from app.core.ledger.store import Store
 
 CHEAP = dict(tier="cheap", model="gpt-4o-mini", price_input_per_mtok=0.15,
              price_output_per_mtok=0.60, price_cached_input_per_mtok=0.075,

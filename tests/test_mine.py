@@ -9,8 +9,8 @@ import tomlkit
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.core.records import AttemptRecord
-from app.core.store import Store
+from app.core.ledger.records import AttemptRecord
+from app.core.ledger.store import Store
 
 EASY = ["hi there", "thanks a lot!", "What is the capital of France?", "Translate 'cat' to German.",
         "Say hello in Spanish.", "What colour is the sky?"]
@@ -82,8 +82,8 @@ def test_calibrate_on_enough_verdicts_writes_the_threshold_keeping_comments(isol
     assert new < 0.99
     assert "# my routing setup" in cfg.read_text()
     # The new threshold sends every hard prompt to premium and every easy one to cheap.
-    from app.core.router import route
-    from app.core.settings import load_settings
+    from app.core.config.settings import load_settings
+    from app.core.routing.policy import route
     s = load_settings(cfg)
     assert s.router.thresholds == [new]
     assert {route(p, s).tier for p in HARD} == {"premium"}

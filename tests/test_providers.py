@@ -8,7 +8,7 @@ import time
 import openai
 import pytest
 
-from app.core.providers import PLACEHOLDER_KEY, ProviderError, ProviderPool, StreamState
+from app.core.calling.providers import PLACEHOLDER_KEY, ProviderError, ProviderPool, StreamState
 from tests.loopback_server import Fault
 
 MSGS = [{"role": "user", "content": "Say hello"}]
@@ -85,7 +85,7 @@ async def test_logprobs_requested_and_collected(loopback, pool):
 
 
 async def test_max_output_tokens_sent_and_length_finish(loopback, loopback_config):
-    from app.core.settings import load_settings
+    from app.core.config.settings import load_settings
 
     path = loopback_config()
     text = path.read_text().replace('model = "cheap-model"\n',
@@ -202,7 +202,7 @@ async def test_auth_error_message_never_contains_the_key(loopback, loopback_sett
 
 
 def test_scrub_masks_keylike_text():
-    from app.core.providers import scrub
+    from app.core.calling.providers import scrub
 
     assert "abcdef" not in scrub("Incorrect API key provided: sk-proj-abcdef123456")
     assert scrub("token xyz-secret here", "xyz-secret") == "token *** here"

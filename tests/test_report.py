@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.core.records import AttemptRecord
-from app.core.store import Store
+from app.core.ledger.records import AttemptRecord
+from app.core.ledger.store import Store
 
 # The routing-data row schema (../shared/data/routing/README.md) that `eval` reads.
 ROUTING_KEYS = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.classify import classify
-from app.core.router import BudgetState, SessionState, decide, route
-from app.core.settings import Settings
-from app.core.types import Classification
+from app.core.config.settings import Settings
+from app.core.routing.classify import classify
+from app.core.routing.policy import BudgetState, SessionState, decide, route
+from app.core.routing.types import Classification
 
 
 def three_tier(**router) -> Settings:

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.core.config_errors import ConfigError
-from app.core.settings import load_settings
+from app.core.config.errors import ConfigError
+from app.core.config.settings import load_settings
 
 GOOD = """
 [providers.openai]

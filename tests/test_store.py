@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from app.core import paths
-from app.core.migrations import MIGRATIONS, SCHEMA_VERSION
-from app.core.records import AttemptRecord
-from app.core.settings import Settings
-from app.core.store import (
+from app.core.config import paths
+from app.core.config.settings import Settings
+from app.core.ledger.migrations import MIGRATIONS, SCHEMA_VERSION
+from app.core.ledger.records import AttemptRecord
+from app.core.ledger.store import (
     DB_NAME,
     Store,
     StoreError,
@@ -138,7 +138,7 @@ def test_request_queries(store):
 
 
 def test_iteration_pages_through_ties_in_time(store, monkeypatch):
-    import app.core.store as store_mod
+    import app.core.ledger.store as store_mod
 
     monkeypatch.setattr(store_mod, "_PAGE", 3)
     t0 = 1_700_000_000.0
@@ -194,8 +194,8 @@ def test_two_instances_on_one_database(tmp_path):
 _WRITER = """
 import sys, time
 sys.path.insert(0, {repo!r})
-from app.core.records import AttemptRecord
-from app.core.store import Store
+from app.core.ledger.records import AttemptRecord
+from app.core.ledger.store import Store
 s = Store.open({db!r})
 i = 0
 while {limit} == 0 or i < {limit}:

@@ -1,10 +1,10 @@
-"""Train the learned routing classifier shipped in app/core/model/.
+"""Train the learned routing classifier shipped in app/core/routing/model/.
 
     .venv/bin/python training/train_router.py [--data PATH] [--out DIR] [--seed N]
     (same as ``routedeck train``)
 
 Reads ONLY the training file (never the evaluation-only AlpacaEval file), fits an L2-regularised
-logistic regression in NumPy on the features of app/core/features.py, cross-validates it with
+logistic regression in NumPy on the features of app/core/routing/features.py, cross-validates it with
 k folds (duplicate prompts, after normalising text, always share a fold so nothing leaks; the
 vocabulary and any target smoothing are rebuilt from each fold's training rows), and writes
 ``router.json.gz`` plus ``training_report.json`` / ``training_report.md`` and, with
@@ -48,10 +48,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.core import evaluate, features, learned, tasktype  # noqa: E402
+from app.core.evaluation import metrics  # noqa: E402
+from app.core.routing import features, learned, tasktype  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "routing" / "train.jsonl"
-DEFAULT_OUT = ROOT / "app" / "core" / "model"
+DEFAULT_OUT = ROOT / "app" / "core" / "routing" / "model"
 MODEL_FILE = learned.MODEL_FILE
 CALIBRATION_FILE = learned.CALIBRATION_FILE
 FORBIDDEN = "eval-only"
@@ -276,19 +277,19 @@ def cv_scores(rows, feats, target, weight, folds, k) -> np.ndarray:
 
 def shipped_scores(rows: list[dict], z: np.ndarray, cal: tuple[float, float]) -> list[float]:
     """Out-of-fold scores as the app would report them: calibrated, then the guards of
-    app.core.learned (short-hard floor, greeting ceiling) applied."""
+    app.core.routing.learned (short-hard floor, greeting ceiling) applied."""
     p = 1.0 / (1.0 + np.exp(-np.clip(cal[0] * z + cal[1], -30, 30)))
     return [learned.apply_guards(features.prepare(r["prompt"]), float(pi), [])[0]
             for r, pi in zip(rows, p, strict=True)]
 
 
 def metrics_table(rows: list[dict], scores: np.ndarray) -> dict:
-    outs = [evaluate.outcome_from_row(r, r["prompt"]) for r in rows]
+    outs = [metrics.outcome_from_row(r, r["prompt"]) for r in rows]
     return table_of(outs, [float(s) for s in scores])
 
 
-def table_of(outcomes: list[evaluate.Outcome], scores: list[float]) -> dict:
-    table = evaluate.by_group(outcomes, scores)
+def table_of(outcomes: list[metrics.Outcome], scores: list[float]) -> dict:
+    table = metrics.by_group(outcomes, scores)
     return {g: {name: m.to_dict() for name, m in v.items()} for g, v in table.items()}
 
 
@@ -303,14 +304,14 @@ def calibration_payload(rows: list[dict], scores: list[float], model_bytes: byte
     score is what the app would report for that prompt had it not been trained on it:
     the fold model's logit, the shipped calibration (a*z + c, fitted on all out-of-fold
     logits), then learned.apply_guards (short-hard floor and greeting ceiling), i.e. the
-    scale of learned.scorer() and of classify(). Costs come from evaluate.row_costs; groups
+    scale of learned.scorer() and of classify(). Costs come from metrics.row_costs; groups
     are "source/dataset" names stored once in ``groups``. ``model_sha256`` ties the sample to
     the weights written alongside, so a sample left over from another model is not used."""
     groups = sorted({group_of(r) for r in rows})
     index = {g: i for i, g in enumerate(groups)}
     data = []
     for r, s in zip(rows, scores, strict=True):
-        cc, pc, _ = evaluate.row_costs(r, r["prompt"])
+        cc, pc, _ = metrics.row_costs(r, r["prompt"])
         data.append([round(float(s), SAMPLE_DECIMALS),
                      round(float(r["cheap_score"]), SAMPLE_DECIMALS),
                      round(float(r["premium_score"]), SAMPLE_DECIMALS),
@@ -429,11 +430,11 @@ def report_markdown(report: dict) -> str:
         gap = r["quality_premium"] - r["quality_cheap"]
         lines.append(f"| {g} | {r['n']} | {_fmt(r['apgr'])} | {_fmt(raw)} | {_fmt(m['random']['apgr'])} | "
                      f"{_fmt(m['oracle']['apgr'])} | {_fmt(r['cpt50'])} | {_fmt(r['cpt80'])} | "
-                     f"{_fmt(r['cost98'])} | {gap:+.3f}{'*' if abs(gap) < evaluate.ILL_CONDITIONED_GAP else ''} |")
+                     f"{_fmt(r['cost98'])} | {gap:+.3f}{'*' if abs(gap) < metrics.ILL_CONDITIONED_GAP else ''} |")
     lines += [
         "",
         "gap = premium-only minus cheap-only quality. PGR divides by it: where it is under (*) "
-        f"{evaluate.ILL_CONDITIONED_GAP} APGR is ill-conditioned (even the oracle's can be negative). "
+        f"{metrics.ILL_CONDITIONED_GAP} APGR is ill-conditioned (even the oracle's can be negative). "
         "`<source>/*` rows pool that source's datasets.",
         "",
         "Dataset identity is never an input: features are computed from the prompt text "

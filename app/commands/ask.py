@@ -34,7 +34,7 @@ def _usage_text(ev: Any) -> str:
 
 
 def _usd(value: float | None) -> str:
-    from app.core.pricing import format_usd
+    from app.core.ledger.pricing import format_usd
 
     # One call often costs a fraction of a hundredth of a cent; show it rather than $0.0000.
     if value is not None and 0 < abs(value) < 0.0001:
@@ -59,7 +59,7 @@ def _summary(fin: Any, provider: str) -> str:
 def _open_recorder(settings: Any) -> Any:
     """The ledger store to record attempts into, or None when it cannot be opened."""
     try:
-        from app.core.store import StoreError, open_store
+        from app.core.ledger.store import StoreError, open_store
     except ImportError:
         return None
     try:
@@ -73,8 +73,8 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
                use_cache: bool, out: dict[str, Any]) -> None:
     from contextlib import aclosing
 
-    from app.core.engine import Engine
-    from app.core.events import (
+    from app.core.calling.engine import Engine
+    from app.core.calling.events import (
         AttemptFailed,
         AttemptStarted,
         CacheHit,
@@ -89,7 +89,7 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
     recorder = _open_recorder(settings)
     cache = None
     if settings.cache.enabled and use_cache:
-        from app.core.cache import ResponseCache
+        from app.core.calling.cache import ResponseCache
 
         cache = ResponseCache(settings.cache, store_prompts=settings.privacy.store_prompts)
     engine = Engine(settings, recorder=recorder, cache=cache)

@@ -51,9 +51,9 @@ def write_thresholds(path: Path, thresholds: list[float]) -> None:
 
 def _labels(settings, data: Path | None):
     """(outcomes, scores, description of where they came from)."""
-    from app.core.calibrate import MIN_LABELS
-    from app.core.labels import mine_outcomes
-    from app.core.store import StoreError, open_store
+    from app.core.evaluation.calibrate import MIN_LABELS
+    from app.core.evaluation.labels import mine_outcomes
+    from app.core.ledger.store import StoreError, open_store
 
     if data is not None:
         from app.commands.eval import load_outcomes
@@ -68,7 +68,7 @@ def _labels(settings, data: Path | None):
         outcomes, scores = [], []
     if len(outcomes) >= MIN_LABELS:
         return outcomes, scores, f"your {len(outcomes)} verdicts"
-    from app.core.learned import calibration_sample
+    from app.core.routing.learned import calibration_sample
 
     mine = len(outcomes)
     sample = calibration_sample()
@@ -101,9 +101,9 @@ def calibrate(ctx: click.Context, share: float | None, quality: float | None,
         raise click.UsageError(
             "give exactly one of --target-premium-share, --target-quality or --budget")
     settings = load_or_exit(config_file_of(ctx))
-    from app.core import paths
-    from app.core.calibrate import calibrate as fit
-    from app.core.calibrate import new_thresholds, operating_point
+    from app.core.config import paths
+    from app.core.evaluation.calibrate import calibrate as fit
+    from app.core.evaluation.calibrate import new_thresholds, operating_point
 
     outcomes, scores, where = _labels(settings, data)
     if not outcomes:

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from app.core.config_errors import ConfigError
-from app.core.settings import Settings, load_settings
+from app.core.config.errors import ConfigError
+from app.core.config.settings import Settings, load_settings
 
 EXIT_CONFIG = 2
 
@@ -33,7 +33,7 @@ def load_or_exit(config_file: str | None, overrides: dict[str, Any] | None = Non
 
 def warn_config_permissions(config_file: str | None) -> None:
     from app.commands.config import permission_warnings
-    from app.core import paths
+    from app.core.config import paths
 
     for warning in permission_warnings(paths.resolve_config_file(config_file)):
         click.echo(f"warning: {warning}", err=True)

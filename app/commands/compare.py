@@ -30,10 +30,10 @@ def compare(ctx: click.Context, file: Path, tiers_spec: str | None, concurrency:
             yes: bool) -> None:
     """Answer every prompt of FILE on two tiers and store both answers for `routedeck review`."""
     settings = load_or_exit(config_file_of(ctx))
-    from app.core.compare import estimate_spend, parse_tiers, run_pairs
-    from app.core.engine import offline_message
-    from app.core.pricing import format_usd
-    from app.core.store import StoreError, open_store
+    from app.core.calling.engine import offline_message
+    from app.core.conversation.compare import estimate_spend, parse_tiers, run_pairs
+    from app.core.ledger.pricing import format_usd
+    from app.core.ledger.store import StoreError, open_store
 
     try:
         tiers = parse_tiers(settings, tiers_spec)
@@ -103,7 +103,7 @@ def compare(ctx: click.Context, file: Path, tiers_spec: str | None, concurrency:
 def review(ctx: click.Context, session_id: int | None) -> None:
     """Judge stored answer pairs side by side, one by one (verdict keys 1/2/3, n skips, q quits)."""
     settings = load_or_exit(config_file_of(ctx))
-    from app.core.store import StoreError, open_store
+    from app.core.ledger.store import StoreError, open_store
 
     try:
         store = open_store(settings)

@@ -28,9 +28,9 @@ def config() -> None:
 @click.pass_context
 def check(ctx: click.Context, file: str | None) -> None:
     """Validate FILE (default: the config in use) and explain every problem."""
-    from app.core import paths
-    from app.core.config_errors import ConfigError
-    from app.core.settings import load_settings
+    from app.core.config import paths
+    from app.core.config.errors import ConfigError
+    from app.core.config.settings import load_settings
 
     chosen = file or config_file_of(ctx)
     path = paths.resolve_config_file(chosen)
@@ -76,7 +76,7 @@ def permission_warnings(path: Path | None) -> list[str]:
 @click.pass_context
 def path(ctx: click.Context) -> None:
     """Print where config, data and cache files are looked for."""
-    from app.core import paths
+    from app.core.config import paths
 
     for origin, p in paths.config_search_path(config_file_of(ctx)):
         click.echo(f"config ({origin}): {p}{'' if p.exists() else '  (not found)'}")
@@ -90,7 +90,7 @@ def path(ctx: click.Context) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(force: bool) -> None:
     """Write the documented example config to the user config dir (never overwrites)."""
-    from app.core import paths
+    from app.core.config import paths
 
     target = paths.default_config_file()
     if target.exists() and not force:

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from app.commands.common import BadRow, config_file_of, load_or_exit, read_rows, warn_bad
-from app.core.evaluate import ILL_CONDITIONED_GAP
+from app.core.evaluation.metrics import ILL_CONDITIONED_GAP
 
 ROUTERS = ("router", "random", "always-cheap", "always-premium", "oracle")
 _MAX_SKIP_MESSAGES = 20
@@ -29,14 +29,14 @@ def _fmt(v: float | None, dash: bool = False) -> str:
 
 
 def _model_meta() -> dict[str, Any]:
-    from app.core import learned
+    from app.core.routing import learned
 
     m = learned.model()
     return m.meta if m is not None else {}
 
 
 def training_report() -> dict[str, Any] | None:
-    from app.core import learned
+    from app.core.routing import learned
 
     try:
         return json.loads((learned.MODEL_DIR / "training_report.json").read_text())
@@ -111,7 +111,7 @@ def _plot(path: Path, outcomes_by_group: dict[str, tuple[list, list[float]]], na
         click.echo("--plot needs matplotlib, which is not installed: "
                    "pip install 'routedeck[plot]'", err=True)
         sys.exit(1)
-    from app.core import evaluate
+    from app.core.evaluation import metrics
 
     groups = list(outcomes_by_group)
     cols = min(4, len(groups))
@@ -119,8 +119,8 @@ def _plot(path: Path, outcomes_by_group: dict[str, tuple[list, list[float]]], na
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows), squeeze=False)
     for ax, g in zip(axes.flat, groups, strict=False):
         outcomes, scores = outcomes_by_group[g]
-        curves = {name: evaluate.curve(outcomes, scores),
-                  "oracle": evaluate.curve(outcomes, [o.gain for o in outcomes])}
+        curves = {name: metrics.curve(outcomes, scores),
+                  "oracle": metrics.curve(outcomes, [o.gain for o in outcomes])}
         for label, cv in curves.items():
             if cv.pgr is not None:
                 ax.plot(cv.fractions, cv.pgr, label=label)
@@ -139,10 +139,10 @@ def _plot(path: Path, outcomes_by_group: dict[str, tuple[list, list[float]]], na
 
 def _load(file: Path, strategy: str):  # -> tuple
     """Score every labelled row of FILE; bad rows are reported with their line and skipped."""
-    from app.core import evaluate
-    from app.core.classify import classify
+    from app.core.evaluation import metrics
+    from app.core.routing.classify import classify
 
-    outcomes: list[evaluate.Outcome] = []
+    outcomes: list[metrics.Outcome] = []
     scores: list[float] = []
     cost_sources: Counter[str] = Counter()
     used: Counter[str] = Counter()
@@ -152,7 +152,7 @@ def _load(file: Path, strategy: str):  # -> tuple
             skipped += 1
             warn_bad(row, file)
             continue
-        o = evaluate.outcome_from_row(row.data, row.prompt)
+        o = metrics.outcome_from_row(row.data, row.prompt)
         if o is None:
             skipped += 1
             if skipped <= _MAX_SKIP_MESSAGES:
@@ -163,7 +163,7 @@ def _load(file: Path, strategy: str):  # -> tuple
         used[c.strategy] += 1
         outcomes.append(o)
         scores.append(c.score)
-        cost_sources[evaluate.row_costs(row.data, row.prompt)[2]] += 1
+        cost_sources[metrics.row_costs(row.data, row.prompt)[2]] += 1
     if skipped > _MAX_SKIP_MESSAGES:
         click.echo(f"... {skipped} rows skipped in all", err=True)
     return outcomes, scores, cost_sources, used, skipped
@@ -176,9 +176,9 @@ def load_outcomes(file: Path, strategy: str):  # -> tuple[list[Outcome], list[fl
 
 def _load_mine(settings: Any, strategy: str):  # -> tuple
     """The user's stored verdicts as labelled outcomes, scored by the current classifier."""
-    from app.core import evaluate
-    from app.core.labels import mine_outcomes
-    from app.core.store import StoreError, open_store
+    from app.core.evaluation import metrics
+    from app.core.evaluation.labels import mine_outcomes
+    from app.core.ledger.store import StoreError, open_store
 
     try:
         with open_store(settings) as store:
@@ -190,7 +190,7 @@ def _load_mine(settings: Any, strategy: str):  # -> tuple
         click.echo("no verdicts stored yet: judge answers with the escalate key (ctrl+e) in the "
                    "console, or `routedeck compare FILE` then `routedeck review`.", err=True)
         sys.exit(1)
-    cost_sources = Counter(evaluate.row_costs(r, r["prompt"])[2] for r in rows)
+    cost_sources = Counter(metrics.row_costs(r, r["prompt"])[2] for r in rows)
     return outcomes, scores, cost_sources, Counter({strategy: len(outcomes)}), 0
 
 
@@ -214,7 +214,7 @@ def eval_cmd(ctx: click.Context, file: Path | None, mine: bool, as_json: bool,
     """
     overrides = {"router": {"strategy": strategy}} if strategy else None
     settings = load_or_exit(config_file_of(ctx), overrides)
-    from app.core import evaluate
+    from app.core.evaluation import metrics
 
     if (file is None) == (not mine):
         raise click.UsageError("give a FILE of labelled prompts, or --mine for your own verdicts")
@@ -233,7 +233,7 @@ def eval_cmd(ctx: click.Context, file: Path | None, mine: bool, as_json: bool,
             "figure, dozens give a useful one")
     else:
         in_sample, provenance = _provenance(file, strategy_used)
-    table = evaluate.by_group(outcomes, scores)
+    table = metrics.by_group(outcomes, scores)
     report = training_report() if show_cv else None
 
     if as_json:
@@ -255,8 +255,8 @@ def eval_cmd(ctx: click.Context, file: Path | None, mine: bool, as_json: bool,
                    + "; '—' = a fixed router has one operating point, so no curve;"
                    " 'never' = cannot reach 98% of premium-only quality.\n")
         for g in sorted(table, key=group_order):
-            metrics = table[g]
-            click.echo("\n".join(_block(g, metrics["router"].n, metrics, name)) + "\n")
+            group_metrics = table[g]
+            click.echo("\n".join(_block(g, group_metrics["router"].n, group_metrics, name)) + "\n")
         if show_cv:
             click.echo("\n".join(_cv_lines(report)))
     if plot_file is not None:

@@ -21,12 +21,12 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from app.commands.common import config_file_of, load_or_exit
-from app.core.labels import label_rows
+from app.core.evaluation.labels import label_rows
 
 if TYPE_CHECKING:
     # Type-only: the store is imported when a command runs, not when the CLI starts.
-    from app.core.settings import Settings
-    from app.core.store import Store
+    from app.core.config.settings import Settings
+    from app.core.ledger.store import Store
 
 # Verdict -> (cheap_score, premium_score, preference) under score_type "human_verdict".
 # "cheap_enough": the cheap answer served the user (kept), so cheap scores full marks and
@@ -47,7 +47,7 @@ def parse_since(value: str | None) -> float | None:
 
 def _open(ctx: click.Context) -> tuple[Settings, Store]:
     settings = load_or_exit(config_file_of(ctx))
-    from app.core.store import StoreError, open_store
+    from app.core.ledger.store import StoreError, open_store
 
     try:
         return settings, open_store(settings)
@@ -80,7 +80,7 @@ def report(ctx: click.Context, session_id: int | None, since: str | None, as_jso
         raise click.UsageError("choose one of --json and --csv")
     since_ts = parse_since(since)
     _settings, store = _open(ctx)
-    from app.core.ledger import Ledger
+    from app.core.ledger.reader import Ledger
 
     with store:
         if session_id is not None and store.session(session_id) is None:
@@ -160,7 +160,7 @@ def _num(x: float | None) -> Any:
 
 def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
                  since: str | None) -> None:
-    from app.core.pricing import format_usd
+    from app.core.ledger.pricing import format_usd
 
     scope = f"session {session_id}" if session_id is not None else "all sessions"
     if since:

@@ -36,7 +36,7 @@ def _load_trainer():
 @click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Training JSONL (default: ../shared/data/routing/train.jsonl).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output directory (default: app/core/model, the shipped weights).")
+              help="Output directory (default: app/core/routing/model, the shipped weights).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Fold-assignment seed.")
 @click.option("--folds", type=int, default=5, show_default=True, help="Cross-validation folds.")
 def train(data: Path | None, out: Path | None, seed: int, folds: int) -> None:

@@ -20,7 +20,7 @@ from textual.theme import Theme
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from app.core.events import (
+from app.core.calling.events import (
     AttemptFailed,
     AttemptStarted,
     CacheHit,
@@ -29,7 +29,7 @@ from app.core.events import (
     TextDelta,
     TurnFinished,
 )
-from app.core.session import ConsoleSession
+from app.core.conversation.session import ConsoleSession
 from app.core.textsafe import inert
 from app.tui import themes
 from app.tui.bindings import APP_BINDINGS, build_keymap, key_for

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from app.core.settings import Settings
+from app.core.config.settings import Settings
 from app.tui.widgets.prompt import PromptInput
 
 APP_BINDINGS: list[Binding] = [

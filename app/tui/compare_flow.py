@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from textual.content import Content
 from textual.widget import Widget
 
-from app.core.escalation import EscalationRefused, Judged
+from app.core.conversation.escalation import EscalationRefused, Judged
 from app.core.textsafe import inert
 from app.tui.bindings import key_for
 from app.tui.widgets.chat import AnswerView, ChatView, Notice

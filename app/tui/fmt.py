@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.core.pricing import format_usd as _core_usd
+from app.core.ledger.pricing import format_usd as _core_usd
 
 __all__ = ["format_usd", "ms", "seconds", "tier_style", "tokens"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from app.core.events import Event
+from app.core.calling.events import Event
 
 
 class TurnEvent(Message):

@@ -13,9 +13,9 @@ from typing import Any
 from textual.app import App
 from textual.widgets import Static
 
-from app.core.compare import VERDICT_KEYS
-from app.core.escalation import keeps_compared
-from app.core.settings import Settings
+from app.core.config.settings import Settings
+from app.core.conversation.compare import VERDICT_KEYS
+from app.core.conversation.escalation import keeps_compared
 from app.tui import themes
 
 

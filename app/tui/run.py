@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from app.core.session import ConsoleSession, SessionError
-from app.core.settings import Settings
+from app.core.config.settings import Settings
+from app.core.conversation.session import ConsoleSession, SessionError
 
 EXIT_USAGE = 2
 

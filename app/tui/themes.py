@@ -24,7 +24,7 @@ from pathlib import Path
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
-from app.core import paths
+from app.core.config import paths
 
 FALLBACK_DARK = "textual-dark"
 FALLBACK_LIGHT = "textual-light"

@@ -34,10 +34,10 @@ from contextlib import aclosing
 import pytest
 from rich.console import Console
 
-from app.core.engine import Engine
-from app.core.events import TurnFinished
-from app.core.settings import load_settings
-from app.core.store import open_store
+from app.core.calling.engine import Engine
+from app.core.calling.events import TurnFinished
+from app.core.config.settings import load_settings
+from app.core.ledger.store import open_store
 from app.tui.widgets.chat import AnswerView, Notice, UserMessage
 from app.tui.widgets.prompt import PromptInput
 from tests.loopback_server import config_toml
@@ -328,7 +328,7 @@ async def test_resumed_history_with_markup_and_escapes_renders_as_text(loopback,
 
 
 async def test_error_message_with_escapes_is_inert(loopback, loopback_settings):
-    from app.core.events import AttemptFailed
+    from app.core.calling.events import AttemptFailed
 
     app = make_app(loopback_settings())
     async with app.run_test(size=SIZE) as pilot:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.settings import load_settings
+from app.core.config.settings import load_settings
 from app.tui.widgets.chat import AnswerView, Notice
 from app.tui.widgets.prompt import PromptInput
 from tests.reliability.helpers import FAULTS, FaultCase

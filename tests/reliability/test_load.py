@@ -15,9 +15,9 @@ from contextlib import aclosing
 
 import pytest
 
-from app.core.engine import Engine
-from app.core.events import TurnFinished
-from app.core.store import open_store
+from app.core.calling.engine import Engine
+from app.core.calling.events import TurnFinished
+from app.core.ledger.store import open_store
 from app.tui.widgets.chat import AnswerView
 from app.tui.widgets.prompt import PromptInput
 from tests.loopback_server import Fault
@@ -113,7 +113,7 @@ async def test_engine_50_concurrent_turns_with_faults_lose_no_record(loopback,
 
 
 async def test_console_stays_responsive_while_the_provider_stalls(loopback, loopback_config):
-    from app.core.settings import load_settings
+    from app.core.config.settings import load_settings
 
     loopback.reply = REPLY
     loopback.fail_next(Fault.stall(2.5))

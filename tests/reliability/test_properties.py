@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.core.classify import classify
-from app.core.pricing import Price
-from app.core.router import BudgetState, SessionState, route
-from app.core.settings import Settings
+from app.core.config.settings import Settings
+from app.core.ledger.pricing import Price
+from app.core.routing.classify import classify
+from app.core.routing.policy import BudgetState, SessionState, route
 
 pytestmark = pytest.mark.reliability
 
@@ -108,9 +108,9 @@ def test_ledger_totals_match_the_records(turns):
     from dataclasses import replace
     from pathlib import Path
 
-    from app.core.ledger import Ledger
-    from app.core.records import AttemptRecord
-    from app.core.store import Store
+    from app.core.ledger.reader import Ledger
+    from app.core.ledger.records import AttemptRecord
+    from app.core.ledger.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "ledger.db")

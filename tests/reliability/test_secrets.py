@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.settings import load_settings
-from app.core.store import open_store
+from app.core.config.settings import load_settings
+from app.core.ledger.store import open_store
 from app.tui.widgets.prompt import PromptInput
 from tests.loopback_server import Fault, config_toml
 from tests.reliability.helpers import ErrorServer, run_cli
@@ -181,7 +181,7 @@ async def test_console_never_shows_or_stores_the_key(sentinel_env, loopback, loo
 
 
 def test_engine_scrubs_an_echoed_key_from_every_error_kind(sentinel_env, tmp_path):
-    from app.core.providers import scrub
+    from app.core.calling.providers import scrub
 
     assert scrub(f"key {SENTINEL} here", SENTINEL) == "key *** here"
     assert not leaks(scrub(f"Bearer {SENTINEL}"))  # key-shaped text even without the key

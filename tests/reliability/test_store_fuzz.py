@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.core.records import AttemptRecord
-from app.core.store import Store, sha256
+from app.core.ledger.records import AttemptRecord
+from app.core.ledger.store import Store, sha256
 from tests.reliability.helpers import run_cli
 
 pytestmark = pytest.mark.reliability
@@ -107,7 +107,7 @@ def test_privacy_mode_keeps_no_text_in_any_file(loopback, loopback_config):
         # The cache must keep the answer to serve it: only the ledger side is checked for it.
         if path.parent.name != "cache":
             assert b"PRIVATE-ANSWER-0815" not in data, path
-    from app.core.store import open_store
+    from app.core.ledger.store import open_store
 
     rows = open_store().requests()
     assert [r["prompt"] for r in rows] == [None, None]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.settings import load_settings
+from app.core.config.settings import load_settings
 from app.tui.widgets.prompt import PromptInput
 from tests.tui.helpers import ScriptedEngine, Step, fixed_decision, make_app
 

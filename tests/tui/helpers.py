@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from app.core.events import (
+from app.core.calling.events import (
     AttemptFailed,
     AttemptStarted,
     Event,
@@ -22,11 +22,11 @@ from app.core.events import (
     TurnFinished,
     Usage,
 )
-from app.core.records import AttemptRecord
-from app.core.router import route
-from app.core.session import ConsoleSession
-from app.core.settings import Settings
-from app.core.types import RouteDecision, Signal, TierEstimate
+from app.core.config.settings import Settings
+from app.core.conversation.session import ConsoleSession
+from app.core.ledger.records import AttemptRecord
+from app.core.routing.policy import route
+from app.core.routing.types import RouteDecision, Signal, TierEstimate
 from app.tui.app import RouteDeckApp
 
 FIXED_DECISION_US = 84.0
@@ -64,7 +64,7 @@ class ScriptedEngine:
         return None
 
     def _cost(self, tier: str, usage: Usage) -> float | None:
-        from app.core.pricing import price_for
+        from app.core.ledger.pricing import price_for
 
         t = self.settings.tier(tier)
         price = price_for(t, self.settings.provider_for(t))
@@ -97,7 +97,7 @@ class ScriptedEngine:
         final = step.tier or decision.tier
         model = self.settings.tier(final).model
         if step.offline:
-            from app.core.engine import offline_message
+            from app.core.calling.engine import offline_message
 
             yield TurnFinished("offline", "", decision.tier, decision.model,
                                message=offline_message(self.settings, self.settings.tier(decision.tier)))
@@ -133,7 +133,7 @@ def fixed_decision(settings: Settings, tier: str, score: float, task: str,
                    signals: tuple[tuple[float, str], ...], reason: str = "",
                    input_tokens: int = 24) -> RouteDecision:
     """A decision with fixed numbers, so snapshots do not move when the classifier is retrained."""
-    from app.core.pricing import price_for
+    from app.core.ledger.pricing import price_for
 
     estimates = []
     for t in settings.tiers:

@@ -6,10 +6,10 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.core.ledger import Ledger
-from app.core.records import AttemptRecord
-from app.core.settings import load_settings
-from app.core.store import open_store
+from app.core.config.settings import load_settings
+from app.core.ledger.reader import Ledger
+from app.core.ledger.records import AttemptRecord
+from app.core.ledger.store import open_store
 from app.tui.review import ReviewApp
 from app.tui.screens.compare import CompareScreen
 from app.tui.widgets.chat import AnswerView

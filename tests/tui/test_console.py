@@ -7,7 +7,7 @@ import json
 import pytest
 from textual.widgets import Markdown
 
-from app.core.settings import load_settings
+from app.core.config.settings import load_settings
 from app.tui import themes
 from app.tui.widgets.chat import AnswerView, ChatView, Notice
 from app.tui.widgets.decision import DecisionPanel
@@ -356,7 +356,7 @@ def test_core_session_does_not_import_textual():
     import subprocess
     import sys
 
-    code = ("import sys, app.core.session, app.core.engine; "
+    code = ("import sys, app.core.conversation.session, app.core.calling.engine; "
             "print(any(m == 'textual' or m.startswith('textual.') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

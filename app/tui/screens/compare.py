@@ -26,14 +26,14 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
 
-from app.core.compare import VERDICT_KEYS
-from app.core.escalation import EscalationRefused, Plan
-from app.core.events import AttemptFailed, AttemptStarted, Event, TextDelta, TurnFinished
+from app.core.calling.events import AttemptFailed, AttemptStarted, Event, TextDelta, TurnFinished
+from app.core.conversation.compare import VERDICT_KEYS
+from app.core.conversation.escalation import EscalationRefused, Plan
 from app.core.textsafe import inert
 from app.tui.widgets.chat import AnswerView
 
 if TYPE_CHECKING:
-    from app.core.session import ConsoleSession
+    from app.core.conversation.session import ConsoleSession
 
 DIFF_MAX_CHARS = 3_000  # the diff is for short answers; long ones read better side by side
 TITLE_PROMPT_CHARS = 70
@@ -144,7 +144,7 @@ class CompareScreen(Screen[str | None]):
 
     @classmethod
     def stored(cls, pair: dict[str, Any], tier_names: list[str], title: str) -> CompareScreen:
-        from app.core.escalation import finished_from_request
+        from app.core.conversation.escalation import finished_from_request
 
         a, b = pair.get("answer"), pair.get("compared")
         given = finished_from_request(a, (a or {}).get("answer") or "(answer text not stored)")

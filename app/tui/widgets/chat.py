@@ -24,8 +24,8 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Markdown, Static
 
-from app.core.events import TurnFinished
-from app.core.types import RouteDecision
+from app.core.calling.events import TurnFinished
+from app.core.routing.types import RouteDecision
 from app.tui.fmt import format_usd, seconds, tier_style, tokens
 
 LIVE_ANSWERS = 6

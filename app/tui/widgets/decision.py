@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from textual.content import Content
 from textual.widgets import Static
 
-from app.core.types import RouteDecision
+from app.core.routing.types import RouteDecision
 from app.tui.fmt import format_usd, ms, tier_style
 
 LABEL = "dim"

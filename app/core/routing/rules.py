@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-from app.core.types import Signal
+from app.core.routing.types import Signal
 
 _F = re.IGNORECASE
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from app.core.types import RouteDecision
+from app.core.routing.types import RouteDecision
 
 UsageSource = Literal["provider", "estimated"]
 AttemptStatus = Literal["ok", "error", "cancelled", "truncated"]

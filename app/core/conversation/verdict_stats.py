@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.ledger import Ledger, Satisfaction
-from app.core.settings import Settings
+from app.core.config.settings import Settings
+from app.core.ledger.reader import Ledger, Satisfaction
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,8 @@ class VerdictStats:
 def verdict_stats(store: Any, settings: Settings, session_id: int | None = None) -> VerdictStats:
     """Satisfaction per model (all sessions, and ``session_id``'s) and the current router's
     APGR, CPT(50%) and cost at 98% quality on every stored verdict."""
-    from app.core import evaluate
-    from app.core.labels import mine_outcomes
+    from app.core.evaluation import metrics
+    from app.core.evaluation.labels import mine_outcomes
 
     ledger = Ledger(store)
     everywhere = ledger.satisfaction()
@@ -41,6 +41,6 @@ def verdict_stats(store: Any, settings: Settings, session_id: int | None = None)
     if not outcomes:
         return VerdictStats(0, verdicts, list(everywhere.values()), session,
                             notes=("no verdict has its prompt text stored (privacy mode)",))
-    m = evaluate.router_metrics(outcomes, scores)
+    m = metrics.router_metrics(outcomes, scores)
     return VerdictStats(len(outcomes), verdicts, list(everywhere.values()), session,
                         m.apgr, m.cpt50, m.cost98, m.notes)

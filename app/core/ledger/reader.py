@@ -29,14 +29,14 @@ from datetime import datetime
 from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
 
-from app.core.pricing import Price, format_usd, price_for
-from app.core.records import AttemptRecord
-from app.core.router import BudgetState
-from app.core.store import request_filter
+from app.core.ledger.pricing import Price, format_usd, price_for
+from app.core.ledger.records import AttemptRecord
+from app.core.ledger.store import request_filter
+from app.core.routing.policy import BudgetState
 
 if TYPE_CHECKING:
-    from app.core.settings import Settings
-    from app.core.store import Store
+    from app.core.config.settings import Settings
+    from app.core.ledger.store import Store
 
 
 def snapshot_price(rec: AttemptRecord) -> Price | None:

@@ -19,10 +19,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core import escalation
-from app.core.escalation import Answered, EscalationRefused, Judged, Pending, Plan
-from app.core.events import Event, RouteDecided, TurnFinished
-from app.core.settings import Settings
+from app.core.calling.events import Event, RouteDecided, TurnFinished
+from app.core.config.settings import Settings
+from app.core.conversation import escalation
+from app.core.conversation.escalation import Answered, EscalationRefused, Judged, Pending, Plan
 
 AUTO = None  # pin value meaning "let the router decide"
 
@@ -129,7 +129,9 @@ class ConsoleSession:
         store: Any | None = None,
         use_store: bool = True,
     ) -> None:
-        from app.core.router import SessionState  # light: no tiktoken/genai-prices at import
+        from app.core.routing.policy import (
+            SessionState,  # light: no tiktoken/genai-prices at import
+        )
 
         self.settings = settings
         self.tier_names = [t.name for t in settings.tiers]
@@ -166,7 +168,7 @@ class ConsoleSession:
         then keeps an in-memory tally, and ``store_problem`` says why)."""
         if self._store is None and self._use_store:
             try:
-                mod = importlib.import_module("app.core.store")
+                mod = importlib.import_module("app.core.ledger.store")
                 self._store = mod.open_store(self.settings)
             except (ImportError, OSError, RuntimeError) as exc:
                 self._use_store = False
@@ -217,7 +219,7 @@ class ConsoleSession:
         store = self.store()
         if store is None:
             return []
-        from app.core.ledger import money_text
+        from app.core.ledger.reader import money_text
 
         out = []
         for s in store.sessions(limit):
@@ -264,7 +266,7 @@ class ConsoleSession:
                 factory = self._engine_factory
                 if factory is None:
                     try:
-                        factory = importlib.import_module("app.core.engine").Engine
+                        factory = importlib.import_module("app.core.calling.engine").Engine
                     except ImportError:
                         return None
                 self._engine = factory(self.settings, recorder=self.store(),
@@ -275,7 +277,7 @@ class ConsoleSession:
         if not self.settings.cache.enabled:
             return None
         try:
-            from app.core.cache import ResponseCache
+            from app.core.calling.cache import ResponseCache
         except ImportError:
             return None
         try:
@@ -294,7 +296,7 @@ class ConsoleSession:
     def warm_up(self) -> None:
         """Import the engine and load token/price tables now (call from a thread), so the
         first prompt does not pay for them on the UI's event loop."""
-        from app.core.router import route
+        from app.core.routing.policy import route
 
         self._get_engine()
         route("warm up", self.settings)
@@ -323,7 +325,7 @@ class ConsoleSession:
 
     async def _route_only(self, prompt: str) -> AsyncIterator[Event]:
         """Without an engine in this build: route, then say plainly that nothing was sent."""
-        from app.core.router import route
+        from app.core.routing.policy import route
 
         d = route(prompt, self.settings, self.history, self.state, self.budget_state())
         yield RouteDecided(d)
@@ -421,7 +423,7 @@ class ConsoleSession:
         store = self.store()
         if store is None:
             return None
-        from app.core.verdict_stats import verdict_stats
+        from app.core.conversation.verdict_stats import verdict_stats
 
         return verdict_stats(store, self.settings, self.session_id)
 
@@ -431,11 +433,11 @@ class ConsoleSession:
         return pending is not None and pending.pair_id is not None
 
     def budget_state(self) -> Any:
-        from app.core.router import BudgetState
+        from app.core.routing.policy import BudgetState
 
         store = self.store()
         if store is not None:
-            from app.core.ledger import Ledger
+            from app.core.ledger.reader import Ledger
 
             return Ledger(store).budget_state(self.session_id)
         return BudgetState(session_spent=self.ledger().spent_usd)
@@ -480,7 +482,7 @@ class ConsoleSession:
         return view
 
     def _ledger_from_store(self, store: Any) -> LedgerView:
-        from app.core.ledger import Ledger
+        from app.core.ledger.reader import Ledger
 
         ledger = Ledger(store)
         t = ledger.totals(self.session_id, series=True)

@@ -12,11 +12,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from app.core import tokens
-from app.core.classify import classify
-from app.core.pricing import format_usd, price_for
-from app.core.settings import Settings
-from app.core.types import Classification, RouteDecision, TierEstimate
+from app.core.calling import tokens
+from app.core.config.settings import Settings
+from app.core.ledger.pricing import format_usd, price_for
+from app.core.routing.classify import classify
+from app.core.routing.types import Classification, RouteDecision, TierEstimate
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from app.core import paths
+from app.core.config import paths
 
 # Cross-field problems travel in one ValueError; config_errors splits them back apart.
 CROSS_SEP = "\n"
@@ -278,7 +278,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML config file; raises ConfigError with a readable message."""
     import tomllib
 
-    from app.core.config_errors import ConfigError, Problem
+    from app.core.config.errors import ConfigError, Problem
 
     try:
         raw = path.read_bytes()
@@ -316,11 +316,11 @@ def load_settings(
 ) -> Settings:
     """Build settings from defaults, the config file, the environment and CLI overrides.
 
-    Raises :class:`app.core.config_errors.ConfigError` with one Problem per mistake.
+    Raises :class:`app.core.config.errors.ConfigError` with one Problem per mistake.
     """
     from pydantic import ValidationError
 
-    from app.core.config_errors import ConfigError, problems_from_validation
+    from app.core.config.errors import ConfigError, problems_from_validation
 
     path = paths.resolve_config_file(config_file)
     data = read_toml(path) if path is not None else {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from app.core.features import Prepared, prepare
+from app.core.routing.features import Prepared, prepare
 
 
 def _terms(s: str) -> frozenset[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from app.core.settings import ProviderConfig, TierConfig
+from app.core.config.settings import ProviderConfig, TierConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ def _as_float(value: object) -> float | None:
 
 
 def _price_cache_file():  # -> Path
-    from app.core import paths
+    from app.core.config import paths
 
     return paths.cache_dir() / "prices.json"
 

@@ -1,13 +1,13 @@
 """Escalate one answered turn to another tier, then judge the two answers (no UI here).
 
-The console's compare view drives this through :class:`app.core.session.ConsoleSession`:
+The console's compare view drives this through :class:`app.core.conversation.session.ConsoleSession`:
 ``plan`` decides which turn and which tier (or says why not, in words for a toast), the
 session runs the forced-tier turn through the engine with the turn's own history, and
 ``judge`` turns the user's verdict into a stored label, the answer kept in the conversation,
 and optionally a sticky premium tier for the rest of the session.
 
 A pair is stored cheaper tier first (``answer_request_id`` = the cheaper answer), which is
-what :meth:`app.core.ledger.Ledger.satisfaction` and :mod:`app.core.labels` read. The
+what :meth:`app.core.ledger.reader.Ledger.satisfaction` and :mod:`app.core.evaluation.labels` read. The
 compare view normally escalates upwards, so that is the answer already given.
 """
 
@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.compare import VERDICT_KEYS, final_request_id
-from app.core.events import TurnFinished, Usage
-from app.core.settings import Settings
+from app.core.calling.events import TurnFinished, Usage
+from app.core.config.settings import Settings
+from app.core.conversation.compare import VERDICT_KEYS, final_request_id
 
 
 class EscalationRefused(Exception):

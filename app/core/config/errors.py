@@ -46,7 +46,7 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
 
     from pydantic import BaseModel
 
-    from app.core.settings import Settings
+    from app.core.config.settings import Settings
 
     current: Any = Settings
     for part in loc[:-1]:
@@ -88,7 +88,7 @@ _FIX_BY_TYPE = {
 
 def _raw_cross(data: dict[str, Any]) -> list[str]:
     """Cross-key checks on the raw file data, tolerant of wrong types elsewhere."""
-    from app.core.settings import cross_problems
+    from app.core.config.settings import cross_problems
 
     providers = data.get("providers", {"openai": {}})
     tiers_raw = data.get("tiers")
@@ -113,7 +113,7 @@ def _raw_cross(data: dict[str, Any]) -> list[str]:
 
 
 def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
-    from app.core.settings import CROSS_SEP
+    from app.core.config.settings import CROSS_SEP
 
     problems: list[Problem] = []
     cross_seen = False

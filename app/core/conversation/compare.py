@@ -11,9 +11,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from app.core.events import TurnFinished
-from app.core.router import estimates
-from app.core.settings import Settings
+from app.core.calling.events import TurnFinished
+from app.core.config.settings import Settings
+from app.core.routing.policy import estimates
 
 VERDICT_KEYS = {
     "cheap_enough": "cheap was enough",
@@ -97,7 +97,7 @@ async def run_pairs(
     on_done: Callable[[PairResult], None] | None = None,
 ) -> list[PairResult]:
     """Answer every prompt on both tiers (at most ``concurrency`` prompts at once)."""
-    from app.core.engine import Engine
+    from app.core.calling.engine import Engine
 
     engine = Engine(settings, recorder=store, session_id=session_id)
     gate = asyncio.Semaphore(max(1, concurrency))

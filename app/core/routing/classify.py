@@ -9,15 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from app.core import features, rules, tasktype
-from app.core.types import Classification, Signal
+from app.core.routing import features, rules, tasktype
+from app.core.routing.types import Classification, Signal
 
 _FOLLOW_UP_CHARS = 80
 
 
 def _learned_scorer():  # -> learned.Scorer | None
     # Imported here so strategy="rules" never pays for loading the weights.
-    from app.core import learned
+    from app.core.routing import learned
 
     return learned.scorer()
 

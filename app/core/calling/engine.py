@@ -1,6 +1,6 @@
 """One turn end to end: route, cache, call (streaming), retry/fallback, cascade, record.
 
-:meth:`Engine.run_turn` is an async generator of :mod:`app.core.events`. Event order::
+:meth:`Engine.run_turn` is an async generator of :mod:`app.core.calling.events`. Event order::
 
     RouteDecided
     [CacheHit -> TurnFinished(cached=True)]                       cache hit: nothing called
@@ -31,9 +31,9 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from app.core import tokens
-from app.core.cascade import judge
-from app.core.events import (
+from app.core.calling import tokens
+from app.core.calling.cascade import judge
+from app.core.calling.events import (
     AttemptFailed,
     AttemptStarted,
     CacheHit,
@@ -45,12 +45,12 @@ from app.core.events import (
     Usage,
     UsageReported,
 )
-from app.core.pricing import Price, price_for
-from app.core.providers import ProviderError, ProviderPool, StreamState
-from app.core.records import AttemptRecord, Recorder
-from app.core.router import BudgetState, SessionState, route
-from app.core.settings import Settings, TierConfig
-from app.core.types import RouteDecision
+from app.core.calling.providers import ProviderError, ProviderPool, StreamState
+from app.core.config.settings import Settings, TierConfig
+from app.core.ledger.pricing import Price, price_for
+from app.core.ledger.records import AttemptRecord, Recorder
+from app.core.routing.policy import BudgetState, SessionState, route
+from app.core.routing.types import RouteDecision
 
 
 def offline_message(settings: Settings, tier: TierConfig) -> str:
@@ -90,7 +90,7 @@ class Engine:
                  session_id: int | None = None) -> None:
         self.settings = settings
         self.recorder = recorder
-        self.cache = cache  # app.core.cache.ResponseCache or None (kept import-light)
+        self.cache = cache  # app.core.calling.cache.ResponseCache or None (kept import-light)
         self.session_id = session_id
         self.pool = ProviderPool(settings)
 
@@ -109,7 +109,7 @@ class Engine:
             if price else None
         premium = self._price(self.settings.premium)
         # Counterfactual: the same input (and cached-input share) and the output as observed,
-        # on the top tier; the same rule as app.core.ledger.premium_counterfactual.
+        # on the top tier; the same rule as app.core.ledger.reader.premium_counterfactual.
         pcost = premium.cost(usage.input_tokens, usage.output_tokens,
                              usage.cached_input_tokens) if premium else None
         return cost, pcost

@@ -23,9 +23,9 @@ from typing import Any
 
 import openai
 
-from app.core import tokens
-from app.core.events import Usage
-from app.core.settings import ProviderConfig, Settings, TierConfig
+from app.core.calling import tokens
+from app.core.calling.events import Usage
+from app.core.config.settings import ProviderConfig, Settings, TierConfig
 
 # Keyless local servers ignore the key, but the SDK insists on one being set.
 PLACEHOLDER_KEY = "routedeck-keyless"

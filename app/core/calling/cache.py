@@ -1,7 +1,7 @@
 """Response cache: exact match on the normalised conversation + model, and an optional
 near-duplicate match on the last prompt (same history, same model).
 
-Stored in SQLite under :func:`app.core.paths.cache_dir` (``responses.sqlite3``, separate from
+Stored in SQLite under :func:`app.core.config.paths.cache_dir` (``responses.sqlite3``, separate from
 the ledger database). Entries expire after ``ttl_s`` and the least recently used ones are
 evicted past ``max_entries``. A hit costs $0; the caller reports what it would have cost.
 
@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core import paths
-from app.core.settings import CacheConfig
+from app.core.config import paths
+from app.core.config.settings import CacheConfig
 
 FILE_NAME = "responses.sqlite3"
 SHINGLE = 5

@@ -66,8 +66,8 @@ def label_rows(store: Any, settings: Any, session_id: int | None = None,
 
 def mine_outcomes(store: Any, settings: Any, strategy: str | None = None):  # -> tuple
     """(outcomes, router scores, rows) for the stored verdicts, scored by the current router."""
-    from app.core.classify import classify
-    from app.core.evaluate import outcome_from_row
+    from app.core.evaluation.metrics import outcome_from_row
+    from app.core.routing.classify import classify
 
     rows, _ = label_rows(store, settings)
     outcomes, scores, kept = [], [], []

@@ -1,6 +1,6 @@
 """Inference for the learned router: shipped weights -> score in [0, 1] and its explanation.
 
-The model is a logistic regression over the features of ``app.core.features`` (named dense
+The model is a logistic regression over the features of ``app.core.routing.features`` (named dense
 features and word n-grams), trained by ``training/train_router.py``. Pure Python: a few regexes,
 one tokenisation and dictionary lookups, so a decision costs tens of microseconds.
 
@@ -23,11 +23,11 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core import features
-from app.core.types import Signal
+from app.core.routing import features
+from app.core.routing.types import Signal
 
 if TYPE_CHECKING:  # evaluate is only needed by calibration, never on the routing path
-    from app.core.evaluate import Outcome
+    from app.core.evaluation.metrics import Outcome
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_FILE = "router.json.gz"
@@ -121,7 +121,7 @@ class Model:
               prep: features.Prepared | None = None) -> tuple[float, list[Signal]]:
         prep = prep or features.prepare(text)
         if task_type is None:
-            from app.core import tasktype
+            from app.core.routing import tasktype
 
             task_type = tasktype.detect(text, prep)
         logit, parts = self.logit_parts(text, task_type, prep)
@@ -213,7 +213,7 @@ def scorer() -> Scorer | None:
 def sample_outcomes(payload: dict[str, Any]) -> tuple[list[Outcome], list[float]]:
     """(outcomes, scores) of a calibration-sample payload (format: see
     training/train_router.py, ``calibration_payload``)."""
-    from app.core.evaluate import Outcome
+    from app.core.evaluation.metrics import Outcome
 
     if payload.get("format") != "routedeck-calibration-sample":
         raise ValueError("not a RouteDeck calibration sample")

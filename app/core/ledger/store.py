@@ -9,7 +9,7 @@ Durability and concurrency choices:
   failing; WAL lets readers proceed while one writer writes.
 * One connection per Store, guarded by a lock, so the console can call it from worker
   threads.
-* Schema upgrades run from :mod:`app.core.migrations`, tracked by ``PRAGMA user_version``.
+* Schema upgrades run from :mod:`app.core.ledger.migrations`, tracked by ``PRAGMA user_version``.
 
 Privacy: with ``store_prompts=False`` prompts, answers and message texts are replaced by
 their SHA-256; such a session's history cannot be resumed. No credential is ever written
@@ -28,12 +28,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.core import paths
-from app.core.migrations import MIGRATIONS, SCHEMA_VERSION
-from app.core.records import AttemptRecord
+from app.core.config import paths
+from app.core.ledger.migrations import MIGRATIONS, SCHEMA_VERSION
+from app.core.ledger.records import AttemptRecord
 
 if TYPE_CHECKING:
-    from app.core.settings import Settings
+    from app.core.config.settings import Settings
 
 DB_NAME = "routedeck.db"
 BUSY_TIMEOUT_MS = 10_000
@@ -263,7 +263,7 @@ class Store:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {rec.status!r}")
         cost = rec.cost_usd
         if cost is None:
-            from app.core.ledger import snapshot_cost
+            from app.core.ledger.reader import snapshot_cost
 
             cost = snapshot_cost(rec)
         values: list[Any] = []

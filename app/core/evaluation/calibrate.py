@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.core.evaluate import Outcome
+from app.core.evaluation.metrics import Outcome
 
 # Fewer labels than this and a threshold fitted on them is mostly noise.
 MIN_LABELS = 30
