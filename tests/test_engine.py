@@ -18,7 +18,8 @@ from app.core.calling.events import (
     TurnFinished,
     UsageReported,
 )
-from app.core.routing.policy import BudgetState, SessionState
+from app.core.ledger.records import BudgetState
+from app.core.routing.policy import SessionState
 from tests.fakes import ListRecorder
 from tests.loopback_server import Fault
 

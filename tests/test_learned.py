@@ -12,6 +12,7 @@ import pytest
 
 from app.core.config.settings import Settings
 from app.core.evaluation import metrics
+from app.core.evaluation import sample as shipped_sample
 from app.core.routing import features, learned, tasktype
 from app.core.routing.classify import classify
 
@@ -42,7 +43,7 @@ def test_shipped_model_loads_and_is_small():
 def test_calibration_sample_matches_the_training_report():
     """The shipped out-of-fold sample is what the report's CV figures were computed from, so
     every dataset's router metrics recomputed from it are the report's, digit for digit."""
-    sample = learned.calibration_sample()
+    sample = shipped_sample.calibration_sample()
     assert sample is not None
     outcomes, scores = sample
     report = json.loads((learned.MODEL_DIR / "training_report.json").read_text())
@@ -62,12 +63,12 @@ def test_calibration_sample_matches_the_training_report():
 
 
 def test_calibration_sample_is_refused_for_other_weights(tmp_path):
-    assert learned.calibration_sample(tmp_path) is None  # missing
+    assert shipped_sample.calibration_sample(tmp_path) is None  # missing
     for name in (learned.MODEL_FILE, learned.CALIBRATION_FILE):
         (tmp_path / name).write_bytes((learned.MODEL_DIR / name).read_bytes())
-    assert learned.calibration_sample(tmp_path) is not None
+    assert shipped_sample.calibration_sample(tmp_path) is not None
     (tmp_path / learned.MODEL_FILE).write_bytes(b"other weights")
-    assert learned.calibration_sample(tmp_path) is None
+    assert shipped_sample.calibration_sample(tmp_path) is None
 
 
 @pytest.mark.parametrize("prompt", HARD)
@@ -243,7 +244,7 @@ def test_training_is_deterministic_on_a_small_sample(tmp_path, monkeypatch):
     assert 0.0 <= p <= 1.0
     report = json.loads((outs[0] / "training_report.json").read_text())
     assert report["folds"] == 2 and "overall" in report["cv"]
-    outcomes, scores = learned.calibration_sample(outs[0])
+    outcomes, scores = shipped_sample.calibration_sample(outs[0])
     assert len(outcomes) == len(scores) == report["rows"]
 
 

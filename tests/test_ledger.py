@@ -182,7 +182,7 @@ def test_all_time_totals_and_money_text(store):
     assert cents(t.spent) == cents(1.9656 + 0.21)
     assert cents(t.savings) == cents(1.9094 + 3.50 - 0.21)
     assert money_text(1.5, 2) == "at least $1.50, 2 calls unpriced"
-    assert money_text(0.2, 0) == "$0.200"
+    assert money_text(0.2, 0) == "$0.20"
 
 
 def test_a_failed_fallback_chain_costs_more_than_premium_alone(store):

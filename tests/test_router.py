@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from app.core.config.settings import Settings
+from app.core.ledger.records import BudgetState
 from app.core.routing.classify import classify
-from app.core.routing.policy import BudgetState, SessionState, decide, route
+from app.core.routing.policy import SessionState, decide, route
 from app.core.routing.types import Classification
 
 

@@ -501,7 +501,7 @@ def train(data: Path, out: Path, seed: int = 0, folds: int = FOLDS, cv: bool = T
         write_gz(out / CALIBRATION_FILE, sample)
         # The report's CV figures are computed from the shipped sample itself (rounded scores,
         # scores and costs), so `routedeck calibrate` on it sees exactly these curves.
-        outs, scores = learned.sample_outcomes(sample)
+        outs, scores = shipped_sample.sample_outcomes(sample)
         report["cv"] = table_of(outs, scores)
         report["calibration_sample"] = {"file": CALIBRATION_FILE,
                                         "bytes": (out / CALIBRATION_FILE).stat().st_size,

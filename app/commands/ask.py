@@ -33,18 +33,11 @@ def _usage_text(ev: Any) -> str:
     return f"{u.input_tokens} in / {u.output_tokens} out tokens ({u.source})"
 
 
-def _usd(value: float | None) -> str:
-    from app.core.ledger.pricing import format_usd
-
-    # One call often costs a fraction of a hundredth of a cent; show it rather than $0.0000.
-    if value is not None and 0 < abs(value) < 0.0001:
-        return f"${value:.6f}"
-    return format_usd(value)
-
-
 def _summary(fin: Any, provider: str) -> str:
+    from app.core.ledger.money import format_usd
+
     parts = [fin.tier, f"{fin.model} via {provider}", _usage_text(fin),
-             _usd(fin.cost_usd), f"{fin.latency_s:.2f} s"]
+             format_usd(fin.cost_usd), f"{fin.latency_s:.2f} s"]
     if fin.cached:
         parts.append("cache hit")
     if fin.fallback_from:
@@ -52,7 +45,7 @@ def _summary(fin: Any, provider: str) -> str:
     if fin.escalated_from:
         parts.append(f"escalated from {fin.escalated_from}")
     if fin.premium_cost_usd is not None and fin.cost_usd is not None:
-        parts.append(f"premium would cost {_usd(fin.premium_cost_usd)}")
+        parts.append(f"premium would cost {format_usd(fin.premium_cost_usd)}")
     return "[" + " · ".join(parts) + "]"
 
 

@@ -22,7 +22,7 @@ def audit(ctx: click.Context, file: Path, as_json: bool, strategy: str | None) -
     overrides = {"router": {"strategy": strategy}} if strategy else None
     settings = load_or_exit(config_file_of(ctx), overrides)
     from app.commands.route import decision_row
-    from app.core.ledger.pricing import format_usd
+    from app.core.ledger.money import format_usd
     from app.core.routing.policy import route
 
     tiers = [t.name for t in settings.tiers]

@@ -68,7 +68,7 @@ def _labels(settings, data: Path | None):
         outcomes, scores = [], []
     if len(outcomes) >= MIN_LABELS:
         return outcomes, scores, f"your {len(outcomes)} verdicts"
-    from app.core.routing.learned import calibration_sample
+    from app.core.evaluation.sample import calibration_sample
 
     mine = len(outcomes)
     sample = calibration_sample()

@@ -32,7 +32,7 @@ def compare(ctx: click.Context, file: Path, tiers_spec: str | None, concurrency:
     settings = load_or_exit(config_file_of(ctx))
     from app.core.calling.engine import offline_message
     from app.core.conversation.compare import estimate_spend, parse_tiers, run_pairs
-    from app.core.ledger.pricing import format_usd
+    from app.core.ledger.money import format_usd
     from app.core.ledger.store import StoreError, open_store
 
     try:

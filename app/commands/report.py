@@ -160,7 +160,7 @@ def _num(x: float | None) -> Any:
 
 def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
                  since: str | None) -> None:
-    from app.core.ledger.pricing import format_usd
+    from app.core.ledger.money import format_usd
 
     scope = f"session {session_id}" if session_id is not None else "all sessions"
     if since:

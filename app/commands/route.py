@@ -39,7 +39,7 @@ def route(ctx: click.Context, prompt: str | None, as_json: bool, strategy: str |
     prompt = prompt_or_stdin(prompt)
     overrides = {"router": {"strategy": strategy}} if strategy else None
     settings = load_or_exit(config_file_of(ctx), overrides)
-    from app.core.ledger.pricing import format_usd
+    from app.core.ledger.money import format_usd
     from app.core.routing.policy import route as do_route
 
     d = do_route(prompt, settings)

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.core.ledger.pricing import format_usd as _core_usd
+from app.core.ledger.money import format_usd
 
 __all__ = ["format_usd", "ms", "seconds", "tier_style", "tokens"]
-
-
-def format_usd(value: float | None) -> str:
-    """The core's money format, except that sub-cent-hundredth amounts keep two significant
-    digits: a cheap call shown as "$0.0000" would read as free."""
-    if value is not None and value < 0:
-        return "-" + format_usd(-value)
-    if value is not None and 0 < abs(value) < 0.0001:
-        return "<$0.000001" if abs(value) < 1e-6 else f"${value:.6f}".rstrip("0")
-    return _core_usd(value)
 
 
 def tier_style(tier: str, tier_names: Sequence[str]) -> str:

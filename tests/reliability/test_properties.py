@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 
 from app.core.config.settings import Settings
 from app.core.ledger.pricing import Price
+from app.core.ledger.records import BudgetState
 from app.core.routing.classify import classify
-from app.core.routing.policy import BudgetState, SessionState, route
+from app.core.routing.policy import SessionState, route
 
 pytestmark = pytest.mark.reliability
 

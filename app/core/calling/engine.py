@@ -48,8 +48,8 @@ from app.core.calling.events import (
 from app.core.calling.providers import ProviderError, ProviderPool, StreamState
 from app.core.config.settings import Settings, TierConfig
 from app.core.ledger.pricing import Price, price_for
-from app.core.ledger.records import AttemptRecord, Recorder
-from app.core.routing.policy import BudgetState, SessionState, route
+from app.core.ledger.records import AttemptRecord, BudgetState, Recorder
+from app.core.routing.policy import SessionState, route
 from app.core.routing.types import RouteDecision
 
 

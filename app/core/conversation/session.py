@@ -433,7 +433,7 @@ class ConsoleSession:
         return pending is not None and pending.pair_id is not None
 
     def budget_state(self) -> Any:
-        from app.core.routing.policy import BudgetState
+        from app.core.ledger.records import BudgetState
 
         store = self.store()
         if store is not None:

@@ -148,13 +148,3 @@ def price_for(tier: TierConfig, provider: ProviderConfig | None = None) -> Price
             f"config + {found.source}",
         )
     return found
-
-
-def format_usd(value: float | None) -> str:
-    if value is None:
-        return "?"
-    if value == 0:
-        return "$0"
-    if abs(value) < 0.01:
-        return f"${value:.4f}"
-    return f"${value:.2f}" if abs(value) >= 1 else f"${value:.3f}"

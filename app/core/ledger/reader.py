@@ -29,10 +29,10 @@ from datetime import datetime
 from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
 
-from app.core.ledger.pricing import Price, format_usd, price_for
-from app.core.ledger.records import AttemptRecord
+from app.core.ledger.money import money_text
+from app.core.ledger.pricing import Price, price_for
+from app.core.ledger.records import AttemptRecord, BudgetState
 from app.core.ledger.store import request_filter
-from app.core.routing.policy import BudgetState
 
 if TYPE_CHECKING:
     from app.core.config.settings import Settings
@@ -108,13 +108,6 @@ def _tier_price(settings: Settings, tier_name: str) -> Price | None:
 
 
 # --- totals ---------------------------------------------------------------------------------
-
-
-def money_text(spent: float, unpriced: int) -> str:
-    """"$X", or "at least $X, N calls unpriced" when some calls had no known price."""
-    if unpriced:
-        return f"at least {format_usd(spent)}, {unpriced} call{'s' if unpriced != 1 else ''} unpriced"
-    return format_usd(spent)
 
 
 @dataclass

@@ -48,6 +48,14 @@ class AttemptRecord:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BudgetState:
+    """Money already spent that counts against the caps (from the ledger)."""
+
+    session_spent: float = 0.0
+    day_spent: float = 0.0
+
+
 class Recorder(Protocol):
     def record_attempt(self, rec: AttemptRecord) -> int:
         """Persist one attempt and return its request id."""

@@ -12,7 +12,6 @@ prompts a cheap model gets wrong; and a bare greeting should never cost a premiu
 from __future__ import annotations
 
 import gzip
-import hashlib
 import heapq
 import json
 import math
@@ -21,18 +20,16 @@ from collections.abc import Callable
 from itertools import count, repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.core.routing import features
 from app.core.routing.types import Signal
 
-if TYPE_CHECKING:  # evaluate is only needed by calibration, never on the routing path
-    from app.core.evaluation.metrics import Outcome
-
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_FILE = "router.json.gz"
 # Out-of-fold scores and outcomes of the training rows (written by training/train_router.py
-# with cross-validation), so thresholds can be calibrated before the user has any verdicts.
+# with cross-validation; read by app.core.evaluation.sample), so thresholds can be calibrated
+# before the user has any verdicts.
 CALIBRATION_FILE = "calibration.json.gz"
 
 # A short prompt that asks for a proof or advanced maths/science scores at least this much,
@@ -208,33 +205,3 @@ def scorer() -> Scorer | None:
     """``text -> (score, signals)`` (optionally ``task_type=``), or None without weights."""
     m = model()
     return m.score if m is not None else None
-
-
-def sample_outcomes(payload: dict[str, Any]) -> tuple[list[Outcome], list[float]]:
-    """(outcomes, scores) of a calibration-sample payload (format: see
-    training/train_router.py, ``calibration_payload``)."""
-    from app.core.evaluation.metrics import Outcome
-
-    if payload.get("format") != "routedeck-calibration-sample":
-        raise ValueError("not a RouteDeck calibration sample")
-    groups = payload["groups"]
-    outcomes = [Outcome(float(c), float(p), float(cc), float(pc), groups[g])
-                for _, c, p, cc, pc, g in payload["rows"]]
-    return outcomes, [float(row[0]) for row in payload["rows"]]
-
-
-def calibration_sample(model_dir: Path | None = None
-                       ) -> tuple[list[Outcome], list[float]] | None:
-    """Out-of-fold (outcomes, scores) of every training row, on the scale of ``scorer()``
-    (calibrated, guards applied); None if the file is missing, unreadable or was made for
-    other weights than the shipped ones. Read from disk on each call: only calibration needs
-    it, never the routing path."""
-    model_dir = model_dir or MODEL_DIR
-    try:
-        payload = json.loads(gzip.decompress((model_dir / CALIBRATION_FILE).read_bytes()))
-        weights = (model_dir / MODEL_FILE).read_bytes()
-        if payload.get("model_sha256") != hashlib.sha256(weights).hexdigest():
-            return None
-        return sample_outcomes(payload)
-    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError):
-        return None

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from app.core.calling import tokens
 from app.core.config.settings import Settings
-from app.core.ledger.pricing import format_usd, price_for
+from app.core.ledger.money import format_usd
+from app.core.ledger.pricing import price_for
+from app.core.ledger.records import BudgetState
 from app.core.routing.classify import classify
 from app.core.routing.types import Classification, RouteDecision, TierEstimate
 
@@ -29,12 +30,9 @@ class SessionState:
     sticky_reason: str = ""
 
 
-@dataclass(frozen=True)
-class BudgetState:
-    """Money already spent that counts against the caps (from the ledger)."""
-
-    session_spent: float = 0.0
-    day_spent: float = 0.0
+def fast_token_estimate(text: str) -> int:
+    """A cheap token estimate for the routing hot path (about 4 characters per token)."""
+    return max(1, (len(text) + 3) // 4)
 
 
 def estimates(
@@ -46,8 +44,8 @@ def estimates(
     steers routing and budgets (the output length is a guess anyway), and loading an encoding
     would cost more than the whole routing budget. Billed usage is counted exactly later.
     """
-    input_tokens = 3 + tokens.fast_estimate(prompt) + sum(
-        4 + tokens.fast_estimate(m.get("content") or "") for m in history or ()
+    input_tokens = 3 + fast_token_estimate(prompt) + sum(
+        4 + fast_token_estimate(m.get("content") or "") for m in history or ()
     )
     output_tokens = settings.router.expected_output_tokens
     out = []
@@ -188,7 +186,3 @@ def route(
     """Classify and route one prompt. Pure and local: no network, well under a millisecond."""
     c = classify(prompt, history, strategy=settings.router.strategy)
     return decide(c, settings, prompt, state, budget, history)
-
-
-def with_reason(decision: RouteDecision, rule: str, reason: str) -> RouteDecision:
-    return replace(decision, rule=rule, reason=reason)
