@@ -49,6 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app.core.evaluation import metrics  # noqa: E402
+from app.core.evaluation import sample as shipped_sample  # noqa: E402
 from app.core.routing import features, learned, tasktype  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "routing" / "train.jsonl"
