@@ -4,7 +4,6 @@ invoked, so ``routedeck route "hi"`` does not pay for Textual, openai or the sto
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
@@ -21,23 +20,18 @@ SUBCOMMANDS: dict[str, str] = {
     "report": "app.commands.report:report",
     "export": "app.commands.report:export",
     "compare": "app.commands.compare:compare",
-    "review": "app.commands.compare:review",
+    "review": "app.launch:review",
     "calibrate": "app.commands.calibrate:calibrate",
 }
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(n for n in SUBCOMMANDS if self._available(n))
-
-    @staticmethod
-    def _available(name: str) -> bool:
-        module = SUBCOMMANDS[name].split(":")[0]
-        return importlib.util.find_spec(module) is not None
+        return sorted(SUBCOMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         target = SUBCOMMANDS.get(name)
-        if target is None or not self._available(name):
+        if target is None:
             return None
         module, attr = target.split(":")
         return getattr(importlib.import_module(module), attr)
@@ -66,11 +60,8 @@ def cli(ctx: click.Context, config_file: str | None, session_id: int | None,
     from app.commands.common import load_or_exit
 
     settings = load_or_exit(config_file)
-    try:
-        from app.tui.run import run_console
-    except ImportError:
-        click.echo("The console is not available in this build; try `routedeck route`.", err=True)
-        sys.exit(1)
+    from app.tui.run import run_console
+
     run_console(settings, config_file=config_file, session_id=session_id,
                 pin_tier=pin_tier, play_file=play_file)
 

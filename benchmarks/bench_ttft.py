@@ -58,7 +58,7 @@ async def main(runs: int) -> int:
 
     from app.core.calling.cache import ResponseCache
     from app.core.calling.engine import Engine
-    from app.core.config.settings import load_settings
+    from app.core.config.loader import load_settings
     from tests.loopback_server import LoopbackServer, config_toml
 
     with tempfile.TemporaryDirectory() as home, LoopbackServer() as server:

@@ -57,13 +57,13 @@ async def next_frame(app) -> None:
 
 
 async def wait_turn(pilot, app, n: int) -> None:
-    while app.turn_no < n or app.running or any(
+    while len(app.session.conversation) < n or app.running or any(
             w.group == "answer-stream" and w.is_running for w in app.workers):
         await asyncio.sleep(0.001)
 
 
 async def run(turns: int) -> dict[str, float]:
-    from app.core.config.settings import load_settings
+    from app.core.config.loader import load_settings
     from app.tui.widgets.chat import ChatView
     from app.tui.widgets.prompt import PromptInput
     from tests.tui.helpers import ScriptedEngine, Step, make_app

@@ -71,7 +71,7 @@ def pct(values: list[float], q: float) -> float:
 async def run(tokens: int, rate: float) -> dict[str, float]:
     from textual import events
 
-    from app.core.config.settings import load_settings
+    from app.core.config.loader import load_settings
     from app.tui.widgets.chat import AnswerView
     from app.tui.widgets.prompt import PromptInput
     from tests.loopback_server import config_toml

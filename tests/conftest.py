@@ -108,7 +108,7 @@ def loopback_config(loopback, tmp_path):
 @pytest.fixture
 def loopback_settings(loopback_config):
     """Factory: ``loopback_settings(**kw) -> Settings`` loaded from :func:`loopback_config`."""
-    from app.core.config.settings import load_settings
+    from app.core.config.loader import load_settings
 
     def make(**kw):
         return load_settings(loopback_config(**kw))

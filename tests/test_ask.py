@@ -81,8 +81,15 @@ def test_cut_stream_marks_partial_text_incomplete(loopback, loopback_config):
     loopback.fail_next(Fault.cut(2))
     res = ask(loopback_config(), "hello there")
     assert res.exit_code == 0
-    assert res.stdout == "Hello from\n" + loopback.reply + "\n"
-    assert "the text above is incomplete" in res.stderr
+    # Into a pipe only the answer that stands is written; the cut attempt goes to stderr.
+    assert res.stdout == loopback.reply + "\n"
+    assert "attempt 1 failed after 10 characters: 'Hello from'" in res.stderr
+    live = ask(loopback_config(), "--stream", "--no-cache", "hello there")
+    assert live.stdout == loopback.reply + "\n"  # no fault this time: streamed as it came
+    loopback.fail_next(Fault.cut(2))
+    live = ask(loopback_config(), "--stream", "--no-cache", "hello there")
+    assert live.stdout == "Hello from\n" + loopback.reply + "\n"
+    assert "the text above is incomplete" in live.stderr
 
 
 def test_errors_exit_1_with_readable_message(loopback, loopback_config):
@@ -123,7 +130,7 @@ def test_ctrl_c_exits_130_and_records_cancelled(loopback, loopback_config):
     loopback.reply = " ".join(f"w{i}" for i in range(200))
     loopback.fail_next(Fault.slow(tokens_per_s=20))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--config", str(loopback_config()), "ask", "hello there"],
+        [sys.executable, "-m", "app", "--config", str(loopback_config()), "ask", "--stream", "hello there"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ))
     first = proc.stdout.read(2)  # the answer has started streaming
     assert first == b"w0"

@@ -134,15 +134,15 @@ async def test_engine_cache_hit_costs_nothing_and_reports_saving(loopback, loopb
     assert len(loopback.bodies()) == 1  # the second turn called nothing
     hit, = [e for e in second if isinstance(e, CacheHit)]
     fin = second[-1]
-    assert isinstance(fin, TurnFinished) and fin.cached and fin.status == "ok"
-    assert fin.cost_usd == 0 and fin.text == first[-1].text == hit.text
-    assert hit.saved_usd == pytest.approx(first[-1].cost_usd)
+    assert isinstance(fin, TurnFinished) and fin.answer.cached and fin.status == "ok"
+    assert fin.answer.cost_usd == 0 and fin.answer.text == first[-1].answer.text == hit.text
+    assert hit.saved_usd == pytest.approx(first[-1].answer.cost_usd)
     assert not [e for e in second if isinstance(e, AttemptStarted)]
     assert rows[-1].cache_hit and rows[-1].cost_usd == 0 and rows[-1].status == "ok"
     assert rows[-1].premium_cost_usd > 0
     # use_cache=False goes to the model again.
     third = [e async for e in engine.run_turn("hello there", [], use_cache=False)]
-    assert not third[-1].cached and len(loopback.bodies()) == 2
+    assert not third[-1].answer.cached and len(loopback.bodies()) == 2
     await engine.aclose()
     cache.close()
 

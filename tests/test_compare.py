@@ -5,7 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.core.config.settings import load_settings
+from app.core.config.loader import load_settings
 from app.core.conversation.compare import parse_tiers
 from app.core.ledger.store import Store
 from tests.loopback_server import Fault
@@ -34,7 +34,7 @@ def test_compare_stores_both_answers_as_pending_pairs(loopback, loopback_config,
         cli, ["--config", str(cfg), "compare", "--tiers", "premium,cheap", "--concurrency", "2",
               str(prompts_file(tmp_path))], input="y\n")
     assert result.exit_code == 0, result.output
-    assert "stored 3 pair(s)" in result.stdout
+    assert "stored 3 of 3 pair(s)" in result.stdout
     assert len(loopback.bodies()) == 6
     with Store.open() as store:
         pairs = store.compare_pairs(pending_only=True)
@@ -56,8 +56,11 @@ def test_compare_failure_keeps_the_other_pairs(loopback, loopback_config, tmp_pa
     result = CliRunner().invoke(cli, ["--config", str(cfg), "compare", "-y",
                                       str(prompts_file(tmp_path, 2))])
     assert result.exit_code == 1
-    assert "stored 0 pair(s)" in result.stdout
-    assert "failed: premium" in result.stderr and "Traceback" not in result.output
+    assert "stored 0 of 2 pair(s)" in result.stdout
+    # Each line says what happened to the pair and what it cost anyway.
+    assert result.stderr.count("not stored:") == 2 and "premium: " in result.stderr
+    assert "rejected the API key" in result.stderr and "spent $0.0000" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_compare_without_credentials_exits_2(loopback_config, tmp_path):

@@ -14,6 +14,7 @@ from app.core.calling.events import (
     AttemptFailed,
     AttemptStarted,
     RouteDecided,
+    StickyTier,
     TextDelta,
     TurnFinished,
     UsageReported,
@@ -66,19 +67,19 @@ async def test_happy_path_event_order_and_record(loopback, make_engine):
     assert kinds[-2:] == ["UsageReported", "TurnFinished"]
     assert set(kinds[2:-2]) == {"TextDelta"}
     fin = events[-1]
-    assert fin.status == "ok" and fin.tier == "cheap" and fin.text == loopback.reply
-    assert "".join(e.text for e in of(events, TextDelta)) == fin.text
-    assert fin.usage.source == "provider" and fin.cost_usd > 0
-    assert fin.premium_cost_usd > fin.cost_usd and fin.ttft_s is not None
+    assert fin.status == "ok" and fin.answer.tier == "cheap" and fin.answer.text == loopback.reply
+    assert "".join(e.text for e in of(events, TextDelta)) == fin.answer.text
+    assert fin.answer.usage.source == "provider" and fin.answer.cost_usd > 0
+    assert fin.answer.premium_cost_usd > fin.answer.cost_usd and fin.answer.ttft_s is not None
     (rec,) = engine.recorder.rows
-    assert rec.status == "ok" and rec.prompt == PROMPT and rec.answer == fin.text
+    assert rec.status == "ok" and rec.prompt == PROMPT and rec.answer == fin.answer.text
     assert rec.session_id == 7 and rec.attempt == 1 and rec.tier == "cheap"
     assert rec.price_input_per_mtok == 0.15 and rec.price_source == "config"
-    assert rec.cost_usd == pytest.approx(fin.cost_usd)
+    assert rec.cost_usd == pytest.approx(fin.answer.cost_usd)
     assert rec.premium_cost_usd == pytest.approx(
         (rec.input_tokens * 2.5 + rec.output_tokens * 10.0) / 1e6)
     assert rec.decision_us > 0 and rec.latency_s > 0 and rec.ttft_s is not None
-    assert fin.request_ids == (1,)
+    assert fin.answer.request_ids == (1,)
 
 
 async def test_history_is_sent_with_the_turn(loopback, make_engine):
@@ -98,7 +99,7 @@ async def test_rate_limit_honours_retry_after_then_succeeds(loopback, make_engin
     failed, = of(events, AttemptFailed)
     assert failed.error_kind == "rate_limit" and failed.retryable
     assert [a.why for a in of(events, AttemptStarted)] == ["routed", "retry"]
-    assert events[-1].status == "ok" and events[-1].tier == "cheap"
+    assert events[-1].status == "ok" and events[-1].answer.tier == "cheap"
     assert [r.status for r in engine.recorder.rows] == ["error", "ok"]
     assert engine.recorder.rows[0].error_kind == "rate_limit"
     assert engine.recorder.rows[0].cost_usd == 0  # a refused request was not billed
@@ -112,7 +113,7 @@ async def test_retry_after_above_bound_falls_back_without_waiting(loopback, make
     assert time.perf_counter() - start < 2
     assert [(a.tier, a.why) for a in of(events, AttemptStarted)] == [("cheap", "routed"),
                                                                        ("mid", "fallback")]
-    assert events[-1].status == "ok" and events[-1].fallback_from == "cheap"
+    assert events[-1].status == "ok" and events[-1].answer.fallback_from == "cheap"
 
 
 async def test_server_errors_retry_then_fall_back_and_stick(loopback, make_engine):
@@ -123,15 +124,18 @@ async def test_server_errors_retry_then_fall_back_and_stick(loopback, make_engin
     assert [(a.tier, a.why) for a in of(events, AttemptStarted)] == [
         ("cheap", "routed"), ("cheap", "retry"), ("mid", "fallback")]
     fin = events[-1]
-    assert fin.status == "ok" and fin.tier == "mid" and fin.fallback_from == "cheap"
+    assert fin.status == "ok" and fin.answer.tier == "mid" and fin.answer.fallback_from == "cheap"
     rows = engine.recorder.rows
     assert [(r.tier, r.status, r.error_kind) for r in rows] == [
         ("cheap", "error", "server"), ("cheap", "error", "server"), ("mid", "ok", None)]
     assert rows[-1].fallback_from == "cheap" and len({r.turn_id for r in rows}) == 1
-    assert fin.request_ids == (1, 2, 3)
-    assert state.sticky_tier == "mid" and "fallback" in state.sticky_reason
-    # The next turn stays on the higher tier.
-    events = await run(engine, state=state)
+    assert fin.answer.request_ids == (1, 2, 3)
+    # The engine reports the stickiness; the session applies it (the engine never mutates).
+    sticky, = of(events, StickyTier)
+    assert sticky.tier == "mid" and "fallback" in sticky.reason and state.sticky_tier is None
+    # The next turn, with the state the session made of it, stays on the higher tier.
+    events = await run(engine, state=SessionState(sticky_tier=sticky.tier,
+                                                  sticky_reason=sticky.reason))
     assert events[0].decision.tier == "mid" and events[0].decision.rule == "sticky"
 
 
@@ -149,11 +153,11 @@ async def test_everything_failing_ends_in_one_clear_error(loopback, make_engine)
     loopback.fail_always(Fault.http(503))
     events = await run(engine)
     fin = events[-1]
-    assert fin.status == "error" and fin.text == ""
+    assert fin.status == "error" and fin.answer.text == ""
     assert "HTTP 503" in fin.message and "fallback_model" in fin.message
     # cheap x2, mid x2, premium x2: every attempt is an event and a record.
     assert len(of(events, AttemptStarted)) == len(of(events, AttemptFailed)) == 6
-    assert len(engine.recorder.rows) == 6 and fin.request_ids == (1, 2, 3, 4, 5, 6)
+    assert len(engine.recorder.rows) == 6 and fin.answer.request_ids == (1, 2, 3, 4, 5, 6)
 
 
 async def test_fallback_model_used_when_top_tier_fails(loopback, make_engine):
@@ -162,7 +166,7 @@ async def test_fallback_model_used_when_top_tier_fails(loopback, make_engine):
     events = await run(engine, tier="premium")
     assert [(a.tier, a.why) for a in of(events, AttemptStarted)] == [
         ("premium", "forced"), ("mid", "fallback")]
-    assert events[-1].status == "ok" and events[-1].tier == "mid"
+    assert events[-1].status == "ok" and events[-1].answer.tier == "mid"
 
 
 @pytest.mark.parametrize(("fault", "kind", "fix"), [
@@ -208,7 +212,7 @@ async def test_transient_faults_are_retried_and_partial_text_kept(loopback, make
         assert engine.recorder.rows[0].answer == "Hello from"
         assert engine.recorder.rows[0].output_tokens > 0
     assert engine.recorder.rows[0].status == ("truncated" if kind == "truncated" else "error")
-    assert events[-1].status == "ok" and events[-1].text == loopback.reply
+    assert events[-1].status == "ok" and events[-1].answer.text == loopback.reply
 
 
 async def test_truncated_stream_is_never_presented_as_complete(loopback, make_engine):
@@ -216,7 +220,7 @@ async def test_truncated_stream_is_never_presented_as_complete(loopback, make_en
     loopback.fail_always(Fault.cut(3))
     events = await run(engine, tier="premium")
     fin = events[-1]
-    assert fin.status == "truncated" and fin.text == "Hello from the"
+    assert fin.status == "truncated" and fin.answer.text == "Hello from the"
     assert "not complete" in fin.message
     assert not of(events, UsageReported)
     assert engine.recorder.rows[-1].status == "truncated"
@@ -275,13 +279,15 @@ async def test_forced_tier_applies_once(loopback, make_engine):
     engine = make_engine()
     state = SessionState(force_next="premium")
     events = await run(engine, state=state)
-    assert events[0].decision.forced and events[-1].tier == "premium"
+    assert events[0].decision.forced and events[-1].answer.tier == "premium"
     assert of(events, AttemptStarted)[0].why == "forced"
-    assert state.force_next is None
-    events = await run(engine, state=state)
-    assert events[-1].tier == "cheap"
+    # The engine reads the session state and never changes it: clearing the one-turn force
+    # is the session's job (tests/test_session.py).
+    assert state.force_next == "premium"
+    events = await run(engine, state=SessionState())
+    assert events[-1].answer.tier == "cheap"
     events = await run(engine, tier="mid")
-    assert events[-1].tier == "mid" and engine.recorder.rows[-1].forced
+    assert events[-1].answer.tier == "mid" and engine.recorder.rows[-1].forced
 
 
 async def test_unknown_tier_argument(loopback, make_engine):
@@ -358,7 +364,7 @@ async def test_no_recorder_still_works(loopback, loopback_settings):
     engine = Engine(loopback_settings())
     events = await run(engine)
     await engine.aclose()
-    assert events[-1].status == "ok" and events[-1].request_ids == ()
+    assert events[-1].status == "ok" and events[-1].answer.request_ids == ()
 
 
 async def test_ledger_failure_does_not_lose_the_answer(loopback, loopback_settings):
@@ -370,5 +376,5 @@ async def test_ledger_failure_does_not_lose_the_answer(loopback, loopback_settin
     events = await run(engine)
     await engine.aclose()
     fin = events[-1]
-    assert fin.status == "ok" and fin.text == loopback.reply
+    assert fin.status == "ok" and fin.answer.text == loopback.reply
     assert "not recorded in the ledger" in fin.message and "disk full" in fin.message

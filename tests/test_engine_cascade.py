@@ -7,7 +7,13 @@ import pytest
 
 from app.core.calling.cascade import is_refusal, judge
 from app.core.calling.engine import Engine
-from app.core.calling.events import AttemptStarted, Escalated, TextDelta, UsageReported
+from app.core.calling.events import (
+    AttemptStarted,
+    Escalated,
+    StickyTier,
+    TextDelta,
+    UsageReported,
+)
 from app.core.routing.policy import SessionState
 from tests.fakes import ListRecorder
 
@@ -41,7 +47,7 @@ async def test_confident_cheap_answer_is_kept(loopback, cascade_engine):
     assert not [e for e in events if isinstance(e, Escalated)]
     deltas = [e.text for e in events if isinstance(e, TextDelta)]
     assert deltas == [loopback.reply]  # buffered, then emitted whole once accepted
-    assert events[-1].status == "ok" and events[-1].tier == "cheap"
+    assert events[-1].status == "ok" and events[-1].answer.tier == "cheap"
     assert engine.recorder.rows[-1].extra["cascade"] == "accepted"
     assert float(engine.recorder.rows[-1].extra["mean_logprob"]) == pytest.approx(-0.05)
 
@@ -61,13 +67,14 @@ async def test_low_logprob_escalates_one_tier_up(loopback, cascade_engine):
         ("cheap", "routed"), ("mid", "escalation")]
     assert "logprobs" not in loopback.bodies()[-1]  # the tier up streams normally
     fin = events[-1]
-    assert fin.status == "ok" and fin.tier == "mid" and fin.escalated_from == "cheap"
+    assert fin.status == "ok" and fin.answer.tier == "mid" and fin.answer.escalated_from == "cheap"
     cheap, mid = engine.recorder.rows
     assert cheap.status == "ok" and cheap.extra["cascade"] == "rejected"
     assert mid.escalated and mid.escalation_reason == esc.reason
     paid = [e.cost_usd for e in events if isinstance(e, UsageReported)]
-    assert fin.cost_usd == pytest.approx(sum(paid))  # both answers were paid for
-    assert state.sticky_tier == "mid"
+    assert fin.answer.cost_usd == pytest.approx(sum(paid))  # both answers were paid for
+    sticky, = [e for e in events if isinstance(e, StickyTier)]
+    assert sticky.tier == "mid" and state.sticky_tier is None
 
 
 @pytest.mark.parametrize(("reply", "why"), [
@@ -80,7 +87,7 @@ async def test_refusal_or_empty_escalates_without_logprobs(loopback, cascade_eng
     loopback.replies["cheap-model"] = reply
     events = await turn(engine)
     esc, = [e for e in events if isinstance(e, Escalated)]
-    assert why in esc.reason and events[-1].tier == "mid"
+    assert why in esc.reason and events[-1].answer.tier == "mid"
 
 
 async def test_server_without_logprobs_keeps_a_plain_answer(loopback, cascade_engine):
@@ -88,7 +95,7 @@ async def test_server_without_logprobs_keeps_a_plain_answer(loopback, cascade_en
     loopback.logprobs_supported = False
     events = await turn(engine)
     assert not [e for e in events if isinstance(e, Escalated)]
-    assert events[-1].tier == "cheap"
+    assert events[-1].answer.tier == "cheap"
 
 
 async def test_cut_at_token_limit_escalates(loopback, cascade_engine):
@@ -96,7 +103,7 @@ async def test_cut_at_token_limit_escalates(loopback, cascade_engine):
     engine.settings.tier("cheap").max_output_tokens = 2
     events = await turn(engine)
     esc, = [e for e in events if isinstance(e, Escalated)]
-    assert "token limit" in esc.reason and events[-1].tier == "mid"
+    assert "token limit" in esc.reason and events[-1].answer.tier == "mid"
 
 
 async def test_cascade_off_by_default_and_never_second_guesses_a_force(loopback,
@@ -121,7 +128,7 @@ async def test_failed_cheap_attempt_still_falls_back(loopback, cascade_engine):
     events = await turn(engine)
     assert [(a.tier, a.why) for a in events if isinstance(a, AttemptStarted)] == [
         ("cheap", "routed"), ("mid", "fallback")]
-    assert events[-1].status == "ok" and events[-1].tier == "mid"
+    assert events[-1].status == "ok" and events[-1].answer.tier == "mid"
 
 
 @pytest.mark.parametrize("text", [

@@ -51,14 +51,14 @@ async def test_no_sticky_when_configured_off_and_downward_pair_is_cheaper_first(
     session = ConsoleSession(settings, pin_tier="premium")
     session.open()
     try:
-        assert (await drain(session.run_turn("hi"))).tier == "premium"
+        assert (await drain(session.run_turn(session.start_turn("hi")))).answer.tier == "premium"
         with pytest.raises(EscalationRefused, match="top tier"):
             session.plan_escalation()
         fin = await drain(session.escalate(0, "cheap"))
-        assert fin.tier == "cheap" and session.pending is not None
+        assert fin.answer.tier == "cheap" and session.pending is not None
         judged = session.judge("premium_better")
         # Compared downwards: the premium answer given stays; the pair is stored cheaper first.
-        assert not judged.kept_compared and session.history[1]["content"] == "premium words"
+        assert not judged.kept_compared and session.conversation.history()[1]["content"] == "premium words"
         assert session.state.sticky_tier is None and judged.sticky_note == ""
         store = session.store()
         [v] = store.verdicts()
@@ -77,23 +77,24 @@ async def test_resumed_session_escalates_an_old_turn_with_its_history(loopback, 
     settings = loopback_settings()
     first = ConsoleSession(settings)
     first.open()
-    await drain(first.run_turn("one"))
-    await drain(first.run_turn("two"))
+    await drain(first.run_turn(first.start_turn("one")))
+    await drain(first.run_turn(first.start_turn("two")))
     sid = first.session_id
     await first.aclose()
 
     again = ConsoleSession(settings)
     again.open(sid)
     try:
-        assert [t.prompt for t in again.turns] == ["one", "two"]
-        assert again.turns[1].result.tier == "cheap" and again.turns[1].result.request_ids
+        assert [t.prompt for t in again.conversation.turns] == ["one", "two"]
+        restored = again.conversation[1].answer
+        assert restored.tier == "cheap" and restored.request_ids and restored.cost_usd > 0
         plan = again.plan_escalation(1)
         assert plan.tier == "mid" and [m["content"] for m in plan.history] == ["one", "cheap words"]
         await drain(again.escalate(1))
         body = loopback.bodies()[-1]
         assert [m["content"] for m in body["messages"]] == ["one", "cheap words", "two"]
         again.judge("premium_better")
-        assert again.history[3]["content"] == "mid words"
+        assert again.conversation.history()[3]["content"] == "mid words"
         assert again.session_id is not None
         assert again.store().messages(again.session_id)[3]["content"] == "mid words"
         assert again.state.sticky_reason == "you judged mid better on turn 2"

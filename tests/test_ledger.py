@@ -1,4 +1,5 @@
-"""Cost arithmetic pinned to the cent, and the totals the ledger panel and report show.
+"""The totals the ledger panel and report show, pinned to the cent (rows priced by the engine's
+own cost function; its rules are tested end to end in tests/test_costs.py).
 
 Prices (USD per million tokens, set in config so nothing depends on genai-prices' data):
 cheap  gpt-4o-mini  in 0.15  out 0.60  cached-in 0.075
@@ -12,8 +13,10 @@ import time
 import pytest
 
 from app.core.config.settings import Settings, TierConfig
-from app.core.ledger.reader import Ledger, money_text, snapshot_cost, stamp
-from app.core.ledger.records import AttemptRecord
+from app.core.ledger.costs import attempt_cost
+from app.core.ledger.money import money_text
+from app.core.ledger.reader import Ledger
+from app.core.ledger.records import AttemptRecord, Usage
 from app.core.ledger.store import Store
 
 CHEAP = dict(tier="cheap", model="gpt-4o-mini", price_input_per_mtok=0.15,
@@ -57,71 +60,22 @@ def store(tmp_path):
     s.close()
 
 
-# --- one attempt ----------------------------------------------------------------------------
+def stamp(rec: AttemptRecord, s: Settings) -> AttemptRecord:
+    """Price a hand-made row with the engine's own cost function (one definition of cost)."""
+    tier = s.tier(rec.tier) if rec.tier in [t.name for t in s.tiers] else \
+        TierConfig(name=rec.tier, provider="openai", model=rec.model)
+    usage = Usage(rec.input_tokens, rec.output_tokens, rec.cached_input_tokens,
+                  rec.reasoning_tokens)
+    return attempt_cost(s, tier, usage, cache_hit=rec.cache_hit).fill(rec)
 
 
-def test_provider_usage_cost_and_premium_counterfactual():
-    r = stamp(rec("t", price={"tier": "cheap", "model": "gpt-4o-mini"}, input_tokens=200_000,
-                  output_tokens=50_000, usage_source="provider"), settings())
-    # 200k x 0.15 + 50k x 0.60 = 0.03 + 0.03
-    assert r.cost_usd == pytest.approx(0.06)
-    # Same tokens on premium: 200k x 2.5 + 50k x 10 = 0.50 + 0.50
-    assert r.premium_cost_usd == pytest.approx(1.00)
-    # The snapshot of the price in force is filled in and stored with the row.
-    assert (r.price_input_per_mtok, r.price_output_per_mtok,
-            r.price_cached_input_per_mtok, r.price_source) == (0.15, 0.60, 0.075, "config")
-
-
-def test_cached_input_tokens_at_the_cached_rate():
-    r = stamp(rec("t", input_tokens=200_000, cached_input_tokens=100_000, output_tokens=50_000),
-              settings())
-    # 100k fresh x 0.15 + 100k cached x 0.075 + 50k x 0.60 = 0.015 + 0.0075 + 0.03
-    assert r.cost_usd == pytest.approx(0.0525)
-    # Counterfactual assumes the same cache share: 0.25 + 0.125 + 0.50
-    assert r.premium_cost_usd == pytest.approx(0.875)
-
-
-def test_reasoning_tokens_are_inside_output_and_not_billed_twice():
-    r = stamp(rec("t", price=PREMIUM, input_tokens=100_000, output_tokens=40_000,
-                  reasoning_tokens=30_000), settings())
-    # 100k x 2.5 + 40k x 10 (the 30k reasoning tokens are part of the 40k) = 0.25 + 0.40
-    assert r.cost_usd == pytest.approx(0.65)
-    assert r.premium_cost_usd == pytest.approx(0.65)
-
-
-def test_estimated_usage_is_priced_the_same_and_flagged(store):
-    r = stamp(rec("t", input_tokens=1_000_000, output_tokens=100_000,
-                  usage_source="estimated"), settings())
-    assert r.cost_usd == pytest.approx(0.21)  # 0.15 + 0.06
-    store.record_attempt(r)
-    t = Ledger(store).totals()
-    assert t.estimated == 1 and t.by_tier["cheap"].estimated == 1
-    assert cents(t.spent) == 0.21
-
-
-def test_unknown_price_is_none_never_zero():
-    r = stamp(rec("t", price=LOCAL_UNPRICED, input_tokens=1000, output_tokens=1000), settings())
-    assert r.cost_usd is None and r.price_source is None
-    assert snapshot_cost(r) is None
-    # Its counterfactual is still known: 1000 x 2.5 + 1000 x 10 = $0.0125
-    assert r.premium_cost_usd == pytest.approx(0.0125)
-
-
-def test_cache_hit_costs_zero_and_keeps_its_counterfactual():
-    r = stamp(rec("t", cache_hit=True, input_tokens=200_000, output_tokens=50_000), settings())
-    assert r.cost_usd == 0.0
-    assert r.premium_cost_usd == pytest.approx(1.00)
-
-
-def test_stored_snapshot_is_used_not_todays_price(store):
-    r = rec("t", input_tokens=1_000_000, output_tokens=0)  # snapshot: 0.15 / mtok input
-    rid = store.record_attempt(r)  # no cost given: computed from the snapshot
-    assert store.request(rid)["cost_usd"] == pytest.approx(0.15)
-    # Prices change later; the ledger never re-prices old rows.
+def test_the_store_keeps_the_snapshot_and_never_reprices(store):
     s = settings()
+    rid = store.record_attempt(stamp(rec("t", input_tokens=1_000_000, output_tokens=0), s))
+    assert store.request(rid)["cost_usd"] == pytest.approx(0.15)
+    assert store.request(rid)["price_input_per_mtok"] == 0.15
+    # Prices change later; the ledger never re-prices old rows.
     s.tiers[0].input_per_mtok = 99.0
-    stamp(rec("t2", price={"tier": "cheap", "model": "gpt-4o-mini"},
-              input_tokens=1, output_tokens=0), s)
     assert cents(Ledger(store).totals().spent) == 0.15
 
 

@@ -82,7 +82,7 @@ def test_calibrate_on_enough_verdicts_writes_the_threshold_keeping_comments(isol
     assert new < 0.99
     assert "# my routing setup" in cfg.read_text()
     # The new threshold sends every hard prompt to premium and every easy one to cheap.
-    from app.core.config.settings import load_settings
+    from app.core.config.loader import load_settings
     from app.core.routing.policy import route
     s = load_settings(cfg)
     assert s.router.thresholds == [new]

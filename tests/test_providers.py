@@ -85,7 +85,7 @@ async def test_logprobs_requested_and_collected(loopback, pool):
 
 
 async def test_max_output_tokens_sent_and_length_finish(loopback, loopback_config):
-    from app.core.config.settings import load_settings
+    from app.core.config.loader import load_settings
 
     path = loopback_config()
     text = path.read_text().replace('model = "cheap-model"\n',

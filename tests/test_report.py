@@ -11,7 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.core.ledger.records import AttemptRecord
+from app.core.ledger.costs import usage_cost
+from app.core.ledger.pricing import Price
+from app.core.ledger.records import AttemptRecord, Usage
 from app.core.ledger.store import Store
 
 # The routing-data row schema (../shared/data/routing/README.md) that `eval` reads.
@@ -33,10 +35,16 @@ PREMIUM = dict(tier="premium", model="gpt-4o", price_input_per_mtok=2.5,
 def add(store: Store, turn: str, price: dict | None, attempt: int = 1, **kw) -> int:
     fields = dict(price or {"tier": "local", "model": "mystery"})
     fields.update(kw)
-    return store.record_attempt(AttemptRecord(
+    rec = AttemptRecord(
         turn_id=turn, attempt=attempt, provider="openai", status=fields.pop("status", "ok"),
         started_at=fields.pop("started_at", time.time()),
-        session_id=fields.pop("session_id", 1), **fields))
+        session_id=fields.pop("session_id", 1), **fields)
+    if price is not None:  # priced with the engine's cost function, at the snapshot price
+        snapshot = Price(rec.price_input_per_mtok, rec.price_output_per_mtok,
+                         rec.price_cached_input_per_mtok, "config")
+        rec.cost_usd = usage_cost(snapshot, Usage(rec.input_tokens, rec.output_tokens,
+                                                  rec.cached_input_tokens))
+    return store.record_attempt(rec)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from app.core.config.errors import ConfigError
-from app.core.config.settings import load_settings
+from app.core.config.loader import load_settings
 
 GOOD = """
 [providers.openai]

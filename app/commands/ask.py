@@ -1,13 +1,14 @@
 """``routedeck ask PROMPT``: route one prompt, call the model, stream the answer.
 
-The answer goes to stdout as it arrives; notes (retries, fallbacks) and the closing summary
-line (tier, model, usage, cost, latency) go to stderr, so stdout stays just the answer and can
-be piped. ``--json`` prints one JSON object on stdout at the end instead. Text mode makes
+On a terminal the answer goes to stdout as it arrives; into a pipe or a file only the answer
+that stands is written, once (``--stream``/``--no-stream`` choose), so a retried attempt's
+partial text never corrupts what a script reads. Notes (retries with their partial text,
+fallbacks) and the closing summary line (tier, model, usage, cost, latency) go to stderr. ``--json`` prints one JSON object on stdout at the end instead. Text mode makes
 control characters (ESC, C1) in the answer and in server messages visible and inert
 (:mod:`app.core.textsafe`), so a hostile answer cannot drive the terminal; ``--json`` keeps
 the exact text (JSON escapes control characters).
 
-Exit codes: 0 answered; 1 the call failed (message on stderr, no traceback); 2 no
+Exit codes: 0 answered (a cut answer too, with a note); 1 the call failed (message on stderr, no traceback); 2 no
 credentials / bad config / bad usage; 130 interrupted with Ctrl+C.
 """
 
@@ -21,13 +22,14 @@ from typing import Any
 import click
 
 from app.commands.common import EXIT_CONFIG, config_file_of, load_or_exit, prompt_or_stdin
+from app.core.textsafe import inert
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
 
-def _usage_text(ev: Any) -> str:
-    u = ev.usage
+def _usage_text(ans: Any) -> str:
+    u = ans.usage
     if u is None:
         return "no usage"
     return f"{u.input_tokens} in / {u.output_tokens} out tokens ({u.source})"
@@ -36,25 +38,26 @@ def _usage_text(ev: Any) -> str:
 def _summary(fin: Any, provider: str) -> str:
     from app.core.ledger.money import format_usd
 
-    parts = [fin.tier, f"{fin.model} via {provider}", _usage_text(fin),
-             format_usd(fin.cost_usd), f"{fin.latency_s:.2f} s"]
-    if fin.cached:
+    ans = fin.answer
+    parts = [ans.tier, f"{ans.model} via {provider}", _usage_text(ans),
+             format_usd(ans.cost_usd), f"{ans.latency_s:.2f} s"]
+    if ans.cached:
         parts.append("cache hit")
-    if fin.fallback_from:
-        parts.append(f"fell back from {fin.fallback_from}")
-    if fin.escalated_from:
-        parts.append(f"escalated from {fin.escalated_from}")
-    if fin.premium_cost_usd is not None and fin.cost_usd is not None:
-        parts.append(f"premium would cost {format_usd(fin.premium_cost_usd)}")
+    if ans.fallback_from:
+        parts.append(f"fell back from {ans.fallback_from}")
+    if ans.escalated_from:
+        parts.append(f"escalated from {ans.escalated_from}")
+    if fin.status == "truncated":
+        parts.append("CUT SHORT")
+    if ans.premium_cost_usd is not None and ans.cost_usd is not None:
+        parts.append(f"premium would cost {format_usd(ans.premium_cost_usd)}")
     return "[" + " · ".join(parts) + "]"
 
 
 def _open_recorder(settings: Any) -> Any:
     """The ledger store to record attempts into, or None when it cannot be opened."""
-    try:
-        from app.core.ledger.store import StoreError, open_store
-    except ImportError:
-        return None
+    from app.core.ledger.store import StoreError, open_store
+
     try:
         return open_store(settings)
     except (StoreError, OSError) as exc:
@@ -62,8 +65,44 @@ def _open_recorder(settings: Any) -> Any:
         return None
 
 
+class _Output:
+    """Where text goes. Live mode writes deltas to stdout as they come (a failed attempt's
+    text then stays there, marked incomplete on stderr); buffered mode writes only the answer
+    that stands, once, so a pipe or a file never holds a retried attempt's partial text."""
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self.shown = False  # some of the current attempt is on stdout
+
+    def delta(self, text: str) -> None:
+        if self.live:
+            sys.stdout.write(inert(text))
+            sys.stdout.flush()
+            self.shown = True
+
+    def failed(self, attempt: int, message: str, partial: str) -> None:
+        if self.shown:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            click.echo(inert(f"! attempt {attempt} failed (the text above is incomplete): "
+                             f"{message}; trying again"), err=True)
+        else:
+            cut = f" after {len(partial)} characters: {partial[:200]!r}" if partial else ""
+            click.echo(inert(f"! attempt {attempt} failed{cut}: {message}; trying again"),
+                       err=True)
+        self.shown = False
+
+    def finished(self, text: str, answered: bool) -> None:
+        if self.live:
+            if self.shown:
+                sys.stdout.write("\n")
+        elif answered and text:
+            sys.stdout.write(inert(text) + "\n")
+        sys.stdout.flush()
+
+
 async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
-               use_cache: bool, out: dict[str, Any]) -> None:
+               use_cache: bool, live: bool, out: dict[str, Any]) -> None:
     from contextlib import aclosing
 
     from app.core.calling.engine import Engine
@@ -77,7 +116,6 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
         TurnFinished,
         UsageReported,
     )
-    from app.core.textsafe import inert
 
     recorder = _open_recorder(settings)
     cache = None
@@ -87,7 +125,7 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
         cache = ResponseCache(settings.cache, store_prompts=settings.privacy.store_prompts)
     engine = Engine(settings, recorder=recorder, cache=cache)
     attempts: list[dict[str, Any]] = out.setdefault("attempts", [])
-    shown = False  # text of the current attempt is on stdout
+    show = _Output(live and not as_json)
     try:
         async with aclosing(engine.run_turn(prompt, [], tier=tier, use_cache=use_cache)) as events:
             async for ev in events:
@@ -96,10 +134,8 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
                 elif isinstance(ev, AttemptStarted):
                     attempts.append({"attempt": ev.attempt, "tier": ev.tier, "model": ev.model,
                                      "provider": ev.provider, "why": ev.why, "status": "started"})
-                elif isinstance(ev, TextDelta) and not as_json:
-                    sys.stdout.write(inert(ev.text))
-                    sys.stdout.flush()
-                    shown = True
+                elif isinstance(ev, TextDelta):
+                    show.delta(ev.text)
                 elif isinstance(ev, UsageReported):
                     attempts[-1].update(status="ok", cost_usd=ev.cost_usd,
                                         usage_source=ev.usage.source)
@@ -108,13 +144,7 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
                                         message=ev.message, partial_text=ev.partial_text)
                     # A failure that ends the turn is reported once, by the final message.
                     if not as_json and ev.retryable:
-                        if shown:
-                            sys.stdout.write("\n")
-                            sys.stdout.flush()
-                        cut = " (the text above is incomplete)" if shown else ""
-                        click.echo(inert(f"! attempt {ev.attempt} failed{cut}: {ev.message}; "
-                                         "trying again"), err=True)
-                        shown = False
+                        show.failed(ev.attempt, ev.message, ev.partial_text)
                 elif isinstance(ev, Escalated):
                     out["escalation"] = {"from": ev.from_tier, "to": ev.to_tier,
                                          "reason": ev.reason}
@@ -123,15 +153,11 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
                                    err=True)
                 elif isinstance(ev, CacheHit):
                     out["cache"] = {"similarity": ev.similarity, "saved_usd": ev.saved_usd}
-                    if not as_json:
-                        sys.stdout.write(inert(ev.text))
-                        sys.stdout.flush()
-                        shown = True
+                    show.delta(ev.text)
                 elif isinstance(ev, TurnFinished):
                     out["finished"] = ev
-                    if shown and not as_json:
-                        sys.stdout.write("\n")
-                        sys.stdout.flush()
+                    if not as_json:
+                        show.finished(ev.answer.text, ev.answered)
     finally:
         await engine.aclose()
         if cache is not None:
@@ -142,37 +168,39 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
 
 def _as_json(settings: Any, out: dict[str, Any]) -> dict[str, Any]:
     fin = out["finished"]
+    ans = fin.answer
     d = out.get("decision")
-    u = fin.usage
+    u = ans.usage
     try:
-        provider = settings.tier(fin.tier).provider
+        provider = settings.tier(ans.tier).provider
     except KeyError:
         provider = None
     saved = None
-    if fin.premium_cost_usd is not None and fin.cost_usd is not None:
-        saved = fin.premium_cost_usd - fin.cost_usd
+    if ans.premium_cost_usd is not None and ans.cost_usd is not None:
+        saved = ans.premium_cost_usd - ans.cost_usd
     return {
         "status": fin.status,
-        "text": fin.text,
-        "tier": fin.tier,
-        "model": fin.model,
+        "text": ans.text,
+        "tier": ans.tier,
+        "model": ans.model,
         "provider": provider,
         "usage": None if u is None else {
             "input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
             "cached_input_tokens": u.cached_input_tokens,
             "reasoning_tokens": u.reasoning_tokens, "source": u.source},
-        "cost_usd": fin.cost_usd,
-        "premium_cost_usd": fin.premium_cost_usd,
+        "cost_usd": ans.cost_usd,
+        "premium_cost_usd": ans.premium_cost_usd,
         "saved_usd": saved,
-        "latency_s": round(fin.latency_s, 4),
-        "ttft_s": None if fin.ttft_s is None else round(fin.ttft_s, 4),
-        "cached": fin.cached,
+        "latency_s": round(ans.latency_s, 4),
+        "ttft_s": None if ans.ttft_s is None else round(ans.ttft_s, 4),
+        "cached": ans.cached,
         "cache": out.get("cache"),
-        "fallback_from": fin.fallback_from,
-        "escalated_from": fin.escalated_from,
+        "fallback_from": ans.fallback_from,
+        "escalated_from": ans.escalated_from,
         "escalation": out.get("escalation"),
+        "finish_reason": ans.finish_reason,
         "message": fin.message,
-        "request_ids": list(fin.request_ids),
+        "request_ids": list(ans.request_ids),
         "decision": None if d is None else {
             "tier": d.tier, "rule": d.rule, "reason": d.reason, "score": round(d.score, 4),
             "task_type": d.task_type, "decision_us": round(d.decision_us, 1)},
@@ -185,9 +213,12 @@ def _as_json(settings: Any, out: dict[str, Any]) -> dict[str, Any]:
 @click.option("--tier", help="Use this tier instead of routing (a [[tiers]] name).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
 @click.option("--no-cache", is_flag=True, help="Do not answer from (or store in) the cache.")
+@click.option("--stream/--no-stream", default=None,
+              help="Write the answer as it arrives (default when stdout is a terminal), or "
+                   "only the answer that stands, once (default for pipes and files).")
 @click.pass_context
 def ask(ctx: click.Context, prompt: str | None, tier: str | None, as_json: bool,
-        no_cache: bool) -> None:
+        no_cache: bool, stream: bool | None) -> None:
     """Ask PROMPT (or stdin): route it, call the model, stream the answer."""
     prompt = prompt_or_stdin(prompt)
     settings = load_or_exit(config_file_of(ctx))
@@ -197,22 +228,23 @@ def ask(ctx: click.Context, prompt: str | None, tier: str | None, as_json: bool,
                                  param_hint="--tier")
     out: dict[str, Any] = {}
     try:
-        asyncio.run(_run(settings, prompt, tier, as_json, not no_cache, out))
+        live = sys.stdout.isatty() if stream is None else stream
+        asyncio.run(_run(settings, prompt, tier, as_json, not no_cache, live, out))
     except KeyboardInterrupt:
         # The engine has recorded the in-flight attempt as cancelled by now.
         click.echo("\ncancelled: no complete answer (Ctrl+C)", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    from app.core.textsafe import inert
-
     fin = out.get("finished")
     if fin is None:  # the engine always finishes a turn; this guards against a broken build
         click.echo("error: the turn ended without a result", err=True)
         sys.exit(EXIT_FAILED)
     if as_json:
         click.echo(json.dumps(_as_json(settings, out), ensure_ascii=False))
-    if fin.status == "ok":
+    if fin.status in ("ok", "truncated"):
         if not as_json:
-            click.echo(_summary(fin, settings.tier(fin.tier).provider), err=True)
+            click.echo(_summary(fin, settings.tier(fin.answer.tier).provider), err=True)
+            if fin.status == "truncated":
+                click.echo(inert(f"note: {fin.message}"), err=True)
         return
     click.echo(inert(f"{fin.status}: {fin.message}"), err=True)
     sys.exit(EXIT_CONFIG if fin.status == "offline" else EXIT_FAILED)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from app.commands.common import BadRow, config_file_of, load_or_exit, read_rows, warn_bad
+from app.commands.common import config_file_of, load_or_exit, warn_bad
+from app.core.rows import BadRow, read_rows
 
 
 @click.command()

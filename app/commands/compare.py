@@ -1,4 +1,4 @@
-"""``routedeck compare FILE`` runs prompts on two tiers; ``routedeck review`` judges the pairs."""
+"""``routedeck compare FILE``: run prompts on two tiers and store the pairs for ``review``."""
 
 from __future__ import annotations
 
@@ -8,14 +8,8 @@ from pathlib import Path
 
 import click
 
-from app.commands.common import (
-    EXIT_CONFIG,
-    BadRow,
-    config_file_of,
-    load_or_exit,
-    read_rows,
-    warn_bad,
-)
+from app.commands.common import EXIT_CONFIG, config_file_of, load_or_exit, warn_bad
+from app.core.rows import BadRow, read_rows
 
 
 @click.command()
@@ -31,7 +25,7 @@ def compare(ctx: click.Context, file: Path, tiers_spec: str | None, concurrency:
     """Answer every prompt of FILE on two tiers and store both answers for `routedeck review`."""
     settings = load_or_exit(config_file_of(ctx))
     from app.core.calling.engine import offline_message
-    from app.core.conversation.compare import estimate_spend, parse_tiers, run_pairs
+    from app.core.conversation.compare import PairResult, estimate_spend, parse_tiers, run_pairs
     from app.core.ledger.money import format_usd
     from app.core.ledger.store import StoreError, open_store
 
@@ -66,14 +60,13 @@ def compare(ctx: click.Context, file: Path, tiers_spec: str | None, concurrency:
         click.echo(f"cannot open the ledger: {exc}", err=True)
         sys.exit(1)
     session_id = store.new_session(f"compare {file.name}")
-    failed: list[str] = []
-    spent = [0.0]
+    problems: list[str] = []
     with click.progressbar(length=len(prompts), label="comparing", file=sys.stderr) as bar:
-        def done(res) -> None:
-            for fin in (res.a, res.b):
-                spent[0] += fin.cost_usd or 0.0
-                if fin.status != "ok":
-                    failed.append(f"{fin.tier}: {fin.message or fin.status}")
+        def done(res: PairResult) -> None:
+            if res.problem:
+                short = " ".join(res.prompt.split())[:40]
+                problems.append(f"{short!r}: {res.problem} (spent {format_usd(res.spent)}, "
+                                "no pair stored)")
             bar.update(1)
 
         try:
@@ -84,43 +77,17 @@ def compare(ctx: click.Context, file: Path, tiers_spec: str | None, concurrency:
             sys.exit(130)
         finally:
             store.close()
-    pairs = sum(1 for r in results if r.pair_id is not None)
-    click.echo(f"stored {pairs} pair(s) in session {session_id}; spent {format_usd(spent[0])}.")
+    pairs = sum(1 for r in results if r.ok)
+    spent = sum(r.spent for r in results)
+    click.echo(f"stored {pairs} of {len(results)} pair(s) in session {session_id}; "
+               f"spent {format_usd(spent)}.")
     from app.core.textsafe import inert
 
-    for line in sorted(set(failed))[:10]:
-        click.echo(inert(f"  failed: {line}"), err=True)  # server text: no raw escapes
+    for line in problems[:10]:
+        click.echo(inert(f"  not stored: {line}"), err=True)  # server text: no raw escapes
+    if len(problems) > 10:
+        click.echo(f"  ... and {len(problems) - 10} more", err=True)
     if pairs:
         click.echo(f"judge them with: routedeck review --session {session_id}")
-    if failed and not pairs:
+    if problems and not pairs:
         sys.exit(1)
-
-
-@click.command()
-@click.option("--session", "session_id", type=int,
-              help="Only the pairs of this session (default: every pair awaiting a verdict).")
-@click.pass_context
-def review(ctx: click.Context, session_id: int | None) -> None:
-    """Judge stored answer pairs side by side, one by one (verdict keys 1/2/3, n skips, q quits)."""
-    settings = load_or_exit(config_file_of(ctx))
-    from app.core.ledger.store import StoreError, open_store
-
-    try:
-        store = open_store(settings)
-    except StoreError as exc:
-        click.echo(f"cannot open the ledger: {exc}", err=True)
-        sys.exit(1)
-    try:
-        pairs = store.compare_pairs(session_id=session_id, pending_only=True)
-        if not pairs:
-            where = f" in session {session_id}" if session_id is not None else ""
-            click.echo(f"No answer pairs are waiting for a verdict{where}. Make some with "
-                       "`routedeck compare FILE`, or press ctrl+e after an answer in the console.")
-            return
-        from app.tui.review import ReviewApp
-
-        result = ReviewApp(settings, store, pairs).run()
-    finally:
-        store.close()
-    if result is not None:
-        click.echo(result.summary())

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import stat
 import sys
 from pathlib import Path
 
 import click
 
 from app.commands.common import EXIT_CONFIG, config_file_of
+from app.core.config.loader import permission_warnings
 
 
 def example_config_path() -> Path:
@@ -30,7 +28,7 @@ def check(ctx: click.Context, file: str | None) -> None:
     """Validate FILE (default: the config in use) and explain every problem."""
     from app.core.config import paths
     from app.core.config.errors import ConfigError
-    from app.core.config.settings import load_settings
+    from app.core.config.loader import load_settings
 
     chosen = file or config_file_of(ctx)
     path = paths.resolve_config_file(chosen)
@@ -50,26 +48,6 @@ def check(ctx: click.Context, file: str | None) -> None:
         key = ("no key needed" if prov.keyless else
                f"${prov.api_key_env} {'set' if prov.api_key() else 'NOT set'}")
         click.echo(f"  tier {tier.name:<10} {tier.model} via {tier.provider} ({prov.base_url}; {key})")
-
-
-# A key-shaped token ("sk-...", but not "task-model") or an api_key line, even commented out.
-_LITERAL_KEY = re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_\-]{6,}|^\s*#?\s*api_key\s*=", re.M)
-
-
-def permission_warnings(path: Path | None) -> list[str]:
-    """A config holding a literal key must not be readable by others."""
-    if path is None or not path.is_file() or os.name != "posix":
-        return []
-    try:
-        text = path.read_text("utf-8", errors="replace")
-        mode = path.stat().st_mode
-    except OSError:
-        return []  # unreadable: loading it reports that, with the fix
-    looks_secret = _LITERAL_KEY.search(text) is not None
-    if looks_secret and mode & (stat.S_IRGRP | stat.S_IROTH):
-        return [f"{path} seems to hold a literal API key and is readable by group/others; "
-                f"run `chmod 600 {path}` or move the key to an environment variable"]
-    return []
 
 
 @config.command()

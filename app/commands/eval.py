@@ -15,8 +15,9 @@ from typing import Any
 
 import click
 
-from app.commands.common import BadRow, config_file_of, load_or_exit, read_rows, warn_bad
+from app.commands.common import config_file_of, load_or_exit, warn_bad
 from app.core.evaluation.metrics import ILL_CONDITIONED_GAP
+from app.core.rows import BadRow, read_rows
 
 ROUTERS = ("router", "random", "always-cheap", "always-premium", "oracle")
 _MAX_SKIP_MESSAGES = 20

@@ -1,15 +1,14 @@
-"""The RouteDeck console: composes the panels and routes engine events to them.
+"""The RouteDeck console: composes the panels and routes core events to them.
 
-State lives in the handlers: the turn worker only iterates the session's events and posts
-them as messages; nothing here decides a route or computes a cost.
+The turn worker only iterates the session's events and posts them as messages; handlers
+render them. Nothing here decides a route, computes a cost or creates an event: cancelling
+asks the session, and its TurnFinished("cancelled") arrives like any other ending. Ledger
+reads run in a thread worker, so a slow disk never holds up a key press.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import time
-from dataclasses import replace
 from pathlib import Path
 
 from textual import events
@@ -18,17 +17,8 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.theme import Theme
 from textual.widgets import Footer, Static
-from textual.worker import Worker, WorkerState
 
-from app.core.calling.events import (
-    AttemptFailed,
-    AttemptStarted,
-    CacheHit,
-    Escalated,
-    RouteDecided,
-    TextDelta,
-    TurnFinished,
-)
+from app.core.calling.events import RouteDecided, StickyTier, TurnFinished
 from app.core.conversation.session import ConsoleSession
 from app.core.textsafe import inert
 from app.tui import themes
@@ -36,7 +26,7 @@ from app.tui.bindings import APP_BINDINGS, build_keymap, key_for
 from app.tui.commands import RouteDeckCommands
 from app.tui.compare_flow import CompareFlow
 from app.tui.fmt import format_usd, tier_style
-from app.tui.messages import PlayDone, PlaySend, PlayType, TurnCrashed, TurnEvent
+from app.tui.messages import LedgerLoaded, PlayDone, PlaySend, PlayType, TurnEvent
 from app.tui.playback import Playback
 from app.tui.widgets.chat import AnswerView, ChatView
 from app.tui.widgets.decision import DecisionPanel
@@ -69,13 +59,11 @@ class RouteDeckApp(App[None]):
         self._theme_dirs = theme_dirs
         self._warm_up = warm_up
         self._cursor_blink = cursor_blink
-        self.turn_no = 0
-        self.running = False
+        self.running_turn: int | None = None  # conversation index of the turn streaming now
         self.current_prompt = ""
-        self.last_answer = ""
         self._answer: AnswerView | None = None
         self._play_pending: str | None = None
-        self.compare = CompareFlow(self)
+        self.compare: CompareFlow | None = None  # built once the chat and prompt exist
         # Themes are registered and chosen before the first compose, so the stylesheet is
         # applied once with the right colours instead of twice.
         self._apply_themes()
@@ -100,11 +88,12 @@ class RouteDeckApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.compare = CompareFlow(self, self.query_one(ChatView), self.query_one(PromptInput))
         self.set_keymap(self.keymap)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.query_one(DecisionPanel).set_pin(self.session.state.pinned_tier)
         self._show_history()
-        self._refresh_ledger()
+        self.refresh_ledger()
         if self.session.store_problem:
             self.startup_problems.append(self.session.store_problem)
         if self.startup_problems:
@@ -163,25 +152,44 @@ class RouteDeckApp(App[None]):
     def refresh_header(self) -> None:
         self.query_one("#header-line", Static).update(self._header_text())
 
-    def _refresh_ledger(self) -> None:
+    @property
+    def running(self) -> bool:
+        return self.running_turn is not None
+
+    @property
+    def modal_open(self) -> bool:
+        return len(self.screen_stack) != 1
+
+    def refresh_ledger(self) -> None:
+        """Re-read the ledger panel's figures in a thread (the store may be slow or locked)."""
+        self.run_worker(self._read_ledger, thread=True, group="ledger", exclusive=True,
+                        exit_on_error=False)
+
+    def _read_ledger(self) -> None:
         try:
-            view = self.session.ledger()
+            self.post_message(LedgerLoaded(self.session.ledger()))
         except (sqlite3.Error, OSError) as exc:
             # A locked or damaged database must not take the console down with a traceback.
-            self.notify(f"The ledger could not be read ({exc}); totals are not updated.",
-                        severity="error")
+            self.post_message(LedgerLoaded(None, f"The ledger could not be read ({exc}); "
+                                                 "totals are not updated."))
+
+    def on_ledger_loaded(self, message: LedgerLoaded) -> None:
+        if message.view is None:
+            self.notify(message.problem, severity="error")
             return
-        self.query_one(LedgerPanel).show(view)
+        self.query_one(LedgerPanel).show(message.view)  # type: ignore[arg-type]
 
     def _show_history(self) -> None:
         chat = self.query_one(ChatView)
-        history = self.session.history
-        for i in range(0, len(history) - 1, 2):
-            # Stored text is data: never markup, never terminal escapes.
-            chat.add_user(inert(history[i]["content"]))
-            notice = chat.add_notice(Content(inert(history[i + 1]["content"])), "history")
-            self.compare.tag(notice, i // 2)
-        if history:
+        conversation = self.session.conversation
+        for i, turn in enumerate(conversation.turns):
+            if not turn.answered or turn.answer is None:
+                continue
+            chat.add_user(inert(turn.prompt))
+            view = chat.add_answer(turn.answer.tier, turn.answer.model)
+            view.show(turn.answer, turn.status)
+            CompareFlow.tag(view, i)
+        if len(conversation):
             chat.add_notice(f"Resumed session {self.session.session_id}.", "info")
 
     # --- turns ----------------------------------------------------------------------------
@@ -193,96 +201,70 @@ class RouteDeckApp(App[None]):
             self.notify(f"An answer is still streaming ({key_for('cancel', self.keymap)} cancels it).",
                         severity="warning")
             return False
-        self.turn_no += 1
-        self.running = True
+        index = self.session.start_turn(text)
+        self.running_turn = index
         self.current_prompt = text
         self._answer = None
         self.query_one(PromptInput).clear()
         self.query_one(ChatView).add_user(inert(text))
         if self.playback is not None:
             self.playback.turn_started()
-        self.run_worker(self._turn_worker(self.turn_no, text), group="turn", exclusive=True,
+        self.run_worker(self._turn_worker(index), group="turn", exclusive=True,
                         exit_on_error=False)
         return True
 
-    async def _turn_worker(self, turn: int, text: str) -> None:
-        try:
-            async for event in self.session.run_turn(text):
-                self.post_message(TurnEvent(turn, event))
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any engine failure must reach the screen as text
-            self.post_message(TurnCrashed(turn, f"{type(exc).__name__}: {exc}"))
-
-    def _ensure_answer(self, tier: str | None = None, model: str | None = None) -> AnswerView:
-        if self._answer is None:
-            self._answer = self.query_one(ChatView).add_answer(
-                self.query_one(DecisionPanel).decision)
-            if tier and model:
-                self._answer.attempt(tier, model, "routed")
-        return self._answer
+    async def _turn_worker(self, index: int) -> None:
+        async for event in self.session.run_turn(index):
+            self.post_message(TurnEvent(index, event))
 
     def on_turn_event(self, message: TurnEvent) -> None:
-        if message.turn != self.turn_no or not self.running:
-            return  # a cancelled turn's late events
+        if message.turn != self.running_turn:
+            return
         ev = message.event
         if isinstance(ev, RouteDecided):
             self.query_one(DecisionPanel).show(ev.decision)
-        elif isinstance(ev, AttemptStarted):
-            self._ensure_answer().attempt(ev.tier, ev.model, ev.why)
-        elif isinstance(ev, TextDelta):
-            self._ensure_answer().append(inert(ev.text))
-        elif isinstance(ev, CacheHit):
-            answer = self._ensure_answer(ev.tier, ev.model)
-            if not answer.parts:
-                answer.append(inert(ev.text))
-        elif isinstance(ev, AttemptFailed):
-            # The message already names provider/model and the fix; the next AttemptStarted
-            # (retry or fallback) says what happens next.
-            self._ensure_answer().add_note(inert(f"✗ attempt {ev.attempt} on {ev.tier}: {ev.message}"))
-        elif isinstance(ev, Escalated):
-            self._ensure_answer().add_note(inert(f"escalated {ev.from_tier} → {ev.to_tier}: {ev.reason}"))
+        elif isinstance(ev, StickyTier):
+            self.refresh_header()
         elif isinstance(ev, TurnFinished):
-            self._finish_turn(ev)
+            self._finish_turn(message.turn, ev)
+        else:
+            if self._answer is None:
+                d = self.session.conversation[message.turn].decision
+                self._answer = self.query_one(ChatView).add_answer(
+                    d.tier if d else "?", d.model if d else "?")
+            self._answer.apply(ev)
 
-    def on_turn_crashed(self, message: TurnCrashed) -> None:
-        if message.turn != self.turn_no or not self.running:
-            return
-        decision = self.query_one(DecisionPanel).decision
-        self._finish_turn(TurnFinished(
-            status="error", text="", tier=decision.tier if decision else "",
-            model=decision.model if decision else "",
-            message=f"Internal error while answering ({message.text}). The prompt is back in "
-                    "the input; `routedeck ask` shows the same error outside the console."))
-
-    def _finish_turn(self, ev: TurnFinished) -> None:
+    def _finish_turn(self, index: int, ev: TurnFinished) -> None:
         chat = self.query_one(ChatView)
-        self.running = False
+        self.running_turn = None
         if ev.status == "offline":
-            self._offline_notice(ev)
-        elif ev.status in ("ok", "truncated", "cancelled", "error"):
-            if self._answer is not None or ev.text:
-                self._ensure_answer(ev.tier, ev.model).finish(replace(ev, text=inert(ev.text)))
-            if ev.status in ("ok", "truncated") and ev.text:
-                self.last_answer = ev.text
-                self.compare.tag(self._answer, len(self.session.turns) - 1)
-        if ev.status in ("error", "blocked"):
-            # Server text can hold markup-like brackets or escapes: shown as plain, inert text.
-            chat.add_notice(Content(inert(ev.message or "The turn failed without a message.")),
-                            "error")
+            self._offline_notice(index, ev)
+        elif ev.status != "blocked" and (self._answer is not None or ev.answer.text):
+            if self._answer is None:
+                self._answer = chat.add_answer(ev.answer.tier, ev.answer.model)
+            self._answer.apply(ev)
+            if ev.answered:
+                CompareFlow.tag(self._answer, index)
+        if ev.status == "cancelled" and self._answer is None:
+            chat.add_notice("Cancelled before the first token.", "info")
+        if ev.status in ("error", "blocked", "crashed"):
+            # Server text can hold markup-like brackets or escapes: plain, inert text.
+            chat.add_notice(Content(inert(ev.message or "The turn failed.")), "error")
+        if ev.status in ("error", "blocked", "crashed", "cancelled"):
             self._restore_prompt()
         self._answer = None
-        self._refresh_ledger()
+        self.refresh_ledger()
         self.refresh_header()
         self._turn_idle()
 
-    def _offline_notice(self, ev: TurnFinished) -> None:
+    def _offline_notice(self, index: int, ev: TurnFinished) -> None:
         chat = self.query_one(ChatView)
-        decision = self.query_one(DecisionPanel).decision
+        decision = self.session.conversation[index].decision
         est = decision.est_cost_usd if decision else None
         chat.add_notice(Content.assemble(
             ("not sent", "bold $rd-cost-warning"),
-            f" — would go to {ev.tier} ({ev.model}), estimated {format_usd(est)}"), "offline-line")
+            f" — would go to {ev.answer.tier} ({ev.answer.model}), estimated {format_usd(est)}"),
+            "offline-line")
         if not self.session.offline_notice_shown:
             self.session.offline_notice_shown = True
             chat.add_notice(Content.assemble(("Offline. ", "bold"), inert(ev.message)), "offline")
@@ -298,11 +280,6 @@ class RouteDeckApp(App[None]):
             self.send(text)
         elif self.playback is not None:
             self.playback.turn_done()
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        # A cancelled turn is recorded by the engine as its worker unwinds; show that row.
-        if event.worker.group == "turn" and event.state == WorkerState.CANCELLED:
-            self._refresh_ledger()
 
     # --- playback -------------------------------------------------------------------------
     def on_play_type(self, message: PlayType) -> None:
@@ -331,26 +308,15 @@ class RouteDeckApp(App[None]):
         if action == "escalate":
             return len(self.screen_stack) == 1  # elsewhere the key belongs to that screen
         if action == "select_turn":
-            return self.compare.can_select()
+            return self.compare is not None and self.compare.can_select()
         return True
 
     def action_send_prompt(self) -> None:
         self.query_one(PromptInput).action_send()
 
     def action_cancel_turn(self) -> None:
-        if not self.running:
-            return
-        self.workers.cancel_group(self, "turn")
-        answer = self._answer
-        decision = self.query_one(DecisionPanel).decision
-        self._finish_turn(TurnFinished(
-            status="cancelled", text=answer.text if answer else "",
-            tier=answer.tier if answer else (decision.tier if decision else ""),
-            model=answer.model if answer else (decision.model if decision else ""),
-            latency_s=time.monotonic() - answer.started if answer else 0.0))
-        if answer is None:
-            self.query_one(ChatView).add_notice("Cancelled before the first token.", "info")
-        self._restore_prompt()
+        if self.running and not self.session.cancel_turn():
+            self.notify("Cancelling…")
 
     def pin_tier(self, tier: str | None) -> None:
         self.session.set_pin(tier)
@@ -369,17 +335,21 @@ class RouteDeckApp(App[None]):
         self.notify(f"Session pinned to {pin}." if pin else f"Routing is automatic again{note}.")
 
     # escalate / compare: the flow picks the turn and opens the view; the session decides
+    def _flow(self) -> CompareFlow:
+        assert self.compare is not None, "the console is not mounted yet"
+        return self.compare
+
     def action_escalate(self) -> None:
-        self.compare.escalate()
+        self._flow().escalate()
 
     def escalate(self, turn_index: int | None = None, tier: str | None = None) -> None:
-        self.compare.escalate(turn_index, tier)
+        self._flow().escalate(turn_index, tier)
 
     def action_select_turn(self, delta: int) -> None:
-        self.compare.select(delta)
+        self._flow().select(delta)
 
     def on_click(self, event: events.Click) -> None:
-        self.compare.clicked(event.widget)
+        self._flow().clicked(event.widget)
 
     def action_force_premium(self) -> None:
         tier = self.session.force_premium_next()
@@ -387,7 +357,8 @@ class RouteDeckApp(App[None]):
         self.notify(f"The next prompt goes to {tier}.")
 
     def action_copy_answer(self) -> None:
-        text = self.last_answer
+        last = self.session.conversation.last_answered()
+        text = self.session.conversation[last].answer.text if last is not None else ""  # type: ignore[union-attr]
         if not text:
             self.notify("There is no answer to copy yet.", severity="warning")
             return
@@ -423,8 +394,15 @@ class RouteDeckApp(App[None]):
         self.notify("Demo paused." if paused else "Demo resumed.")
 
     def action_new_session(self) -> None:
-        self.action_cancel_turn()
-        self.session.new_session()
+        if self.running:
+            self.notify("Cancel the answer being streamed first (esc).", severity="warning")
+            return
+        try:
+            self.session.new_session()
+        except (sqlite3.Error, OSError) as exc:
+            self.notify(f"No new session: the ledger cannot be written ({exc}).",
+                        severity="error")
+            return
         self._reset_screen()
         self.query_one(ChatView).add_notice(f"New session {self.session.session_id}.", "info")
 
@@ -437,7 +415,9 @@ class RouteDeckApp(App[None]):
     def _resume(self, session_id: int | None) -> None:
         if session_id is None or session_id == self.session.session_id:
             return
-        self.action_cancel_turn()
+        if self.running:
+            self.notify("Cancel the answer being streamed first (esc).", severity="warning")
+            return
         self.session.resume(session_id)
         self._reset_screen()
         self._show_history()
@@ -447,7 +427,6 @@ class RouteDeckApp(App[None]):
         decision = self.query_one(DecisionPanel)
         decision.decision = None
         decision.set_pin(self.session.state.pinned_tier)
-        self.last_answer = ""
-        self.compare.reset()
-        self._refresh_ledger()
+        self._flow().reset()
+        self.refresh_ledger()
         self.refresh_header()

@@ -56,11 +56,12 @@ class RouteDeckCommands(Provider):
         for tier in app.session.tier_names:
             out.append((f"Compare with tier: {tier}", partial(app.escalate, None, tier),
                         f"re-run the selected (or last) answer on {tier}, side by side"))
-        turns = app.session.turns
-        for i in range(len(turns) - 1, max(-1, len(turns) - 1 - PALETTE_TURNS), -1):
-            t = turns[i]
+        conv = app.session.conversation
+        for i in reversed(conv.answered()[-PALETTE_TURNS:]):
+            t = conv[i]
+            assert t.answer is not None  # answered
             out.append((f"Compare turn {i + 1}: {_short(t.prompt)}", partial(app.escalate, i),
-                        f"answered on {t.result.tier} ({t.result.model}); re-run one tier up"))
+                        f"answered on {t.answer.tier} ({t.answer.model}); re-run one tier up"))
         for tier in ("auto", *app.session.tier_names):
             out.append((f"Pin tier: {tier}", partial(app.pin_tier, None if tier == "auto" else tier),
                         "route every prompt of this session" + ("" if tier == "auto" else f" to {tier}")))

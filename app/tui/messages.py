@@ -8,7 +8,7 @@ from app.core.calling.events import Event
 
 
 class TurnEvent(Message):
-    """One engine event of turn number ``turn`` (stale turns are ignored by the handler)."""
+    """One core event of conversation turn ``turn`` (0-based index)."""
 
     def __init__(self, turn: int, event: Event) -> None:
         super().__init__()
@@ -16,13 +16,13 @@ class TurnEvent(Message):
         self.event = event
 
 
-class TurnCrashed(Message):
-    """The engine raised instead of finishing the turn: shown as text, never a traceback."""
+class LedgerLoaded(Message):
+    """The ledger panel's figures, read from the store in a thread worker."""
 
-    def __init__(self, turn: int, text: str) -> None:
+    def __init__(self, view: object | None, problem: str = "") -> None:
         super().__init__()
-        self.turn = turn
-        self.text = text
+        self.view = view
+        self.problem = problem
 
 
 class PlayType(Message):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from textual.message import Message
 
-from app.commands.common import BadRow, read_rows
+from app.core.rows import BadRow, read_rows
 
 TYPE_STEP_S = 0.02  # typing animation tick
 TYPE_MAX_S = 0.8  # long prompts are typed in bigger chunks so no prompt takes longer than this

@@ -14,8 +14,7 @@ from textual.app import App
 from textual.widgets import Static
 
 from app.core.config.settings import Settings
-from app.core.conversation.compare import VERDICT_KEYS
-from app.core.conversation.escalation import keeps_compared
+from app.core.conversation.escalation import VERDICT_KEYS, judge_stored_pair
 from app.tui import themes
 
 
@@ -35,14 +34,6 @@ class ReviewResult:
         return (f"judged {self.judged} of {self.total} pair(s) ({detail})"
                 + (f"; skipped {self.skipped}" if self.skipped else "")
                 + (f"; {left} not shown" if left else "") + ".")
-
-
-def record_verdict(store: Any, pair: dict[str, Any], verdict: str) -> int:
-    """Store a verdict on a stored pair (cheaper answer first); the better answer is kept."""
-    answer, compared = pair["answer_request_id"], pair["compared_request_id"]
-    kept = compared if keeps_compared(verdict, upward=True) else answer
-    return store.add_verdict(answer, compared, verdict, kept_request_id=kept,
-                             session_id=pair.get("session_id"))
 
 
 class ReviewApp(App[ReviewResult]):
@@ -92,7 +83,7 @@ class ReviewApp(App[ReviewResult]):
             self.result.skipped += 1
         else:
             try:
-                record_verdict(self.store, self.pairs[self.index], verdict)
+                judge_stored_pair(self.store, self.pairs[self.index], verdict)
             except Exception as exc:  # noqa: BLE001 - shown as text; the pair is shown again
                 self.notify(f"The verdict could not be stored: {type(exc).__name__}: {exc}",
                             severity="error", timeout=10)

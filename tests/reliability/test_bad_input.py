@@ -36,13 +36,13 @@ from rich.console import Console
 
 from app.core.calling.engine import Engine
 from app.core.calling.events import TurnFinished
-from app.core.config.settings import load_settings
+from app.core.config.loader import load_settings
 from app.core.ledger.store import open_store
 from app.tui.widgets.chat import AnswerView, Notice, UserMessage
 from app.tui.widgets.prompt import PromptInput
 from tests.loopback_server import config_toml
 from tests.reliability.helpers import ErrorServer, ledger_rows, run_cli
-from tests.tui.helpers import make_app, send, wait_for
+from tests.tui.helpers import history, kept_answers, make_app, send, wait_for
 
 pytestmark = pytest.mark.reliability
 
@@ -118,7 +118,7 @@ async def test_console_ignores_empty_prompts(loopback, loopback_settings):
         for text in ("", "    ", "\n\n  \t"):
             await send(pilot, text)
             await pilot.pause()
-            assert app.turn_no == 0 and not app.running
+            assert len(app.session.conversation) == 0 and not app.running
             assert app.query_one(PromptInput).text == text  # left as typed
         assert not list(app.query(UserMessage))
     assert loopback.bodies() == []
@@ -162,7 +162,7 @@ async def test_console_reports_context_window_and_keeps_the_prompt(loopback, tmp
     app = make_app(load_settings(cfg))
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, big)
-        await wait_for(pilot, lambda: app.turn_no == 1 and not app.running)
+        await wait_for(pilot, lambda: len(app.session.conversation) == 1 and not app.running)
         [err] = [n for n in app.query(Notice) if n.has_class("-error")]
         assert "context_window = 2000" in str(err.render())
         assert app.query_one(PromptInput).text == big
@@ -224,7 +224,7 @@ def test_compare_reports_bad_lines_and_runs_the_rest(tmp_path, loopback, loopbac
     res = run_cli("compare", str(path), "-y", config=loopback_config())
     assert res.exit_code == 0, res.stderr
     _assert_bad_lines_reported(res.stderr, path)
-    assert "stored 2 pair(s)" in res.stdout
+    assert "stored 2 of 2 pair(s)" in res.stdout
     sent = sorted(b["messages"][-1]["content"] for b in loopback.bodies())
     assert sent == sorted(["What is the capital of France?",
                            "Prove that sqrt(2) is irrational."] * 2)
@@ -260,12 +260,12 @@ async def test_emoji_and_rtl_in_the_console(loopback, loopback_settings):
     app = make_app(loopback_settings())
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, EMOJI_RTL)
-        await wait_for(pilot, lambda: app.turn_no == 1 and not app.running)
+        await wait_for(pilot, lambda: len(app.session.conversation) == 1 and not app.running)
         [user] = app.query(UserMessage)
         assert EMOJI_RTL in str(user.render())
         [answer] = app.query(AnswerView)
         assert answer.text == loopback.reply
-        assert app.session.history == [{"role": "user", "content": EMOJI_RTL},
+        assert history(app) == [{"role": "user", "content": EMOJI_RTL},
                                        {"role": "assistant", "content": loopback.reply}]
         assert "👋🏽" in app.export_screenshot()
 
@@ -276,7 +276,7 @@ async def test_escape_sequences_are_inert_in_the_console(loopback, loopback_sett
     app = make_app(loopback_settings())
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, EVIL)
-        await wait_for(pilot, lambda: app.turn_no == 1 and not app.running)
+        await wait_for(pilot, lambda: len(app.session.conversation) == 1 and not app.running)
         await pilot.pause(0.2)  # the Markdown body's final update
         [user] = app.query(UserMessage)
         shown = str(user.render())
@@ -285,8 +285,8 @@ async def test_escape_sequences_are_inert_in_the_console(loopback, loopback_sett
         for raw in DANGEROUS:
             assert raw not in out, repr(raw)
         assert "\u241b]8;;http://evil.example/" in out
-        assert app.session.history[0]["content"] == EVIL  # the data itself is unchanged
-        assert app.last_answer == loopback.reply
+        assert history(app)[0]["content"] == EVIL  # the data itself is unchanged
+        assert kept_answers(app)[-1].text == loopback.reply
         svg = app.export_screenshot()
         assert not any(raw in svg for raw in DANGEROUS)
 
@@ -320,30 +320,30 @@ async def test_resumed_history_with_markup_and_escapes_renders_as_text(loopback,
     app = make_app(settings, session_id=sid)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        texts = [str(n.render()) for n in app.query(Notice)]
-        assert any("[/bold]" in t and "[@click=app.quit]" in t for t in texts)
+        [restored] = app.query(AnswerView)
+        await wait_for(pilot, lambda: restored.settled)
+        assert "[/bold]" in restored.text and "[@click=app.quit]" in restored.text
+        assert "\x1b" not in restored.text  # made inert before it reached the widget
         out = without_sgr(terminal_bytes(app))
         assert not any(raw in out for raw in DANGEROUS)
         assert app.is_running  # [@click=app.quit] did not become an action
 
 
-async def test_error_message_with_escapes_is_inert(loopback, loopback_settings):
-    from app.core.calling.events import AttemptFailed
-
-    app = make_app(loopback_settings())
-    async with app.run_test(size=SIZE) as pilot:
-        app.turn_no, app.running, app.current_prompt = 1, True, "p"
-        from app.tui.messages import TurnEvent
-
-        app.post_message(TurnEvent(1, AttemptFailed(1, "cheap", "cheap-model", "loop", "server",
-                                                    "HTTP 500: " + EVIL + " [/x]", True, "")))
-        app.post_message(TurnEvent(1, TurnFinished("error", "", "cheap", "cheap-model",
-                                                   message="server says " + EVIL + " [/x]")))
-        await wait_for(pilot, lambda: not app.running)
-        [err] = [n for n in app.query(Notice) if n.has_class("-error")]
-        assert "[/x]" in str(err.render()) and "\u241b[2J" in str(err.render())
-        out = without_sgr(terminal_bytes(app))
-        assert not any(raw in out for raw in DANGEROUS)
+async def test_error_message_with_escapes_is_inert(tmp_path):
+    """A server whose error text carries escapes and markup: the console shows it once, inert,
+    through the engine's own events (nothing here fabricates one)."""
+    with ErrorServer(500, "server says " + EVIL + " [/x]") as srv:
+        cfg = tmp_path / "hostile.toml"
+        cfg.write_text(config_toml(srv.base_url, max_retries=0, cache=False), encoding="utf-8")
+        app = make_app(load_settings(cfg))
+        async with app.run_test(size=SIZE) as pilot:
+            await send(pilot, "hello")
+            await wait_for(pilot, lambda: len(app.session.conversation) == 1
+                           and not app.running)
+            [err] = [n for n in app.query(Notice) if n.has_class("-error")]
+            assert "[/x]" in str(err.render()) and "\u241b[2J" in str(err.render())
+            out = without_sgr(terminal_bytes(app))
+            assert not any(raw in out for raw in DANGEROUS)
 
 
 def test_cli_output_never_carries_raw_escapes(loopback, loopback_config):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.config.settings import load_settings
+from app.core.config.loader import load_settings
 from app.tui.widgets.chat import AnswerView, Notice
 from app.tui.widgets.prompt import PromptInput
 from tests.reliability.helpers import FAULTS, FaultCase
@@ -38,7 +38,7 @@ async def test_console_fault_matrix(case: FaultCase, loopback, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         prompt = "hello there"
         await send(pilot, prompt)
-        await wait_for(pilot, lambda: app.turn_no == 1 and not app.running)
+        await wait_for(pilot, lambda: len(app.session.conversation) == 1 and not app.running)
         errors = [n for n in app.query(Notice) if n.has_class("-error")]
         if case.final == "ok":
             assert not errors
@@ -62,11 +62,11 @@ async def test_console_fault_matrix(case: FaultCase, loopback, tmp_path):
         if case.base_url is None:
             loopback.reset()
             await send(pilot, "and now a second question")
-            await wait_for(pilot, lambda: app.turn_no == 2 and not app.running)
+            await wait_for(pilot, lambda: len(app.session.conversation) == 2 and not app.running)
             assert list(app.query(AnswerView))[-1].text == loopback.reply
             assert store.requests()[-1]["status"] == "ok"
         else:
             # Unreachable host: the console keeps accepting prompts (and records each try).
             await send(pilot, "and now a second question")
-            await wait_for(pilot, lambda: app.turn_no == 2 and not app.running)
+            await wait_for(pilot, lambda: len(app.session.conversation) == 2 and not app.running)
             assert len(store.requests()) == 2 * len(case.rows)

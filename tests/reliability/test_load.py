@@ -53,7 +53,7 @@ def test_compare_50_concurrent_turns_lose_no_record(loopback, loopback_config, t
                   "-y", config=loopback_config(cache=False, first_token_timeout_s=20.0))
     wall = time.perf_counter() - start
     assert res.exit_code == 0, res.stderr
-    assert "stored 25 pair(s)" in res.stdout
+    assert "stored 25 of 25 pair(s)" in res.stdout
     rows = ledger_rows()
     assert len(rows) == 50 and all(r["status"] == "ok" for r in rows)
     assert len({r["id"] for r in rows}) == 50
@@ -97,14 +97,14 @@ async def test_engine_50_concurrent_turns_with_faults_lose_no_record(loopback,
     finally:
         await engine.aclose()
         store.close()
-    assert all(f.status == "ok" and f.text == REPLY for f in fins)
+    assert all(f.status == "ok" and f.answer.text == REPLY for f in fins)
     ok = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] == "error"]
     assert len(ok) == 50 and len(failed) == 10
     assert all(r["error_kind"] == "server" for r in failed)
     assert len({r["turn_id"] for r in ok}) == 50
     assert len({(r["turn_id"], r["attempt"]) for r in rows}) == len(rows) == 60
-    assert sorted(i for f in fins for i in f.request_ids) == sorted(r["id"] for r in rows)
+    assert sorted(i for f in fins for i in f.answer.request_ids) == sorted(r["id"] for r in rows)
     assert len(loopback.bodies()) == 60
     overlap = max_overlap([r for r in rows if r["status"] == "ok"])
     print(f"\nengine: 50 concurrent turns (+10 retried attempts) in {wall:.2f} s, "
@@ -113,7 +113,7 @@ async def test_engine_50_concurrent_turns_with_faults_lose_no_record(loopback,
 
 
 async def test_console_stays_responsive_while_the_provider_stalls(loopback, loopback_config):
-    from app.core.config.settings import load_settings
+    from app.core.config.loader import load_settings
 
     loopback.reply = REPLY
     loopback.fail_next(Fault.stall(2.5))
@@ -142,7 +142,7 @@ async def test_console_stays_responsive_while_the_provider_stalls(loopback, loop
         await timed("idle key", "x")
         prompt.text = "hello there"
         await pilot.press("enter")
-        while app.turn_no == 0:
+        while len(app.session.conversation) == 0:
             await pilot.pause(0.01)
         await pilot.pause(0.2)
         assert app.running  # the server is stalling before its first token

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.config.settings import load_settings
+from app.core.config.loader import load_settings
 from app.core.ledger.store import open_store
 from app.tui.widgets.prompt import PromptInput
 from tests.loopback_server import Fault, config_toml
@@ -139,7 +139,7 @@ async def _console_turns(settings, prompts, texts: list[str], tmp_path: Path,
             app.query_one(PromptInput).text = prompt
             await pilot.press("enter")
             deadline = time.monotonic() + 10
-            while app.running or app.turn_no < i:
+            while app.running or len(app.session.conversation) < i:
                 assert time.monotonic() < deadline, "console did not finish the turn"
                 await pilot.pause(0.02)
         await pilot.press("f2")  # ledger details screen

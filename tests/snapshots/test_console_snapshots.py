@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.config.settings import load_settings
+from app.core.config.loader import load_settings
 from app.tui.widgets.prompt import PromptInput
 from tests.tui.helpers import ScriptedEngine, Step, fixed_decision, make_app
 
@@ -71,11 +71,11 @@ def settings_for(tmp_path: Path, key_env: str = "", **ui):
 
 async def ask(pilot, text: str) -> None:
     app = pilot.app
-    before = app.turn_no
+    before = len(app.session.conversation)
     app.query_one(PromptInput).text = text
     await pilot.press("enter")
     deadline = time.monotonic() + 5
-    while app.turn_no == before or app.running:
+    while len(app.session.conversation) == before or app.running:
         assert time.monotonic() < deadline, "turn did not finish"
         await pilot.pause(0.02)
     # Let each answer's stream worker finish its final Markdown update.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.calling.events import (
+    Answer,
     AttemptFailed,
     AttemptStarted,
     Event,
@@ -63,44 +64,40 @@ class ScriptedEngine:
     async def aclose(self) -> None:
         return None
 
-    def _cost(self, tier: str, usage: Usage) -> float | None:
-        from app.core.ledger.pricing import price_for
+    def _costs(self, tier: str, usage: Usage):
+        from app.core.ledger.costs import attempt_cost
 
-        t = self.settings.tier(tier)
-        price = price_for(t, self.settings.provider_for(t))
-        return price.cost(usage.input_tokens, usage.output_tokens) if price else None
+        return attempt_cost(self.settings, self.settings.tier(tier), usage)
 
     def _record(self, turn_id: str, attempt: int, tier: str, status: str, usage: Usage,
                 **kw: Any) -> int:
         if self.recorder is None:
             return 0
         t = self.settings.tier(tier)
-        cost = self._cost(tier, usage)  # a failed attempt still pays for its input
         rec = AttemptRecord(
             turn_id=turn_id, attempt=attempt, session_id=self.session_id, tier=tier,
             model=t.model, provider=t.provider, status=status,
             started_at=FIXED_STARTED_AT + self.turns, input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens, usage_source=usage.source, cost_usd=cost,
-            premium_cost_usd=self._cost(self.settings.premium.name, usage), **kw)
-        return self.recorder.record_attempt(rec)
+            output_tokens=usage.output_tokens, usage_source=usage.source, **kw)
+        # The real cost function: a failed attempt still pays for its input.
+        return self.recorder.record_attempt(self._costs(tier, usage).fill(rec))
 
     async def run_turn(self, prompt: str, history: list[dict], state: Any = None,
                        budget: Any = None, use_cache: bool = True,
-                       tier: str | None = None) -> AsyncIterator[Event]:
+                       tier: str | None = None, cancel: Any = None,
+                       fallback: bool = True) -> AsyncIterator[Event]:
         self.turns += 1
         step = type(self).script.pop(0)
         decision = step.decision or replace(route(prompt, self.settings, history, state, budget),
                                             decision_us=FIXED_DECISION_US)
-        if state is not None and decision.forced:
-            state.force_next = None
         yield RouteDecided(decision)
         final = step.tier or decision.tier
         model = self.settings.tier(final).model
         if step.offline:
             from app.core.calling.engine import offline_message
 
-            yield TurnFinished("offline", "", decision.tier, decision.model,
-                               message=offline_message(self.settings, self.settings.tier(decision.tier)))
+            yield TurnFinished("offline", Answer("", decision.tier, decision.model),
+                               offline_message(self.settings, self.settings.tier(decision.tier)))
             return
         turn_id = f"turn-{self.session_id}-{self.turns}"
         usage = Usage(step.input_tokens, step.output_tokens)
@@ -122,11 +119,11 @@ class ScriptedEngine:
             yield TextDelta(word if i == 0 else " " + word)
         rid = self._record(turn_id, attempt, final, step.status, usage,
                            fallback_from=step.fallback_from, answer=step.text)
-        yield TurnFinished(step.status, step.text, final, model, usage=usage,  # type: ignore[arg-type]
-                           cost_usd=self._cost(final, usage),
-                           premium_cost_usd=self._cost(self.settings.premium.name, usage),
-                           latency_s=step.latency_s, ttft_s=0.3,
-                           fallback_from=step.fallback_from, request_ids=(rid,))
+        yield TurnFinished(step.status, Answer(  # type: ignore[arg-type]
+            step.text, final, model, usage=usage, cost_usd=self._costs(final, usage).cost_usd,
+            premium_cost_usd=self._costs(final, usage).premium_cost_usd,
+            latency_s=step.latency_s, ttft_s=0.3, fallback_from=step.fallback_from,
+            finish_reason="stop", request_ids=(rid,)))
 
 
 def fixed_decision(settings: Settings, tier: str, score: float, task: str,
@@ -181,3 +178,21 @@ async def send(pilot, text: str) -> None:
 
     pilot.app.query_one(PromptInput).text = text
     await pilot.press("enter")
+
+
+def kept_answers(app) -> list:
+    """The answer of record of every answered turn, oldest first."""
+    conv = app.session.conversation
+    return [conv[i].answer for i in conv.answered()]
+
+
+def history(app) -> list[dict[str, str]]:
+    return app.session.conversation.history()
+
+
+async def ask_and_wait(pilot, text: str) -> None:
+    """Send ``text`` and wait until its turn has finished."""
+    app = pilot.app
+    before = len(app.session.conversation)
+    await send(pilot, text)
+    await wait_for(pilot, lambda: len(app.session.conversation) > before and not app.running)

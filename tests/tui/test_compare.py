@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.core.config.settings import load_settings
+from app.core.config.loader import load_settings
 from app.core.ledger.reader import Ledger
 from app.core.ledger.records import AttemptRecord
 from app.core.ledger.store import open_store
@@ -14,8 +14,8 @@ from app.tui.review import ReviewApp
 from app.tui.screens.compare import CompareScreen
 from app.tui.widgets.chat import AnswerView
 from app.tui.widgets.decision import DecisionPanel
-from tests.tui.helpers import make_app
-from tests.tui.test_console import SIZE, answers, last_toast, plain, send, wait_for
+from tests.tui.helpers import ask_and_wait, history, kept_answers, make_app
+from tests.tui.test_console import SIZE, answers, last_toast, plain, wait_for
 
 CHEAP = "Paris is the capital of France."
 MID = "The capital of France is Paris, on the Seine."
@@ -31,10 +31,7 @@ def replies(loopback):
 
 
 async def ask(pilot, text: str) -> None:
-    app = pilot.app
-    before = app.turn_no
-    await send(pilot, text)
-    await wait_for(pilot, lambda: app.turn_no > before and not app.running)
+    await ask_and_wait(pilot, text)
 
 
 async def open_compare(pilot, key: str = "ctrl+e") -> CompareScreen:
@@ -57,7 +54,7 @@ async def test_escalate_shows_both_answers_and_premium_verdict_sticks(replies, l
     app = make_app(loopback_settings())
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "hi")
-        assert app.session.turns[0].result.tier == "cheap"
+        assert kept_answers(app)[0].tier == "cheap"
         screen = await open_compare(pilot)
         left, right = screen.query(AnswerView)
         assert left.text == CHEAP and right.text == MID
@@ -75,13 +72,13 @@ async def test_escalate_shows_both_answers_and_premium_verdict_sticks(replies, l
         await pilot.press("2")
         await wait_for(pilot, lambda: not isinstance(app.screen, CompareScreen))
         # Premium was better: its answer replaced the cheap one in history, store and chat.
-        assert app.session.history[1]["content"] == PREMIUM
+        assert history(app)[1]["content"] == PREMIUM
         store = app.session.store()
         assert store.messages(app.session.session_id)[1]["content"] == PREMIUM
         assert verdicts(app) == ["premium_better"]
         [answer] = answers(app)
         assert answer.text == PREMIUM and "kept after compare" in plain(answer.header)
-        assert app.last_answer == PREMIUM
+        assert kept_answers(app)[-1].text == PREMIUM
         sat = Ledger(store).satisfaction()
         assert sat["cheap-model"].verdicts == 1 and sat["cheap-model"].rate == 0.0
         # Sticky premium for the rest of the session, with the verdict as the reason.
@@ -109,12 +106,12 @@ async def test_verdict_keys_store_and_keep_the_right_answer(replies, loopback_se
     app = make_app(loopback_settings())
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "hi")
-        given_id = app.session.turns[0].result.request_ids[-1]
+        given_id = kept_answers(app)[0].request_ids[-1]
         await open_compare(pilot)
         new_id = app.session.pending.compared.request_ids[-1]
         await pilot.press(key)
         await wait_for(pilot, lambda: not isinstance(app.screen, CompareScreen))
-        assert app.session.history == [{"role": "user", "content": "hi"},
+        assert history(app) == [{"role": "user", "content": "hi"},
                                        {"role": "assistant", "content": kept}]
         store = app.session.store()
         [v] = store.verdicts()
@@ -138,7 +135,7 @@ async def test_escape_leaves_without_verdict_and_the_cost_stays(replies, loopbac
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, CompareScreen))
         assert verdicts(app) == [] and app.session.pending is None
-        assert app.session.history[1]["content"] == CHEAP and answers(app)[0].text == CHEAP
+        assert history(app)[1]["content"] == CHEAP and answers(app)[0].text == CHEAP
         assert app.session.ledger().spent_usd > spent_before
         assert "calls       cheap 1 · mid 1" in plain(app.query_one("#ledger"))
         assert "routedeck review" in last_toast(app)
@@ -161,7 +158,7 @@ async def test_escalate_an_earlier_turn_selected_with_up(replies, loopback_setti
         assert body["model"] == "mid-model" and chat_messages(body) == [("user", "hi")]
         await pilot.press("p")
         await wait_for(pilot, lambda: not isinstance(app.screen, CompareScreen))
-        assert [m["content"] for m in app.session.history] == ["hi", MID, "hello again", CHEAP]
+        assert [m["content"] for m in history(app)] == ["hi", MID, "hello again", CHEAP]
         assert first.text == MID and second.text == CHEAP
         assert app.compare.selected is None and not first.has_class("-selected")
         # Down past the newest answer clears a selection; typed text keeps Up for the prompt.

@@ -1,28 +1,55 @@
-"""Typed events one turn yields, in order. The TUI and the CLI render exactly these.
+"""Typed events one turn yields, in order. Every face (console, ``ask``, ``compare``) renders
+exactly these, and only the core creates them.
 
-A turn always starts with RouteDecided and ends with exactly one TurnFinished, whatever
-happened in between (errors, fallback, cancellation, budget block).
+A turn starts with RouteDecided and ends with exactly one TurnFinished, whatever happened in
+between: errors, fallback, a budget block, a cancel requested through the turn's cancel
+event, or a crash inside the core (status "crashed", raised by the conversation layer).
+TurnFinished carries the :class:`Answer` of record, a value separate from the event, so a
+conversation can keep answers without keeping events.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
+from app.core.ledger.records import Usage
 from app.core.routing.types import RouteDecision
 
-UsageSource = Literal["provider", "estimated"]
+__all__ = ["Usage"]  # re-exported: events carry it
+
 AttemptStatus = Literal["ok", "error", "cancelled", "truncated"]
-TurnStatus = Literal["ok", "error", "cancelled", "blocked", "offline", "truncated"]
+TurnStatus = Literal["ok", "error", "cancelled", "blocked", "offline", "truncated", "crashed"]
+# Statuses whose answer text stands (a truncated answer stands, marked as cut).
+ANSWERED: frozenset[str] = frozenset({"ok", "truncated"})
 
 
 @dataclass(frozen=True, slots=True)
-class Usage:
-    input_tokens: int
-    output_tokens: int
-    cached_input_tokens: int = 0
-    reasoning_tokens: int = 0
-    source: UsageSource = "provider"
+class Answer:
+    """What a turn produced on which tier, and what it cost (all of its attempts)."""
+
+    text: str
+    tier: str
+    model: str
+    usage: Usage | None = None
+    cost_usd: float | None = None  # every attempt of the turn; None if any was unpriced
+    premium_cost_usd: float | None = None  # counterfactual: the same usage on the top tier
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    cached: bool = False
+    fallback_from: str | None = None
+    escalated_from: str | None = None
+    finish_reason: str | None = None
+    request_ids: tuple[int, ...] = ()
+
+    @property
+    def request_id(self) -> int | None:
+        """The attempt that produced the text (the last one)."""
+        return self.request_ids[-1] if self.request_ids else None
+
+    @property
+    def estimated(self) -> bool:
+        return self.usage is not None and self.usage.source == "estimated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,21 +106,23 @@ class Escalated:
 
 
 @dataclass(frozen=True, slots=True)
+class StickyTier:
+    """The rest of the session should stay on ``tier`` (after a fallback or an escalation
+    to a higher tier, with ``[router] sticky_after_fallback``); the session applies it."""
+
+    tier: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class TurnFinished:
     status: TurnStatus
-    text: str
-    tier: str
-    model: str
-    usage: Usage | None = None
-    cost_usd: float | None = None
-    premium_cost_usd: float | None = None  # counterfactual: the same turn on the top tier
-    latency_s: float = 0.0
-    ttft_s: float | None = None
-    cached: bool = False
-    fallback_from: str | None = None
-    escalated_from: str | None = None
-    message: str = ""  # for non-ok statuses: what happened and the fix
-    request_ids: tuple[int, ...] = field(default_factory=tuple)
+    answer: Answer
+    message: str = ""  # for non-ok statuses (and cut answers): what happened and the fix
+
+    @property
+    def answered(self) -> bool:
+        return self.status in ANSWERED and bool(self.answer.text)
 
 
 Event = (
@@ -104,5 +133,6 @@ Event = (
     | UsageReported
     | AttemptFailed
     | Escalated
+    | StickyTier
     | TurnFinished
 )

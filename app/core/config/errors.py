@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
+
+from app.core.config.settings import CROSS_SEP, Settings, cross_problems
 
 
 @dataclass(frozen=True)
@@ -42,12 +47,6 @@ def _key(loc: tuple[Any, ...]) -> str:
 
 def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     """Field names valid at the parent of ``loc`` (for did-you-mean hints)."""
-    import typing
-
-    from pydantic import BaseModel
-
-    from app.core.config.settings import Settings
-
     current: Any = Settings
     for part in loc[:-1]:
         origin = typing.get_origin(current)
@@ -88,8 +87,6 @@ _FIX_BY_TYPE = {
 
 def _raw_cross(data: dict[str, Any]) -> list[str]:
     """Cross-key checks on the raw file data, tolerant of wrong types elsewhere."""
-    from app.core.config.settings import cross_problems
-
     providers = data.get("providers", {"openai": {}})
     tiers_raw = data.get("tiers")
     if not isinstance(providers, dict) or not isinstance(tiers_raw, list):
@@ -113,8 +110,6 @@ def _raw_cross(data: dict[str, Any]) -> list[str]:
 
 
 def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
-    from app.core.config.settings import CROSS_SEP
-
     problems: list[Problem] = []
     cross_seen = False
     for err in exc.errors():

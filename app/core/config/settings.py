@@ -1,20 +1,18 @@
 """RouteDeck configuration: defaults < TOML file < environment (ROUTEDECK_*) < CLI flags.
 
-Nothing here is read at import time; callers ask for settings with :func:`load_settings`, so
-tests and the CLI decide which file and environment apply.
+Nothing here is read at import time; callers ask for settings with
+:func:`app.core.config.loader.load_settings`, so tests and the CLI decide which file and
+environment apply.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-
-from app.core.config import paths
 
 # Cross-field problems travel in one ValueError; config_errors splits them back apart.
 CROSS_SEP = "\n"
@@ -218,7 +216,7 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # CLI flags arrive as init kwargs, so they win over the environment, which wins
         # over the file data that load_settings() merges in underneath.
-        return (init_settings, env_settings, _FileSource(settings_cls))
+        return (init_settings, env_settings, FileSource(settings_cls))
 
 
 def cross_problems(
@@ -262,7 +260,7 @@ def cross_problems(
     return problems
 
 
-class _FileSource(PydanticBaseSettingsSource):
+class FileSource(PydanticBaseSettingsSource):
     """Feeds already-parsed TOML data (set by load_settings) below the environment."""
 
     data: dict[str, Any] = {}
@@ -272,62 +270,3 @@ class _FileSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return dict(type(self).data)
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML config file; raises ConfigError with a readable message."""
-    import tomllib
-
-    from app.core.config.errors import ConfigError, Problem
-
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(
-            path,
-            [Problem("(file)", f"{path} does not exist",
-                     "create it with `routedeck config init`, or pass an existing file with --config")],
-        ) from None
-    except OSError as exc:
-        raise ConfigError(
-            path,
-            [Problem("(file)", f"{path} cannot be read ({exc.strerror})",
-                     "check the path and its permissions")],
-        ) from None
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            path,
-            [Problem("(file)", f"the file is not valid UTF-8 (byte {exc.start})",
-                     "save the file as UTF-8 text")],
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(
-            path,
-            [Problem("(syntax)", f"TOML syntax error: {exc}",
-                     "fix the line named above; strings need quotes, tables [name], arrays [a, b]")],
-        ) from None
-
-
-def load_settings(
-    config_file: str | os.PathLike[str] | None = None,
-    overrides: dict[str, Any] | None = None,
-) -> Settings:
-    """Build settings from defaults, the config file, the environment and CLI overrides.
-
-    Raises :class:`app.core.config.errors.ConfigError` with one Problem per mistake.
-    """
-    from pydantic import ValidationError
-
-    from app.core.config.errors import ConfigError, problems_from_validation
-
-    path = paths.resolve_config_file(config_file)
-    data = read_toml(path) if path is not None else {}
-    _FileSource.data = data
-    try:
-        return Settings(**(overrides or {}))
-    except ValidationError as exc:
-        raise ConfigError(path, problems_from_validation(exc, data)) from None
-    finally:
-        _FileSource.data = {}

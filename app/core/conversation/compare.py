@@ -1,8 +1,10 @@
-"""Run prompts on two tiers and keep both answers as a pair awaiting a human verdict.
+"""``routedeck compare``: run prompts on two tiers and keep both answers as a pair awaiting a
+human verdict (``routedeck review``).
 
-Used headlessly by ``routedeck compare`` (many prompts, bounded concurrency) and by the
-console's escalate key (one prompt, one extra tier). Every call goes through the engine, so
-each answer is an ordinary ledger row with its own cost.
+Every call goes through the engine, so each answer is an ordinary ledger row with its own
+cost. A side never falls back to another tier (a pair is only worth judging when each answer
+came from the tier it claims), and a pair is stored only when both sides answered on the
+tiers asked for; otherwise :attr:`PairResult.problem` says what happened.
 """
 
 from __future__ import annotations
@@ -13,13 +15,8 @@ from dataclasses import dataclass
 
 from app.core.calling.events import TurnFinished
 from app.core.config.settings import Settings
+from app.core.ledger.store import Store
 from app.core.routing.policy import estimates
-
-VERDICT_KEYS = {
-    "cheap_enough": "cheap was enough",
-    "premium_better": "premium was better",
-    "tie": "tie",
-}
 
 
 @dataclass(frozen=True)
@@ -27,11 +24,16 @@ class PairResult:
     prompt: str
     a: TurnFinished
     b: TurnFinished
-    pair_id: int | None  # None when either side failed (nothing to judge)
+    pair_id: int | None  # None when a side did not answer on its tier (nothing to judge)
+    problem: str = ""  # why no pair was stored, in words
 
     @property
     def ok(self) -> bool:
-        return self.a.status == "ok" and self.b.status == "ok"
+        return self.pair_id is not None
+
+    @property
+    def spent(self) -> float:
+        return sum(f.answer.cost_usd or 0.0 for f in (self.a, self.b))
 
 
 @dataclass(frozen=True)
@@ -73,25 +75,32 @@ def estimate_spend(settings: Settings, prompts: Sequence[str], tiers: tuple[str,
     return SpendEstimate(usd, unpriced, 2 * len(prompts))
 
 
-async def answer_on(engine, prompt: str, history: list[dict], tier: str) -> TurnFinished:
-    """Run one forced-tier turn to the end and return its TurnFinished."""
+async def answer_on(engine, prompt: str, history: list[dict[str, str]], tier: str
+                    ) -> TurnFinished:
+    """Run one forced-tier turn (no fallback, no cache) to the end; its TurnFinished."""
     final: TurnFinished | None = None
-    async for ev in engine.run_turn(prompt, history, tier=tier, use_cache=False):
+    async for ev in engine.run_turn(prompt, history, tier=tier, use_cache=False,
+                                    fallback=False):
         if isinstance(ev, TurnFinished):
             final = ev
     assert final is not None  # the engine always ends a turn with TurnFinished
     return final
 
 
-def final_request_id(fin: TurnFinished) -> int | None:
-    return fin.request_ids[-1] if fin.request_ids else None
+def pair_problem(fin: TurnFinished, tier: str) -> str:
+    """'' when ``fin`` is a complete answer from ``tier``, else what went wrong."""
+    if fin.status != "ok" or not fin.answer.text:
+        return f"{tier}: {fin.message or fin.status}"
+    if fin.answer.tier != tier:
+        return f"{tier}: answered by {fin.answer.tier} instead"
+    return ""
 
 
 async def run_pairs(
     settings: Settings,
     prompts: Sequence[str],
     tiers: tuple[str, str],
-    store,
+    store: Store,
     session_id: int | None,
     concurrency: int = 4,
     on_done: Callable[[PairResult], None] | None = None,
@@ -109,10 +118,15 @@ async def run_pairs(
                 answer_on(engine, prompt, [], tiers[0]), answer_on(engine, prompt, [], tiers[1])
             )
         pair_id = None
-        ra, rb = final_request_id(a), final_request_id(b)
-        if a.status == "ok" and b.status == "ok" and ra is not None and rb is not None:
-            pair_id = store.add_compare_pair(prompt, ra, rb, session_id=session_id)
-        res = PairResult(prompt, a, b, pair_id)
+        problem = "; ".join(p for p in (pair_problem(a, tiers[0]), pair_problem(b, tiers[1]))
+                            if p)
+        ra, rb = a.answer.request_id, b.answer.request_id
+        if not problem and (ra is None or rb is None):
+            problem = "the answers could not be recorded in the ledger"
+        if not problem:
+            pair_id = await asyncio.to_thread(store.add_compare_pair, prompt, ra, rb,
+                                              session_id=session_id)
+        res = PairResult(prompt, a, b, pair_id, problem)
         results[i] = res
         if on_done is not None:
             on_done(res)

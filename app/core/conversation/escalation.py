@@ -1,14 +1,13 @@
 """Escalate one answered turn to another tier, then judge the two answers (no UI here).
 
-The console's compare view drives this through :class:`app.core.conversation.session.ConsoleSession`:
-``plan`` decides which turn and which tier (or says why not, in words for a toast), the
-session runs the forced-tier turn through the engine with the turn's own history, and
-``judge`` turns the user's verdict into a stored label, the answer kept in the conversation,
-and optionally a sticky premium tier for the rest of the session.
+The console's compare view drives this through :class:`app.core.conversation.session.
+ConsoleSession`: :func:`make_plan` decides which turn and which tier (or says why not, in
+words for a toast), the session runs the forced-tier turn through the engine with the turn's
+own history, and the verdict becomes a stored label, the answer kept in the conversation,
+and optionally a sticky tier for the rest of the session.
 
 A pair is stored cheaper tier first (``answer_request_id`` = the cheaper answer), which is
-what :meth:`app.core.ledger.reader.Ledger.satisfaction` and :mod:`app.core.evaluation.labels` read. The
-compare view normally escalates upwards, so that is the answer already given.
+what :meth:`app.core.ledger.reader.Ledger.satisfaction` and the label export read.
 """
 
 from __future__ import annotations
@@ -16,9 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.calling.events import TurnFinished, Usage
+from app.core.calling.events import Answer
 from app.core.config.settings import Settings
-from app.core.conversation.compare import VERDICT_KEYS, final_request_id
+from app.core.conversation.turn import Conversation
+
+VERDICT_KEYS = {
+    "cheap_enough": "cheap was enough",
+    "premium_better": "premium was better",
+    "tie": "tie",
+}
 
 
 class EscalationRefused(Exception):
@@ -26,33 +31,29 @@ class EscalationRefused(Exception):
 
 
 @dataclass(frozen=True)
-class Answered:
-    """One answered turn of the conversation: the prompt and the answer kept for it."""
-
-    prompt: str
-    result: TurnFinished  # tier, model, usage, cost, latency and request id of the kept answer
-    message_id: int | None = None  # the stored assistant message (None without a store)
-
-
-@dataclass(frozen=True)
 class Plan:
-    """Re-run turn ``turn_index`` (0-based) on ``tier`` with the history that turn had."""
+    """Re-run turn ``turn_index`` on ``tier`` with the history that turn had."""
 
     turn_index: int
     prompt: str
     history: tuple[dict[str, str], ...]
-    given: TurnFinished
+    given: Answer
     tier: str
     upward: bool  # the new tier is above the given answer's tier
 
 
 @dataclass(frozen=True)
 class Pending:
-    """A finished escalation awaiting a verdict."""
+    """A finished re-run awaiting a verdict."""
 
     plan: Plan
-    compared: TurnFinished
-    pair_id: int | None  # None when the pair could not be stored (no ledger)
+    compared: Answer
+    pair_id: int | None  # None when the pair could not be stored
+
+    def ordered_ids(self) -> tuple[int | None, int | None]:
+        """(cheaper answer's request id, pricier answer's request id)."""
+        given, other = self.plan.given.request_id, self.compared.request_id
+        return (given, other) if self.plan.upward else (other, given)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Judged:
     verdict: str
     turn_index: int
     kept_compared: bool  # the new answer replaced the given one in the conversation
-    kept: TurnFinished
+    kept: Answer
     stored: bool
     sticky_note: str = ""  # "the rest of the session stays on premium ..." or ""
 
@@ -91,21 +92,22 @@ def target_tier(settings: Settings, given_tier: str, turn_no: int, tier: str | N
     return names[idx + 1]
 
 
-def make_plan(settings: Settings, turns: list[Answered], history: list[dict[str, str]],
-              turn_index: int | None, tier: str | None) -> Plan:
+def make_plan(settings: Settings, conversation: Conversation, turn_index: int | None,
+              tier: str | None) -> Plan:
     if not settings.has_credentials():
         raise EscalationRefused(
             "offline: no provider credentials are configured, so nothing was sent. Set the API "
             "key variable named by api_key_env in the config, or point a tier at a keyless "
             "local server.")
-    if not turns:
-        raise EscalationRefused("there is no answer to compare yet: ask something first")
     if turn_index is None:
-        turn_index = len(turns) - 1
-    if not 0 <= turn_index < len(turns):
-        raise EscalationRefused(f"there is no turn {turn_index + 1} (answered turns: {len(turns)})")
-    turn = turns[turn_index]
-    given = turn.result
+        turn_index = conversation.last_answered()
+        if turn_index is None:
+            raise EscalationRefused("there is no answer to compare yet: ask something first")
+    if not 0 <= turn_index < len(conversation) or not conversation[turn_index].answered:
+        raise EscalationRefused(f"turn {turn_index + 1} has no answer to compare")
+    turn = conversation[turn_index]
+    given = turn.answer
+    assert given is not None  # answered
     target = target_tier(settings, given.tier, turn_index + 1, tier)
     t = settings.tier(target)
     if not settings.provider_for(t).usable():
@@ -115,23 +117,8 @@ def make_plan(settings: Settings, turns: list[Answered], history: list[dict[str,
             f"Set {env} (export {env}=...) or point the tier at a keyless local server.")
     names = [x.name for x in settings.tiers]
     upward = given.tier not in names or names.index(target) > names.index(given.tier)
-    return Plan(turn_index, turn.prompt, tuple(history[: 2 * turn_index]), given, target, upward)
-
-
-def ordered_ids(pending: Pending) -> tuple[int | None, int | None]:
-    """(cheaper answer's request id, pricier answer's request id)."""
-    given, other = final_request_id(pending.plan.given), final_request_id(pending.compared)
-    return (given, other) if pending.plan.upward else (other, given)
-
-
-def store_pair(store: Any, session_id: int | None, plan: Plan, compared: TurnFinished) -> int | None:
-    if store is None:
-        return None
-    cheap, pricey = ordered_ids(Pending(plan, compared, None))
-    if cheap is None or pricey is None:
-        return None
-    return store.add_compare_pair(plan.prompt, cheap, pricey, session_id=session_id,
-                                  source="console")
+    return Plan(turn_index, turn.prompt, tuple(conversation.history(before=turn_index)), given,
+                target, upward)
 
 
 def keeps_compared(verdict: str, upward: bool) -> bool:
@@ -156,26 +143,12 @@ def sticky_for(settings: Settings, pending: Pending, verdict: str, current: str 
     return higher, f"you judged {higher} better on turn {pending.plan.turn_index + 1}"
 
 
-def finished_from_request(row: dict[str, Any] | None, text: str) -> TurnFinished:
-    """A stored answer (resumed session) as the TurnFinished the compare view shows."""
-    if row is None:
-        return TurnFinished("ok", text, "?", "?")
-    usage = Usage(int(row.get("input_tokens") or 0), int(row.get("output_tokens") or 0),
-                  source="provider" if row.get("usage_source") == "provider" else "estimated")
-    return TurnFinished("ok", text, row.get("tier") or "?", row.get("model") or "?", usage=usage,
-                        cost_usd=row.get("cost_usd"), premium_cost_usd=row.get("premium_cost_usd"),
-                        latency_s=float(row.get("latency_s") or 0.0), cached=bool(row.get("cache_hit")),
-                        request_ids=(int(row["id"]),))
+def judge_stored_pair(store: Any, pair: dict[str, Any], verdict: str) -> int:
+    """Store a verdict on a stored pair (``routedeck review``); the better answer is kept.
 
-
-def stored_turns(store: Any, session_id: int) -> list[Answered]:
-    """The answered turns of a stored session, aligned with ``Store.messages`` pairs."""
-    rows = [r for r in store.message_rows(session_id) if r.get("content") is not None]
-    out: list[Answered] = []
-    for i in range(0, len(rows) - 1, 2):
-        user, answer = rows[i], rows[i + 1]
-        rid = answer.get("request_id")
-        request = store.request(int(rid)) if rid is not None else None
-        out.append(Answered(user["content"], finished_from_request(request, answer["content"]),
-                            int(answer["id"])))
-    return out
+    Stored pairs are cheaper answer first, so the same rule as in the console applies with
+    the pricier answer as the re-run."""
+    answer, compared = pair["answer_request_id"], pair["compared_request_id"]
+    kept = compared if keeps_compared(verdict, upward=True) else answer
+    return store.add_verdict(answer, compared, verdict, kept_request_id=kept,
+                             session_id=pair.get("session_id"))

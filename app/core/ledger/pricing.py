@@ -18,27 +18,13 @@ class Price:
     cached_input_per_mtok: float
     source: str  # "config" or "genai-prices <provider>/<model>"
 
-    def cost(
-        self,
-        input_tokens: int,
-        output_tokens: int,
-        cached_input_tokens: int = 0,
-        reasoning_tokens: int = 0,
-    ) -> float:
-        """USD for one call. Reasoning tokens are billed as output; cached input at its rate.
-
-        ``output_tokens`` is the completion count as providers report it, which already
-        includes reasoning tokens (OpenAI semantics); ``reasoning_tokens`` is only added when a
-        server reports it separately from the completion count (then pass it explicitly).
-        """
+    def cost(self, input_tokens: int, output_tokens: int, cached_input_tokens: int = 0) -> float:
+        """USD for one call; cached input at its rate. ``output_tokens`` already includes any
+        reasoning tokens (OpenAI semantics), so reasoning is never billed twice."""
         cached = min(max(cached_input_tokens, 0), max(input_tokens, 0))
         fresh = max(input_tokens, 0) - cached
-        out = max(output_tokens, 0) + max(reasoning_tokens, 0)
-        return (
-            fresh * self.input_per_mtok
-            + cached * self.cached_input_per_mtok
-            + out * self.output_per_mtok
-        ) / 1_000_000
+        return (fresh * self.input_per_mtok + cached * self.cached_input_per_mtok
+                + max(output_tokens, 0) * self.output_per_mtok) / 1_000_000
 
 
 def _as_float(value: object) -> float | None:

@@ -4,7 +4,20 @@ get their own), so nothing that cost money is ever silently lost."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
+
+UsageSource = Literal["provider", "estimated"]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens of one call, as billed: provider-reported, or estimated when it sent none."""
+
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    source: UsageSource = "provider"
 
 
 @dataclass

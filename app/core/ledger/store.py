@@ -117,11 +117,13 @@ def migrate(conn: sqlite3.Connection, upto: int | None = None) -> int:
 class Store:
     """Sessions, messages, requests (attempts) and verdicts in one SQLite file."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, store_prompts: bool = True):
+    def __init__(self, conn: sqlite3.Connection, path: Path, store_prompts: bool = True,
+                 in_memory_only: bool = False):
         self._conn = conn
         self._lock = threading.RLock()
         self.path = path
         self.store_prompts = store_prompts
+        self.in_memory_only = in_memory_only
 
     # --- lifecycle ------------------------------------------------------------------------
     @classmethod
@@ -142,6 +144,14 @@ class Store:
                 conn.close()
             raise
         return cls(conn, db, store_prompts)
+
+    @classmethod
+    def in_memory(cls, store_prompts: bool = True) -> Store:
+        """A store that lives only as long as this process (when the file cannot be used)."""
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        migrate(conn)
+        return cls(conn, Path(":memory:"), store_prompts, in_memory_only=True)
 
     def close(self) -> None:
         with self._lock:
@@ -256,19 +266,14 @@ class Store:
     def record_attempt(self, rec: AttemptRecord) -> int:
         """Persist one attempt (committed on return) and return its request id.
 
-        If the engine gave a price snapshot but no cost, the cost is computed from that
-        snapshot; the snapshot is what every later report uses, never today's price.
+        The record arrives priced (:func:`app.core.ledger.costs.attempt_cost`); the store
+        keeps exactly what it is given.
         """
         if rec.status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {rec.status!r}")
-        cost = rec.cost_usd
-        if cost is None:
-            from app.core.ledger.reader import snapshot_cost
-
-            cost = snapshot_cost(rec)
         values: list[Any] = []
         for name in _DIRECT:
-            value = cost if name == "cost_usd" else getattr(rec, name)
+            value = getattr(rec, name)
             values.append(int(value) if name in _BOOL_COLUMNS else value)
         prompt, prompt_hash = self._text(rec.prompt)
         answer, answer_hash = self._text(rec.answer)

@@ -12,9 +12,7 @@ the cancelled attempt, so what was spent stays in the ledger).
 
 from __future__ import annotations
 
-import asyncio
 import re
-from dataclasses import replace
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +24,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
 
-from app.core.calling.events import AttemptFailed, AttemptStarted, Event, TextDelta, TurnFinished
-from app.core.conversation.compare import VERDICT_KEYS
-from app.core.conversation.escalation import EscalationRefused, Plan
+from app.core.calling.events import Answer, Event, TurnFinished
+from app.core.conversation.escalation import VERDICT_KEYS, EscalationRefused, Plan
 from app.core.textsafe import inert
 from app.tui.widgets.chat import AnswerView
 
@@ -60,8 +57,8 @@ class CompareEvent(Message):
         self.event = event
 
 
-class CompareFailed(Message):
-    """The re-run could not start or raised: shown as text, never a traceback."""
+class CompareRefused(Message):
+    """The re-run could not start (the session said why, in words): nothing was sent."""
 
     def __init__(self, run: int, text: str) -> None:
         super().__init__()
@@ -118,9 +115,9 @@ class CompareScreen(Screen[str | None]):
         Binding("q", "quit_review", "quit", id="review_quit"),
     ]
 
-    def __init__(self, given: TurnFinished, tier_names: list[str], prompt: str, *,
+    def __init__(self, given: Answer, tier_names: list[str], prompt: str, *,
                  session: ConsoleSession | None = None, plan: Plan | None = None,
-                 other: TurnFinished | None = None, title: str = "",
+                 other: Answer | None = None, title: str = "",
                  labels: tuple[str, str] = ("", "")) -> None:
         super().__init__()
         self.given = given
@@ -144,11 +141,11 @@ class CompareScreen(Screen[str | None]):
 
     @classmethod
     def stored(cls, pair: dict[str, Any], tier_names: list[str], title: str) -> CompareScreen:
-        from app.core.conversation.escalation import finished_from_request
+        from app.core.conversation.stored import answer_from_request
 
         a, b = pair.get("answer"), pair.get("compared")
-        given = finished_from_request(a, (a or {}).get("answer") or "(answer text not stored)")
-        other = finished_from_request(b, (b or {}).get("answer") or "(answer text not stored)")
+        given = answer_from_request(a, (a or {}).get("answer") or "(answer text not stored)")
+        other = answer_from_request(b, (b or {}).get("answer") or "(answer text not stored)")
         return cls(given, tier_names, pair.get("prompt") or "(prompt not stored)", other=other,
                    title=title, labels=(f"A — {given.tier}", f"B — {other.tier}"))
 
@@ -171,11 +168,9 @@ class CompareScreen(Screen[str | None]):
             yield Static("", id="compare-diff")
         yield Static(self._keys(), id="compare-keys")
 
-    def _answer_view(self, ev: TurnFinished) -> AnswerView:
-        view = AnswerView(None, self.tier_names)
-        view.attempt(ev.tier, ev.model, "routed")
-        view.append(inert(ev.text))
-        view.finish(replace(ev, text=inert(ev.text)))
+    def _answer_view(self, answer: Answer) -> AnswerView:
+        view = AnswerView(answer.tier, answer.model, self.tier_names)
+        view.show(answer)
         return view
 
     def on_mount(self) -> None:
@@ -194,8 +189,8 @@ class CompareScreen(Screen[str | None]):
         if self._right is not None:
             self._right.remove()
         assert self.session is not None
-        self._right = AnswerView(None, self.tier_names)
-        self._right.attempt(plan.tier, self.session.settings.tier(plan.tier).model, "forced")
+        self._right = AnswerView(plan.tier, self.session.settings.tier(plan.tier).model,
+                                 self.tier_names)
         col.mount(self._right)
         self.run_worker(self._run(self.run_no, plan), group="compare", exclusive=True,
                         exit_on_error=False)
@@ -206,40 +201,28 @@ class CompareScreen(Screen[str | None]):
         try:
             async for ev in self.session.escalate(plan.turn_index, plan.tier):
                 self.post_message(CompareEvent(run, ev))
-        except asyncio.CancelledError:
-            raise
         except EscalationRefused as exc:
-            self.post_message(CompareFailed(run, str(exc)))
-        except Exception as exc:  # noqa: BLE001 - any engine failure reaches the screen as text
-            self.post_message(CompareFailed(run, f"internal error: {type(exc).__name__}: {exc}"))
+            self.post_message(CompareRefused(run, str(exc)))
 
     def on_compare_event(self, message: CompareEvent) -> None:
         right = self._right
         if message.run != self.run_no or right is None:
             return
         ev = message.event
-        if isinstance(ev, AttemptStarted):
-            right.attempt(ev.tier, ev.model, ev.why)
-        elif isinstance(ev, TextDelta):
-            right.append(inert(ev.text))
-        elif isinstance(ev, AttemptFailed):
-            right.add_note(inert(f"✗ attempt {ev.attempt} on {ev.tier}: {ev.message}"))
-        elif isinstance(ev, TurnFinished):
-            right.finish(replace(ev, text=inert(ev.text)))
-            if ev.status == "ok" and ev.text:
-                self.other = ev
+        right.apply(ev)
+        if isinstance(ev, TurnFinished):
+            if ev.status == "ok" and ev.answer.text:
+                self.other = ev.answer
             else:
                 self.failed = ev.message or f"the re-run ended: {ev.status}"
-                right.add_note(inert(self.failed))
+                right.add_note(self.failed)
             self._refresh_keys()
 
-    def on_compare_failed(self, message: CompareFailed) -> None:
+    def on_compare_refused(self, message: CompareRefused) -> None:
         if message.run != self.run_no or self._right is None:
             return
         self.failed = message.text
-        self._right.add_note(inert(message.text))
-        self._right.finish(TurnFinished("error", "", self._right.tier, self._right.model,
-                                        message=message.text))
+        self._right.add_note(message.text)
         self._refresh_keys()
 
     @property
@@ -294,6 +277,9 @@ class CompareScreen(Screen[str | None]):
         self.dismiss("skip")
 
     def action_leave(self) -> None:
+        if self.streaming and self.session is not None:
+            # The engine ends the re-run as cancelled and records what it cost.
+            self.session.cancel_turn()
         self.dismiss(None)
 
     def action_quit_review(self) -> None:

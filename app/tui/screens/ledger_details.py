@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from app.core.conversation.session import LedgerView
+from app.core.conversation.ledger_view import LedgerView
 from app.core.conversation.verdict_stats import VerdictStats
 from app.tui.fmt import format_usd
 from app.tui.widgets.ledger import render_ledger

@@ -24,8 +24,17 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Markdown, Static
 
-from app.core.calling.events import TurnFinished
-from app.core.routing.types import RouteDecision
+from app.core.calling.events import (
+    Answer,
+    AttemptFailed,
+    AttemptStarted,
+    CacheHit,
+    Escalated,
+    Event,
+    TextDelta,
+    TurnFinished,
+)
+from app.core.textsafe import inert
 from app.tui.fmt import format_usd, seconds, tier_style, tokens
 
 LIVE_ANSWERS = 6
@@ -47,7 +56,11 @@ class Notice(Static):
 
 
 class AnswerView(Vertical):
-    """One assistant answer: a header (tier, model, latency, tokens, cost, marks) and a body."""
+    """One assistant answer: a header (tier, model, latency, tokens, cost, marks) and a body.
+
+    :meth:`apply` renders engine events; the chat and the compare view both draw answers
+    through it, and :meth:`show` draws an answer that is already complete (history, review).
+    Text is made inert here, once: answers are data, never markup or terminal escapes."""
 
     class Settled(Message):
         """The answer's final Markdown update is done (it may be frozen from now on)."""
@@ -56,14 +69,15 @@ class AnswerView(Vertical):
             super().__init__()
             self.answer = answer
 
-    def __init__(self, decision: RouteDecision | None, tier_names: Sequence[str]) -> None:
+    def __init__(self, tier: str, model: str, tier_names: Sequence[str]) -> None:
         super().__init__()
         self.tier_names = list(tier_names)
-        self.tier = decision.tier if decision else "?"
-        self.model = decision.model if decision else "?"
+        self.tier = tier
+        self.model = model
         self.parts: list[str] = []
         self.notes: list[str] = []
-        self.finished: TurnFinished | None = None
+        self.finished: Answer | None = None
+        self.status = "running"
         self.marks: list[str] = []
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self.header = Static(self._header(), classes="answer-header")
@@ -87,6 +101,29 @@ class AnswerView(Vertical):
         return "".join(self.parts)
 
     # --- called by the turn handlers ----------------------------------------------------
+    def apply(self, ev: Event) -> None:
+        """Render one engine event of this answer's turn."""
+        if isinstance(ev, AttemptStarted):
+            self.attempt(ev.tier, ev.model, ev.why)
+        elif isinstance(ev, TextDelta):
+            self.append(ev.text)
+        elif isinstance(ev, CacheHit):
+            if not self.parts:
+                self.append(ev.text)
+        elif isinstance(ev, AttemptFailed) and ev.retryable:
+            # A failure that ends the turn is said once, by whoever shows the turn's end.
+            self.add_note(f"✗ attempt {ev.attempt} on {ev.tier}: {ev.message}")
+        elif isinstance(ev, Escalated):
+            self.add_note(f"escalated {ev.from_tier} → {ev.to_tier}: {ev.reason}")
+        elif isinstance(ev, TurnFinished):
+            self.finish(ev.answer, ev.status)
+
+    def show(self, answer: Answer, status: str = "ok") -> None:
+        """Draw a complete answer at once."""
+        self.attempt(answer.tier, answer.model, "routed")
+        self.append(answer.text)
+        self.finish(answer, status)
+
     def attempt(self, tier: str, model: str, why: str) -> None:
         if self.parts:
             self.parts.clear()
@@ -97,80 +134,80 @@ class AnswerView(Vertical):
         self.header.update(self._header())
 
     def append(self, text: str) -> None:
+        text = inert(text)
         self.parts.append(text)
         self._queue.put_nowait(text)
 
     def add_note(self, text: str) -> None:
-        self.notes.append(text)
+        self.notes.append(inert(text))
         self.note.update(Content.styled("\n".join(self.notes), "$rd-cost-warning"))
         self.note.display = True
 
-    def finish(self, ev: TurnFinished) -> None:
-        self.finished = ev
-        self.tier, self.model = ev.tier or self.tier, ev.model or self.model
-        if ev.text and ev.status in ("ok", "truncated"):
-            self.parts = [ev.text]
+    def finish(self, answer: Answer, status: str) -> None:
+        self.finished, self.status = answer, status
+        self.tier, self.model = answer.tier or self.tier, answer.model or self.model
+        if answer.text and status in ("ok", "truncated", "cancelled"):
+            self.parts = [inert(answer.text)]
         self.header.update(self._header())
-        self.set_class(ev.status not in ("ok", "truncated"), "-failed")
+        self.set_class(status not in ("ok", "truncated"), "-failed")
         self._queue.put_nowait(_END)
 
-    def replace_answer(self, ev: TurnFinished) -> None:
+    def replace_answer(self, answer: Answer) -> None:
         """The compare view kept another tier's answer for this turn: show that one instead."""
-        self.finished = ev
-        self.tier, self.model = ev.tier, ev.model
-        self.parts = [ev.text]
+        self.finished, self.status = answer, "ok"
+        self.tier, self.model = answer.tier, answer.model
+        self.parts = [inert(answer.text)]
         if "compare" not in self.marks:
             self.marks.append("compare")
         self.set_class(False, "-failed")
         self.header.update(self._header())
         if self.frozen:
-            self.query_one(".answer-frozen", Static).update(self._rich(ev.text))
-        elif self.settled:
-            self.body.update(ev.text)
+            self.query_one(".answer-frozen", Static).update(self._rich(self.text))
+        elif self.settled and self.body is not None:
+            self.body.update(self.text)
 
     # --- rendering ------------------------------------------------------------------------
     def _header(self) -> Content:
         style = tier_style(self.tier, self.tier_names)
         parts: list[Content | str | tuple[str, str]] = [(self.tier, f"{style} bold"), " · ", self.model]
-        ev = self.finished
-        if ev is None:
+        ans = self.finished
+        if ans is None:
             parts.append((" · streaming…", "dim"))
         else:
-            parts.append(f" · {seconds(ev.latency_s)}")
-            if ev.usage is not None:
-                est = "~" if ev.usage.source == "estimated" else ""
-                parts.append(f" · {est}{tokens(ev.usage.input_tokens)}→{est}{tokens(ev.usage.output_tokens)} tok")
-            if ev.status == "cancelled" and ev.usage is None:
-                # Cancelled here, before the engine reported usage: the ledger has the cost.
-                parts.append((" · cost in the ledger", "dim"))
-            else:
-                parts.append(f" · {format_usd(ev.cost_usd)}")
+            parts.append(f" · {seconds(ans.latency_s)}")
+            if ans.usage is not None:
+                est = "~" if ans.usage.source == "estimated" else ""
+                parts.append(f" · {est}{tokens(ans.usage.input_tokens)}→{est}"
+                             f"{tokens(ans.usage.output_tokens)} tok")
+            parts.append(f" · {format_usd(ans.cost_usd)}")
         for mark, colour in self._marks():
             parts += ["  ", (f"[{mark}]", f"{colour} bold")]
         return Content.assemble(*parts)
 
     def _marks(self) -> list[tuple[str, str]]:
-        ev = self.finished
+        ans, status = self.finished, self.status
         out: list[tuple[str, str]] = []
-        if ev is not None and ev.cached:
+        if ans is not None and ans.cached:
             out.append(("cached", "$rd-savings"))
-        if ev is not None and ev.fallback_from:
-            out.append((f"fallback from {ev.fallback_from}", "$warning"))
+        if ans is not None and ans.fallback_from:
+            out.append((f"fallback from {ans.fallback_from}", "$warning"))
         elif "fallback" in self.marks:
             out.append(("fallback", "$warning"))
-        if ev is not None and ev.escalated_from:
-            out.append((f"escalated from {ev.escalated_from}", "$warning"))
+        if ans is not None and ans.escalated_from:
+            out.append((f"escalated from {ans.escalated_from}", "$warning"))
         elif "escalation" in self.marks:
             out.append(("escalated", "$warning"))
         if "compare" in self.marks:
             out.append(("kept after compare", "$accent"))
-        if ev is not None and ev.usage is not None and ev.usage.source == "estimated":
+        if ans is not None and ans.estimated:
             out.append(("usage estimated", "$rd-cost-warning"))
-        if ev is not None and ev.status == "truncated":
-            out.append(("TRUNCATED", "$error"))
-        if ev is not None and ev.status == "cancelled":
+        if status == "truncated":
+            cut = "cut at max_output_tokens" if ans is not None and \
+                ans.finish_reason == "length" else "TRUNCATED"
+            out.append((cut, "$error"))
+        if status == "cancelled":
             out.append(("cancelled", "$error"))
-        if ev is not None and ev.status == "error":
+        if status in ("error", "crashed"):
             out.append(("failed", "$error"))
         return out
 
@@ -252,8 +289,8 @@ class ChatView(VerticalScroll):
         self._trim()
         return msg
 
-    def add_answer(self, decision: RouteDecision | None) -> AnswerView:
-        view = AnswerView(decision, self.tier_names)
+    def add_answer(self, tier: str, model: str) -> AnswerView:
+        view = AnswerView(tier, model, self.tier_names)
         self.mount(view)
         return view
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from textual.content import Content
 from textual.widgets import Static
 
-from app.core.conversation.session import LedgerView
+from app.core.conversation.ledger_view import LedgerView
 from app.tui.fmt import format_usd, tier_style
 
 LABEL = "dim"

@@ -1,0 +1,110 @@
+"""What a console session runs on: the store, the response cache and the engine.
+
+Each is opened on first use and closed once. The store is the ledger's only source: when the
+file in the data dir cannot be opened, an in-memory store takes its place for this run (so the
+panel still adds up), and :attr:`Services.problems` says why nothing is saved. The cache is
+optional: when it cannot open, turns go on without it. One engine serves every session of the
+process (switching sessions only re-labels it), so its HTTP clients are made once and closed
+once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+from app.core.config.settings import Settings
+from app.core.ledger.records import Recorder
+from app.core.ledger.store import Store, StoreError, open_store
+
+
+class TurnEngine(Protocol):
+    """The engine as a session uses it (:class:`app.core.calling.engine.Engine`)."""
+
+    session_id: int | None
+
+    def run_turn(self, prompt: str, history: list[dict[str, str]], state: Any = None,
+                 budget: Any = None, use_cache: bool = True, tier: str | None = None,
+                 cancel: Any = None) -> AsyncIterator[Any]: ...
+
+    async def aclose(self) -> None: ...
+
+
+EngineFactory = Callable[..., TurnEngine]
+
+
+class Services:
+    def __init__(self, settings: Settings, *, engine_factory: EngineFactory | None = None,
+                 store: Store | None = None, use_disk: bool = True) -> None:
+        self.settings = settings
+        self._engine_factory = engine_factory
+        self._engine: TurnEngine | None = None
+        self._cache: Any | None = None
+        self._store = store
+        self._use_disk = use_disk
+        self._lock = threading.RLock()
+        self.problems: list[str] = []
+
+    def store(self) -> Store:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    self._store = self._open_store()
+        return self._store
+
+    def _open_store(self) -> Store:
+        if self._use_disk:
+            try:
+                return open_store(self.settings)
+            except (StoreError, OSError) as exc:
+                self.problems.append(f"history and ledger are not saved: {exc}")
+        return Store.in_memory(store_prompts=self.settings.privacy.store_prompts)
+
+    @property
+    def persistent(self) -> bool:
+        return self._store is not None and not self._store.in_memory_only
+
+    def engine(self, session_id: int | None) -> TurnEngine:
+        # warm_up() asks from a thread while the first prompt may ask on the event loop:
+        # the lock makes both get the same engine (and one cache connection).
+        with self._lock:
+            if self._engine is None:
+                factory = self._engine_factory
+                if factory is None:
+                    from app.core.calling.engine import Engine
+
+                    factory = Engine
+                recorder: Recorder = self.store()
+                self._engine = factory(self.settings, recorder=recorder,
+                                       cache=self._open_cache(), session_id=session_id)
+            self._engine.session_id = session_id
+            return self._engine
+
+    def _open_cache(self) -> Any | None:
+        if not self.settings.cache.enabled:
+            return None
+        from app.core.calling.cache import ResponseCache
+
+        try:
+            self._cache = ResponseCache(self.settings.cache,
+                                        store_prompts=self.settings.privacy.store_prompts)
+        except Exception as exc:  # noqa: BLE001 - sqlite3/OS errors alike: the cache is optional
+            self.problems.append(f"the response cache is off ({type(exc).__name__}: {exc}); "
+                                 "answers are not cached")
+            return None
+        return self._cache
+
+    async def aclose(self) -> None:
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.aclose()
+        self.close()
+
+    def close(self) -> None:
+        cache, self._cache = self._cache, None
+        if cache is not None:
+            cache.close()
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()

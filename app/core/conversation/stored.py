@@ -1,0 +1,41 @@
+"""Stored sessions as Turn records: what ``--session N`` and Ctrl+R bring back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core.calling.events import Answer
+from app.core.conversation.turn import Turn
+from app.core.ledger.records import Usage
+
+
+def answer_from_request(row: dict[str, Any] | None, text: str) -> Answer:
+    """A stored answer (its request row, when there is one) as an :class:`Answer`."""
+    if row is None:
+        return Answer(text, "?", "?")
+    usage = Usage(int(row.get("input_tokens") or 0), int(row.get("output_tokens") or 0),
+                  int(row.get("cached_input_tokens") or 0), int(row.get("reasoning_tokens") or 0),
+                  source="provider" if row.get("usage_source") == "provider" else "estimated")
+    extra = row.get("extra") or {}
+    return Answer(text, row.get("tier") or "?", row.get("model") or "?", usage=usage,
+                  cost_usd=row.get("cost_usd"), premium_cost_usd=row.get("premium_cost_usd"),
+                  latency_s=float(row.get("latency_s") or 0.0), ttft_s=row.get("ttft_s"),
+                  cached=bool(row.get("cache_hit")), fallback_from=row.get("fallback_from"),
+                  finish_reason=extra.get("finish_reason") if isinstance(extra, dict) else None,
+                  request_ids=(int(row["id"]),))
+
+
+def stored_turns(store: Any, session_id: int) -> list[Turn]:
+    """The answered turns of a stored session (user/assistant message pairs), oldest first."""
+    rows = [r for r in store.message_rows(session_id) if r.get("content") is not None]
+    out: list[Turn] = []
+    for i in range(0, len(rows) - 1, 2):
+        user, answer = rows[i], rows[i + 1]
+        rid = answer.get("request_id")
+        request = store.request(int(rid)) if rid is not None else None
+        status = "truncated" if request is not None and request.get("status") == "truncated" \
+            else "ok"
+        out.append(Turn(user["content"], status=status,
+                        answer=answer_from_request(request, answer["content"]),
+                        message_id=int(answer["id"])))
+    return out

@@ -1,0 +1,43 @@
+"""Commands that start a Textual app (the console itself is started by ``app.cli``).
+
+This module is the composition root of the two faces: the headless commands' helpers (config
+loading with friendly errors) and the Textual apps meet here, so neither ``app.commands`` nor
+``app.tui`` has to import the other.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from app.commands.common import config_file_of, load_or_exit
+
+
+@click.command()
+@click.option("--session", "session_id", type=int,
+              help="Only the pairs of this session (default: every pair awaiting a verdict).")
+@click.pass_context
+def review(ctx: click.Context, session_id: int | None) -> None:
+    """Judge stored answer pairs side by side, one by one (verdict keys 1/2/3, n skips, q quits)."""
+    settings = load_or_exit(config_file_of(ctx))
+    from app.core.ledger.store import StoreError, open_store
+    from app.tui.review import ReviewApp
+
+    try:
+        store = open_store(settings)
+    except StoreError as exc:
+        click.echo(f"cannot open the ledger: {exc}", err=True)
+        sys.exit(1)
+    try:
+        pairs = store.compare_pairs(session_id=session_id, pending_only=True)
+        if not pairs:
+            where = f" in session {session_id}" if session_id is not None else ""
+            click.echo(f"No answer pairs are waiting for a verdict{where}. Make some with "
+                       "`routedeck compare FILE`, or press ctrl+e after an answer in the console.")
+            return
+        result = ReviewApp(settings, store, pairs).run()
+    finally:
+        store.close()
+    if result is not None:
+        click.echo(result.summary())
