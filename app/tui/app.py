@@ -2,14 +2,16 @@
 
 The turn worker only iterates the session's events and posts them as messages; handlers
 render them. Nothing here decides a route, computes a cost or creates an event: cancelling
-asks the session, and its TurnFinished("cancelled") arrives like any other ending. Ledger
+asks the session, and the engine's "cancelled" ending arrives like any other. Ledger
 reads run in a thread worker, so a slow disk never holds up a key press.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -32,6 +34,8 @@ from app.tui.widgets.chat import AnswerView, ChatView
 from app.tui.widgets.decision import DecisionPanel
 from app.tui.widgets.ledger import LedgerPanel
 from app.tui.widgets.prompt import PromptInput
+
+T = TypeVar("T")
 
 
 class RouteDeckApp(App[None]):
@@ -126,7 +130,11 @@ class RouteDeckApp(App[None]):
         self.theme = wanted
 
     def _theme_changed(self, theme: Theme) -> None:
-        if not themes.save_theme(theme.name, self.settings.ui.theme):
+        self.off_loop(lambda: themes.save_theme(theme.name, self.settings.ui.theme),
+                      self._theme_saved, "Could not save the theme choice")
+
+    def _theme_saved(self, saved: bool) -> None:
+        if not saved:
             self.notify("Could not save the theme choice (data dir not writable).",
                         severity="warning")
 
@@ -373,13 +381,30 @@ class RouteDeckApp(App[None]):
             return
         self.notify(f"Copied the last answer ({len(text)} characters).")
 
+    def off_loop(self, work: Callable[[], T], done: Callable[[T], object], what: str) -> None:
+        """Run ``work`` (store or disk I/O) in a thread, then ``done(result)`` on the UI loop;
+        a database or disk failure becomes a toast saying ``what`` could not be done."""
+
+        def run() -> None:
+            try:
+                result = work()
+            except Exception as exc:  # noqa: BLE001 - a disk or store failure is a toast
+                self.call_from_thread(self.notify, f"{what}: {type(exc).__name__}: {exc}",
+                                      severity="error", timeout=10)
+                return
+            self.call_from_thread(done, result)
+
+        self.run_worker(run, thread=True, group="io", exit_on_error=False)
+
     def action_ledger_details(self) -> None:
         from app.tui.screens.ledger_details import LedgerDetailsScreen
 
         label = f"session {self.session.session_id}" if self.session.session_id else "this session"
-        self.push_screen(LedgerDetailsScreen(self.session.ledger(), self.session.tier_names, label,
-                                             self.session.verdict_stats(),
-                                             key_for("escalate", self.keymap)))
+        self.off_loop(lambda: (self.session.ledger(), self.session.verdict_stats()),
+                      lambda figures: self.push_screen(LedgerDetailsScreen(
+                          figures[0], self.session.tier_names, label, figures[1],
+                          key_for("escalate", self.keymap))),
+                      "The ledger could not be read")
 
     def action_help(self) -> None:
         from app.tui.screens.help import HelpScreen
@@ -397,20 +422,20 @@ class RouteDeckApp(App[None]):
         if self.running:
             self.notify("Cancel the answer being streamed first (esc).", severity="warning")
             return
-        try:
-            self.session.new_session()
-        except (sqlite3.Error, OSError) as exc:
-            self.notify(f"No new session: the ledger cannot be written ({exc}).",
-                        severity="error")
-            return
+        self.off_loop(self.session.new_session, self._new_session_opened,
+                      "No new session: the ledger cannot be written")
+
+    def _new_session_opened(self, session_id: int) -> None:
         self._reset_screen()
-        self.query_one(ChatView).add_notice(f"New session {self.session.session_id}.", "info")
+        self.query_one(ChatView).add_notice(f"New session {session_id}.", "info")
 
     def action_resume_session(self) -> None:
         from app.tui.screens.sessions import SessionPicker
 
-        self.push_screen(SessionPicker(self.session.list_sessions(), self.session.session_id),
-                         self._resume)
+        self.off_loop(self.session.list_sessions,
+                      lambda sessions: self.push_screen(
+                          SessionPicker(sessions, self.session.session_id), self._resume),
+                      "The stored sessions could not be read")
 
     def _resume(self, session_id: int | None) -> None:
         if session_id is None or session_id == self.session.session_id:
@@ -418,7 +443,10 @@ class RouteDeckApp(App[None]):
         if self.running:
             self.notify("Cancel the answer being streamed first (esc).", severity="warning")
             return
-        self.session.resume(session_id)
+        self.off_loop(lambda: self.session.resume(session_id), self._resumed,
+                      f"Session {session_id} could not be opened")
+
+    def _resumed(self, _: None) -> None:
         self._reset_screen()
         self._show_history()
 

@@ -41,6 +41,8 @@ class Host(Protocol):
 
     def refresh_ledger(self) -> None: ...
 
+    def off_loop(self, work: Any, done: Any, what: str) -> None: ...
+
     def refresh_header(self) -> None: ...
 
 
@@ -134,25 +136,24 @@ class CompareFlow:
 
     def _closed(self, verdict: str | None) -> None:
         host = self.host
+        self._set(None, self._widgets())
         if verdict is None:
             kept = host.session.leave_compare()
             host.notify("No verdict given; the extra answer's cost stays in the ledger"
                         + (" and the pair waits in `routedeck review`." if kept else "."))
-        else:
-            try:
-                judged = host.session.judge(verdict)
-            except EscalationRefused as exc:
-                host.notify(str(exc), severity="warning")
-            except Exception as exc:  # noqa: BLE001 - a store failure is a toast, not a traceback
-                host.notify(f"The verdict could not be stored: {type(exc).__name__}: {exc}",
-                            severity="error", timeout=10)
-            else:
-                self._show_verdict(judged)
-        self._set(None, self._widgets())
-        host.refresh_ledger()
-        host.refresh_header()
+            host.refresh_ledger()
+            return
+        if host.session.pending is None:
+            host.notify(str(EscalationRefused("there is no finished comparison to judge")),
+                        severity="warning")
+            return
+        # The verdict, the kept answer and the message swap are store writes: off the loop.
+        host.off_loop(lambda: host.session.judge(verdict), self._show_verdict,
+                      "The verdict could not be stored")
 
     def _show_verdict(self, judged: Judged) -> None:
+        self.host.refresh_ledger()
+        self.host.refresh_header()
         kept = judged.kept
         if judged.kept_compared:
             widget = self._widgets().get(judged.turn_index)

@@ -15,6 +15,7 @@ from textual.widgets import Static
 
 from app.core.config.settings import Settings
 from app.core.conversation.escalation import VERDICT_KEYS, judge_stored_pair
+from app.core.ledger.store import Store
 from app.tui import themes
 
 
@@ -40,7 +41,7 @@ class ReviewApp(App[ReviewResult]):
     CSS_PATH = "app.tcss"
     TITLE = "RouteDeck review"
 
-    def __init__(self, settings: Settings, store: Any, pairs: list[dict[str, Any]]) -> None:
+    def __init__(self, settings: Settings, store: Store, pairs: list[dict[str, Any]]) -> None:
         super().__init__()
         self.settings = settings
         self.store = store

@@ -18,6 +18,7 @@ from typing import Any
 from app.core.calling.events import Answer
 from app.core.config.settings import Settings
 from app.core.conversation.turn import Conversation
+from app.core.ledger.store import Store
 
 VERDICT_KEYS = {
     "cheap_enough": "cheap was enough",
@@ -143,7 +144,7 @@ def sticky_for(settings: Settings, pending: Pending, verdict: str, current: str 
     return higher, f"you judged {higher} better on turn {pending.plan.turn_index + 1}"
 
 
-def judge_stored_pair(store: Any, pair: dict[str, Any], verdict: str) -> int:
+def judge_stored_pair(store: Store, pair: dict[str, Any], verdict: str) -> int:
     """Store a verdict on a stored pair (``routedeck review``); the better answer is kept.
 
     Stored pairs are cheaper answer first, so the same rule as in the console applies with

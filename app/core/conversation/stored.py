@@ -7,6 +7,7 @@ from typing import Any
 from app.core.calling.events import Answer
 from app.core.conversation.turn import Turn
 from app.core.ledger.records import Usage
+from app.core.ledger.store import Store
 
 
 def answer_from_request(row: dict[str, Any] | None, text: str) -> Answer:
@@ -25,7 +26,7 @@ def answer_from_request(row: dict[str, Any] | None, text: str) -> Answer:
                   request_ids=(int(row["id"]),))
 
 
-def stored_turns(store: Any, session_id: int) -> list[Turn]:
+def stored_turns(store: Store, session_id: int) -> list[Turn]:
     """The answered turns of a stored session (user/assistant message pairs), oldest first."""
     rows = [r for r in store.message_rows(session_id) if r.get("content") is not None]
     out: list[Turn] = []

@@ -7,10 +7,10 @@ The ledger details screen shows this as "your router on your traffic"; ``routede
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from app.core.config.settings import Settings
 from app.core.ledger.reader import Ledger, Satisfaction
+from app.core.ledger.store import Store
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class VerdictStats:
     notes: tuple[str, ...] = ()
 
 
-def verdict_stats(store: Any, settings: Settings, session_id: int | None = None) -> VerdictStats:
+def verdict_stats(store: Store, settings: Settings, session_id: int | None = None) -> VerdictStats:
     """Satisfaction per model (all sessions, and ``session_id``'s) and the current router's
     APGR, CPT(50%) and cost at 98% quality on every stored verdict."""
     from app.core.evaluation import metrics

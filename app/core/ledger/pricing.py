@@ -98,10 +98,8 @@ def _lookup(model: str, base_url: str | None) -> Price | None:
 
 
 def _lookup_snapshot(model: str, base_url: str | None) -> Price | None:
-    try:
-        from genai_prices import Usage, calc_price
-    except ImportError:  # pragma: no cover - genai-prices is a hard dependency
-        return None
+    from genai_prices import Usage, calc_price
+
     for kwargs in ({"provider_api_url": base_url} if base_url else {}, {}):
         try:
             calc = calc_price(Usage(input_tokens=1, output_tokens=1), model, **kwargs)

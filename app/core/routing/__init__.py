@@ -1,0 +1,7 @@
+"""Routing: a prompt -> task type, score (P(premium answers better)), signals -> a tier.
+
+Owns the classifier (features, the learned model and its shipped weights, the v1 rules) and
+the policy that turns a score into a decision (thresholds, task minimums, keywords, budgets,
+pins, stickiness), with the reason in words. Pure and local: no network, no LLM call, well
+under a millisecond. Imports only ``ledger`` (prices, budgets) and ``config``.
+"""

@@ -1,0 +1,28 @@
+"""The architecture's written rules (docs/ARCHITECTURE.md), checked on every run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_MODULE_LINES = 600
+
+
+def test_import_contracts_hold():
+    """The core imports no face, the faces do not import each other, the core's rooms import
+    only the rooms below them, and nothing in app/ imports in a cycle (pyproject.toml)."""
+    from importlinter.cli import lint_imports
+
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # import-linter reads pyproject.toml and imports app from here
+    try:
+        assert lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True) == 0
+    finally:
+        os.chdir(cwd)
+
+
+def test_modules_stay_small():
+    big = {str(p.relative_to(ROOT)): n for p in (ROOT / "app").rglob("*.py")
+           if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert big == {}, f"split these by responsibility: {big}"
