@@ -10,7 +10,10 @@ real engine; the app runs headless at 160x45. Measured:
 * key latency: a key press sent every 100 ms during the stream, timed until the prompt box
   shows the character.
 
-    .venv/bin/python benchmarks/bench_tui_stream.py [--tokens 4000] [--rate 500]
+``--slow-disk MS`` makes every ledger write and read take MS milliseconds longer (a busy or
+network disk): the console does that I/O in worker threads, so key latency must not move.
+
+    .venv/bin/python benchmarks/bench_tui_stream.py [--tokens 4000] [--rate 500] [--slow-disk 200]
 """
 
 from __future__ import annotations
@@ -66,6 +69,31 @@ def serve(reply: str, rate: float) -> Iterator[str]:
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@contextlib.contextmanager
+def slow_disk(ms: float) -> Iterator[None]:
+    """Every store statement waits ``ms`` first, as on a disk that is busy elsewhere."""
+    from app.core.ledger.store import Store
+
+    if ms <= 0:
+        yield
+        return
+    originals = {name: getattr(Store, name) for name in ("_write", "query", "scalar")}
+
+    def slowed(fn):
+        def wrapper(self, *args, **kwargs):
+            time.sleep(ms / 1000)
+            return fn(self, *args, **kwargs)
+        return wrapper
+
+    for name, fn in originals.items():
+        setattr(Store, name, slowed(fn))
+    try:
+        yield
+    finally:
+        for name, fn in originals.items():
+            setattr(Store, name, fn)
 
 
 async def run(tokens: int, rate: float) -> dict[str, float]:
@@ -150,9 +178,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=4000)
     parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--slow-disk", type=float, default=0.0, metavar="MS",
+                        help="add MS milliseconds to every ledger statement")
     args = parser.parse_args()
     os.environ["ROUTEDECK_HOME"] = tempfile.mkdtemp(prefix="rd-bench-")
-    r = asyncio.run(run(args.tokens, args.rate))
+    with slow_disk(args.slow_disk):
+        r = asyncio.run(run(args.tokens, args.rate))
+    if args.slow_disk:
+        print(f"slow disk: +{args.slow_disk:.0f} ms per ledger statement")
     ms = 1000
     print(f"{args.tokens} tokens at {args.rate:.0f} tok/s: streamed and rendered in "
           f"{r['stream_s']:.2f} s (ideal {args.tokens / args.rate:.2f} s), {r['chars']:.0f} chars")

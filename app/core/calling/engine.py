@@ -89,8 +89,15 @@ class _Cancelled(Exception):
     """The turn's cancel event was set while the engine waited."""
 
 
+_END = object()  # the attempt's stream ended normally
+
+
 class _Race:
-    """Awaits that give way as soon as the turn's cancel event is set."""
+    """Awaits that give way as soon as the turn's cancel event is set.
+
+    One-off waits (a token count, the cache, a backoff sleep) are raced with the event;
+    a stream is read by :meth:`stream`, whose chunks pass through a queue so that a long
+    answer does not pay for a race per token."""
 
     def __init__(self, cancel: asyncio.Event | None) -> None:
         self.cancel = cancel
@@ -118,6 +125,40 @@ class _Race:
         with contextlib.suppress(BaseException):
             await task
         raise _Cancelled
+
+    async def stream(self, deltas: AsyncIterator[str]) -> AsyncIterator[str]:
+        """The chunks of ``deltas``, read by one producer task per attempt; raises
+        _Cancelled as soon as the cancel event is set, even while no chunk comes."""
+        if self.cancel is None:
+            async for delta in deltas:
+                yield delta
+            return
+        queue: asyncio.Queue[object] = asyncio.Queue()
+
+        async def pump() -> None:
+            try:
+                async for delta in deltas:
+                    queue.put_nowait(delta)
+                queue.put_nowait(_END)
+            except Exception as exc:  # noqa: BLE001 - handed to the reader, raised there
+                queue.put_nowait(exc)
+
+        producer = asyncio.ensure_future(pump())
+        watcher = asyncio.ensure_future(self.cancel.wait())
+        watcher.add_done_callback(lambda _: queue.put_nowait(_Cancelled()))
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item  # type: ignore[misc]
+        finally:
+            # Cancelling the producer closes the HTTP stream (the provider's own finally);
+            # nothing is awaited here, so closing this generator never blocks.
+            watcher.cancel()
+            producer.cancel()
 
     def close(self) -> None:
         if self._stop is not None:
@@ -334,13 +375,9 @@ class Engine:
             try:
                 # Inside the try: a consumer that stops right here still gets a record.
                 yield AttemptStarted(turn.attempt, tier.name, tier.model, tier.provider, why)
-                async with contextlib.aclosing(
-                        self.pool.stream(tier, st, logprobs=buffered)) as deltas:
-                    while True:
-                        try:
-                            delta = await race(deltas.__anext__())
-                        except StopAsyncIteration:
-                            break
+                async with contextlib.aclosing(race.stream(
+                        self.pool.stream(tier, st, logprobs=buffered))) as deltas:
+                    async for delta in deltas:
                         if not buffered:
                             if turn.first_token is None:
                                 turn.first_token = time.perf_counter()
