@@ -17,8 +17,11 @@ from app.commands.common import config_file_of, load_or_exit
 @click.command()
 @click.option("--session", "session_id", type=int,
               help="Only the pairs of this session (default: every pair awaiting a verdict).")
+@click.option("--blind/--no-blind", default=None,
+              help="Show the two answers as A and B in random order, tiers hidden until the "
+                   "verdict (default: [ui] blind_compare).")
 @click.pass_context
-def review(ctx: click.Context, session_id: int | None) -> None:
+def review(ctx: click.Context, session_id: int | None, blind: bool | None) -> None:
     """Judge stored answer pairs side by side, one by one (verdict keys 1/2/3, n skips, q quits)."""
     settings = load_or_exit(config_file_of(ctx))
     from app.core.ledger.store import StoreError, open_store
@@ -36,7 +39,8 @@ def review(ctx: click.Context, session_id: int | None) -> None:
             click.echo(f"No answer pairs are waiting for a verdict{where}. Make some with "
                        "`routedeck compare FILE`, or press ctrl+e after an answer in the console.")
             return
-        result = ReviewApp(settings, store, pairs).run()
+        result = ReviewApp(settings, store, pairs,
+                           settings.ui.blind_compare if blind is None else blind).run()
     finally:
         store.close()
     if result is not None:

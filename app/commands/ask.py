@@ -54,17 +54,6 @@ def _summary(fin: Any, provider: str) -> str:
     return "[" + " · ".join(parts) + "]"
 
 
-def _open_recorder(settings: Any) -> Any:
-    """The ledger store to record attempts into, or None when it cannot be opened."""
-    from app.core.ledger.store import StoreError, open_store
-
-    try:
-        return open_store(settings)
-    except (StoreError, OSError) as exc:
-        click.echo(f"warning: not recording this call in the ledger ({exc})", err=True)
-        return None
-
-
 class _Output:
     """Where text goes. Live mode writes deltas to stdout as they come (a failed attempt's
     text then stays there, marked incomplete on stderr); buffered mode writes only the answer
@@ -101,11 +90,8 @@ class _Output:
         sys.stdout.flush()
 
 
-async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
+async def _run(session: Any, prompt: str, tier: str | None, as_json: bool,
                use_cache: bool, live: bool, out: dict[str, Any]) -> None:
-    from contextlib import aclosing
-
-    from app.core.calling.engine import Engine
     from app.core.calling.events import (
         AttemptFailed,
         AttemptStarted,
@@ -117,53 +103,45 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
         UsageReported,
     )
 
-    recorder = _open_recorder(settings)
-    cache = None
-    if settings.cache.enabled and use_cache:
-        from app.core.calling.cache import ResponseCache
-
-        cache = ResponseCache(settings.cache, store_prompts=settings.privacy.store_prompts)
-    engine = Engine(settings, recorder=recorder, cache=cache)
     attempts: list[dict[str, Any]] = out.setdefault("attempts", [])
     show = _Output(live and not as_json)
     try:
-        async with aclosing(engine.run_turn(prompt, [], tier=tier, use_cache=use_cache)) as events:
-            async for ev in events:
-                if isinstance(ev, RouteDecided):
-                    out["decision"] = ev.decision
-                elif isinstance(ev, AttemptStarted):
-                    attempts.append({"attempt": ev.attempt, "tier": ev.tier, "model": ev.model,
-                                     "provider": ev.provider, "why": ev.why, "status": "started"})
-                elif isinstance(ev, TextDelta):
-                    show.delta(ev.text)
-                elif isinstance(ev, UsageReported):
-                    attempts[-1].update(status="ok", cost_usd=ev.cost_usd,
-                                        usage_source=ev.usage.source)
-                elif isinstance(ev, AttemptFailed):
-                    attempts[-1].update(status="failed", error_kind=ev.error_kind,
-                                        message=ev.message, partial_text=ev.partial_text)
-                    # A failure that ends the turn is reported once, by the final message.
-                    if not as_json and ev.retryable:
-                        show.failed(ev.attempt, ev.message, ev.partial_text)
-                elif isinstance(ev, Escalated):
-                    out["escalation"] = {"from": ev.from_tier, "to": ev.to_tier,
-                                         "reason": ev.reason}
-                    if not as_json:
-                        click.echo(f"! escalated {ev.from_tier} -> {ev.to_tier}: {ev.reason}",
-                                   err=True)
-                elif isinstance(ev, CacheHit):
-                    out["cache"] = {"similarity": ev.similarity, "saved_usd": ev.saved_usd}
-                    show.delta(ev.text)
-                elif isinstance(ev, TurnFinished):
-                    out["finished"] = ev
-                    if not as_json:
-                        show.finished(ev.answer.text, ev.answered)
+        index = session.start_turn(prompt)
+        out["session"] = session.session_id
+        for problem in session.services.problems:
+            click.echo(f"warning: {problem}", err=True)
+        async for ev in session.run_turn(index, tier=tier, use_cache=use_cache):
+            if isinstance(ev, RouteDecided):
+                out["decision"] = ev.decision
+            elif isinstance(ev, AttemptStarted):
+                attempts.append({"attempt": ev.attempt, "tier": ev.tier, "model": ev.model,
+                                 "provider": ev.provider, "why": ev.why, "status": "started"})
+            elif isinstance(ev, TextDelta):
+                show.delta(ev.text)
+            elif isinstance(ev, UsageReported):
+                attempts[-1].update(status="ok", cost_usd=ev.cost_usd,
+                                    usage_source=ev.usage.source)
+            elif isinstance(ev, AttemptFailed):
+                attempts[-1].update(status="failed", error_kind=ev.error_kind,
+                                    message=ev.message, partial_text=ev.partial_text)
+                # A failure that ends the turn is reported once, by the final message.
+                if not as_json and ev.retryable:
+                    show.failed(ev.attempt, ev.message, ev.partial_text)
+            elif isinstance(ev, Escalated):
+                out["escalation"] = {"from": ev.from_tier, "to": ev.to_tier,
+                                     "reason": ev.reason}
+                if not as_json:
+                    click.echo(f"! escalated {ev.from_tier} -> {ev.to_tier}: {ev.reason}",
+                               err=True)
+            elif isinstance(ev, CacheHit):
+                out["cache"] = {"similarity": ev.similarity, "saved_usd": ev.saved_usd}
+                show.delta(ev.text)
+            elif isinstance(ev, TurnFinished):
+                out["finished"] = ev
+                if not as_json:
+                    show.finished(ev.answer.text, ev.answered)
     finally:
-        await engine.aclose()
-        if cache is not None:
-            cache.close()
-        if recorder is not None:
-            recorder.close()
+        await session.aclose()
 
 
 def _as_json(settings: Any, out: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +179,7 @@ def _as_json(settings: Any, out: dict[str, Any]) -> dict[str, Any]:
         "finish_reason": ans.finish_reason,
         "message": fin.message,
         "request_ids": list(ans.request_ids),
+        "session": out.get("session"),
         "decision": None if d is None else {
             "tier": d.tier, "rule": d.rule, "reason": d.reason, "score": round(d.score, 4),
             "task_type": d.task_type, "decision_us": round(d.decision_us, 1)},
@@ -208,28 +187,62 @@ def _as_json(settings: Any, out: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _open_session(settings: Any, continue_: bool, session_id: int | None) -> Any:
+    """The conversation to ask in: a new one, the latest (-c) or a given one (--session)."""
+    from app.core.conversation.session import ConsoleSession, SessionError
+
+    session = ConsoleSession(settings)
+    if continue_:
+        latest = session.list_sessions(1)
+        session_id = latest[0].id if latest else None
+        if session_id is None:
+            click.echo("note: no earlier conversation to continue; starting a new one", err=True)
+    try:
+        session.open(session_id)
+    except SessionError as exc:
+        session.close()
+        raise click.BadParameter(str(exc), param_hint="--session") from None
+    return session
+
+
 @click.command()
 @click.argument("prompt", required=False)
 @click.option("--tier", help="Use this tier instead of routing (a [[tiers]] name).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object at the end.")
-@click.option("--no-cache", is_flag=True, help="Do not answer from (or store in) the cache.")
+@click.option("--no-cache", is_flag=True,
+              help="Do not answer from the cache (a fresh answer still refreshes it).")
 @click.option("--stream/--no-stream", default=None,
               help="Write the answer as it arrives (default when stdout is a terminal), or "
                    "only the answer that stands, once (default for pipes and files).")
+@click.option("-c", "--continue", "continue_", is_flag=True,
+              help="Continue the most recent conversation (console or ask) with its history.")
+@click.option("--session", "session_id", type=int,
+              help="Continue this stored session (see `routedeck report` or the console's F4).")
+@click.option("-s", "--system", help="System prompt for this conversation (kept when it is "
+              "continued; over the tier's and [chat] system_prompt).")
 @click.pass_context
 def ask(ctx: click.Context, prompt: str | None, tier: str | None, as_json: bool,
-        no_cache: bool, stream: bool | None) -> None:
-    """Ask PROMPT (or stdin): route it, call the model, stream the answer."""
+        no_cache: bool, stream: bool | None, continue_: bool, session_id: int | None,
+        system: str | None) -> None:
+    """Ask PROMPT (or stdin): route it, call the model, stream the answer.
+
+    Each ask is a conversation stored like a console session: -c continues the latest one,
+    --session N a given one (the answer is then routed and sent with that history)."""
     prompt = prompt_or_stdin(prompt)
     settings = load_or_exit(config_file_of(ctx))
     names = [t.name for t in settings.tiers]
     if tier is not None and tier not in names:
         raise click.BadParameter(f"'{tier}' is not a tier ({', '.join(names)})",
                                  param_hint="--tier")
+    if continue_ and session_id is not None:
+        raise click.UsageError("choose one of -c/--continue and --session")
+    session = _open_session(settings, continue_, session_id)
+    if system is not None:
+        session.set_system_prompt(system)
     out: dict[str, Any] = {}
     try:
         live = sys.stdout.isatty() if stream is None else stream
-        asyncio.run(_run(settings, prompt, tier, as_json, not no_cache, live, out))
+        asyncio.run(_run(session, prompt, tier, as_json, not no_cache, live, out))
     except KeyboardInterrupt:
         # The engine has recorded the in-flight attempt as cancelled by now.
         click.echo("\ncancelled: no complete answer (Ctrl+C)", err=True)

@@ -20,25 +20,32 @@ from textual.content import Content
 from textual.theme import Theme
 from textual.widgets import Footer, Static
 
-from app.core.calling.events import RouteDecided, StickyTier, TurnFinished
-from app.core.conversation.session import ConsoleSession
+from app.core.calling.events import Answer, RouteDecided, StickyTier, TurnFinished
+from app.core.conversation.session import ConsoleSession, SessionError
 from app.core.textsafe import inert
 from app.tui import themes
 from app.tui.bindings import APP_BINDINGS, build_keymap, key_for
 from app.tui.commands import RouteDeckCommands
 from app.tui.compare_flow import CompareFlow
 from app.tui.fmt import format_usd, tier_style
+from app.tui.history import PromptHistory
 from app.tui.messages import LedgerLoaded, PlayDone, PlaySend, PlayType, TurnEvent
 from app.tui.playback import Playback
+from app.tui.prompting import PromptActions
+from app.tui.session_actions import SessionActions
 from app.tui.widgets.chat import AnswerView, ChatView
-from app.tui.widgets.decision import DecisionPanel
+from app.tui.widgets.decision import DecisionPanel, Outcome
 from app.tui.widgets.ledger import LedgerPanel
 from app.tui.widgets.prompt import PromptInput
+from app.tui.widgets.strip import DecisionStrip
 
 T = TypeVar("T")
+WIDE_COLUMNS = 120  # full-width side panels from here
+NARROW_COLUMNS = 90  # narrower side panels from here; below, the one-line strip
+MIN_ROWS = 20
 
 
-class RouteDeckApp(App[None]):
+class RouteDeckApp(PromptActions, SessionActions, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "RouteDeck"
     BINDINGS = APP_BINDINGS
@@ -68,6 +75,10 @@ class RouteDeckApp(App[None]):
         self._answer: AnswerView | None = None
         self._play_pending: str | None = None
         self.compare: CompareFlow | None = None  # built once the chat and prompt exist
+        self.history = PromptHistory()
+        self.editing_last = False  # the next send replaces the last turn (ctrl+l)
+        self.panels: bool | None = None  # side panels shown/hidden by F3; None: by size
+        self.blind = self.settings.ui.blind_compare
         # Themes are registered and chosen before the first compose, so the stylesheet is
         # applied once with the right colours instead of twice.
         self._apply_themes()
@@ -84,6 +95,7 @@ class RouteDeckApp(App[None]):
             with Vertical(id="side"):
                 yield DecisionPanel(names, id="decision")
                 yield LedgerPanel(names, id="ledger")
+        yield DecisionStrip(names, id="decision-strip")
         prompt = PromptInput(id="prompt")
         prompt.cursor_blink = self._cursor_blink
         prompt.placeholder = (f"Ask anything — {key_for('send', self.keymap)} sends, "
@@ -96,8 +108,10 @@ class RouteDeckApp(App[None]):
         self.set_keymap(self.keymap)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.query_one(DecisionPanel).set_pin(self.session.state.pinned_tier)
-        self._show_history()
+        self.apply_layout()
+        self.show_stored_turns()
         self.refresh_ledger()
+        self.load_prompt_history()
         if self.session.store_problem:
             self.startup_problems.append(self.session.store_problem)
         if self.startup_problems:
@@ -144,6 +158,8 @@ class RouteDeckApp(App[None]):
         parts: list[Content | str | tuple[str, str]] = [("RouteDeck", "bold"), f" — session {sid} —"]
         for tier in self.settings.tiers:
             parts += [" ", (f"{tier.name}:", tier_style(tier.name, s.tier_names)), f" {tier.model} "]
+        if s.system_prompt:
+            parts.append((" — own system prompt", "$accent"))
         if s.state.pinned_tier:
             parts.append((f" — pinned: {s.state.pinned_tier}", "$warning bold"))
         if s.state.force_next:
@@ -156,6 +172,34 @@ class RouteDeckApp(App[None]):
             state = "paused" if self.playback.paused else "playing"
             parts.append((f" — demo {state} {self.playback.sent}/{len(self.playback.prompts)}", "$accent"))
         return Content.assemble(*parts)
+
+    # --- layout by terminal size ----------------------------------------------------------
+    def on_resize(self) -> None:
+        self.apply_layout()
+
+    def apply_layout(self) -> None:
+        """Side panels at full width from 120 columns, narrower from 90; below that (or under
+        20 rows, or hidden with F3) a one-line decision strip takes their place."""
+        width, height = self.size
+        fits = width >= NARROW_COLUMNS and height >= MIN_ROWS
+        shown = fits if self.panels is None else self.panels
+        self.set_class(not shown, "-no-side")
+        self.set_class(shown and width < WIDE_COLUMNS, "-narrow-side")
+        # A compact footer fits the keys that matter into 80 columns.
+        self.query_one(Footer).compact = width < WIDE_COLUMNS
+
+    def kept_after_compare(self, turn_index: int, answer: Answer) -> None:
+        if turn_index == len(self.session.conversation) - 1:
+            self.query_one(DecisionPanel).show_outcome(Outcome(answer, "ok", True))
+
+    def action_toggle_blind(self) -> None:
+        self.blind = not self.blind
+        self.notify("Blind compare on: A and B in random order, tiers shown after your verdict."
+                    if self.blind else "Blind compare off: the compare view names each tier.")
+
+    def action_toggle_panels(self) -> None:
+        self.panels = self.has_class("-no-side")
+        self.apply_layout()
 
     def refresh_header(self) -> None:
         self.query_one("#header-line", Static).update(self._header_text())
@@ -186,8 +230,9 @@ class RouteDeckApp(App[None]):
             self.notify(message.problem, severity="error")
             return
         self.query_one(LedgerPanel).show(message.view)  # type: ignore[arg-type]
+        self.query_one(DecisionStrip).show_ledger(message.view)  # type: ignore[arg-type]
 
-    def _show_history(self) -> None:
+    def show_stored_turns(self) -> None:
         chat = self.query_one(ChatView)
         conversation = self.session.conversation
         for i, turn in enumerate(conversation.turns):
@@ -209,17 +254,27 @@ class RouteDeckApp(App[None]):
             self.notify(f"An answer is still streaming ({key_for('cancel', self.keymap)} cancels it).",
                         severity="warning")
             return False
-        index = self.session.start_turn(text)
+        self.history.add(text)
+        if self.editing_last:
+            self.editing_last = False
+            return self._replace_last(text)
+        self.start_turn(self.session.start_turn(text), text)
+        return True
+
+    def start_turn(self, index: int, text: str) -> None:
         self.running_turn = index
         self.current_prompt = text
         self._answer = None
         self.query_one(PromptInput).clear()
-        self.query_one(ChatView).add_user(inert(text))
+        chat = self.query_one(ChatView)
+        chat.add_user(inert(text))
+        # The reader may have scrolled up: a new turn is always brought into view.
+        chat.anchor()
+        chat.scroll_end(animate=False)
         if self.playback is not None:
             self.playback.turn_started()
         self.run_worker(self._turn_worker(index), group="turn", exclusive=True,
                         exit_on_error=False)
-        return True
 
     async def _turn_worker(self, index: int) -> None:
         async for event in self.session.run_turn(index):
@@ -231,6 +286,7 @@ class RouteDeckApp(App[None]):
         ev = message.event
         if isinstance(ev, RouteDecided):
             self.query_one(DecisionPanel).show(ev.decision)
+            self.query_one(DecisionStrip).show_decision(ev.decision)
         elif isinstance(ev, StickyTier):
             self.refresh_header()
         elif isinstance(ev, TurnFinished):
@@ -245,6 +301,8 @@ class RouteDeckApp(App[None]):
     def _finish_turn(self, index: int, ev: TurnFinished) -> None:
         chat = self.query_one(ChatView)
         self.running_turn = None
+        if ev.status not in ("offline", "blocked"):
+            self.query_one(DecisionPanel).show_outcome(Outcome(ev.answer, ev.status))
         if ev.status == "offline":
             self._offline_notice(index, ev)
         elif ev.status != "blocked" and (self._answer is not None or ev.answer.text):
@@ -317,14 +375,23 @@ class RouteDeckApp(App[None]):
             return len(self.screen_stack) == 1  # elsewhere the key belongs to that screen
         if action == "select_turn":
             return self.compare is not None and self.compare.can_select()
+        if action == "history":
+            return self.history_applies()
+        if action == "search_history":
+            return not self.modal_open
         return True
 
     def action_send_prompt(self) -> None:
         self.query_one(PromptInput).action_send()
 
     def action_cancel_turn(self) -> None:
-        if self.running and not self.session.cancel_turn():
-            self.notify("Cancelling…")
+        if self.running:
+            if not self.session.cancel_turn():
+                self.notify("Cancelling…")
+        elif self.editing_last:
+            self.editing_last = False
+            self.query_one(PromptInput).clear()
+            self.notify("The last turn stays as it was.")
 
     def pin_tier(self, tier: str | None) -> None:
         self.session.set_pin(tier)
@@ -364,23 +431,6 @@ class RouteDeckApp(App[None]):
         self.refresh_header()
         self.notify(f"The next prompt goes to {tier}.")
 
-    def action_copy_answer(self) -> None:
-        last = self.session.conversation.last_answered()
-        text = self.session.conversation[last].answer.text if last is not None else ""  # type: ignore[union-attr]
-        if not text:
-            self.notify("There is no answer to copy yet.", severity="warning")
-            return
-        try:
-            import pyperclip
-
-            pyperclip.copy(text)
-        except Exception:  # noqa: BLE001 - pyperclip raises its own types for a missing clipboard
-            self.copy_to_clipboard(text)
-            self.notify("No system clipboard here; sent the answer with OSC 52 instead "
-                        "(works if your terminal allows clipboard access).", severity="warning")
-            return
-        self.notify(f"Copied the last answer ({len(text)} characters).")
-
     def off_loop(self, work: Callable[[], T], done: Callable[[T], object], what: str) -> None:
         """Run ``work`` (store or disk I/O) in a thread, then ``done(result)`` on the UI loop;
         a database or disk failure becomes a toast saying ``what`` could not be done."""
@@ -388,6 +438,9 @@ class RouteDeckApp(App[None]):
         def run() -> None:
             try:
                 result = work()
+            except SessionError as exc:  # said in words for the user already
+                self.call_from_thread(self.notify, str(exc), severity="warning")
+                return
             except Exception as exc:  # noqa: BLE001 - a disk or store failure is a toast
                 self.call_from_thread(self.notify, f"{what}: {type(exc).__name__}: {exc}",
                                       severity="error", timeout=10)
@@ -418,43 +471,12 @@ class RouteDeckApp(App[None]):
         self.refresh_header()
         self.notify("Demo paused." if paused else "Demo resumed.")
 
-    def action_new_session(self) -> None:
-        if self.running:
-            self.notify("Cancel the answer being streamed first (esc).", severity="warning")
-            return
-        self.off_loop(self.session.new_session, self._new_session_opened,
-                      "No new session: the ledger cannot be written")
-
-    def _new_session_opened(self, session_id: int) -> None:
-        self._reset_screen()
-        self.query_one(ChatView).add_notice(f"New session {session_id}.", "info")
-
-    def action_resume_session(self) -> None:
-        from app.tui.screens.sessions import SessionPicker
-
-        self.off_loop(self.session.list_sessions,
-                      lambda sessions: self.push_screen(
-                          SessionPicker(sessions, self.session.session_id), self._resume),
-                      "The stored sessions could not be read")
-
-    def _resume(self, session_id: int | None) -> None:
-        if session_id is None or session_id == self.session.session_id:
-            return
-        if self.running:
-            self.notify("Cancel the answer being streamed first (esc).", severity="warning")
-            return
-        self.off_loop(lambda: self.session.resume(session_id), self._resumed,
-                      f"Session {session_id} could not be opened")
-
-    def _resumed(self, _: None) -> None:
-        self._reset_screen()
-        self._show_history()
-
-    def _reset_screen(self) -> None:
+    def reset_screen(self) -> None:
         self.query_one(ChatView).clear_chat()
         decision = self.query_one(DecisionPanel)
         decision.decision = None
         decision.set_pin(self.session.state.pinned_tier)
+        self.editing_last = False
         self._flow().reset()
         self.refresh_ledger()
         self.refresh_header()

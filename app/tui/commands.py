@@ -11,6 +11,7 @@ from textual.markup import escape
 
 from app.core.textsafe import inert
 from app.tui.bindings import key_for
+from app.tui.prompting import code_blocks
 
 if TYPE_CHECKING:
     from app.tui.app import RouteDeckApp
@@ -24,10 +25,24 @@ ACTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("Pin tier: cycle", "pin_tier", "cycle_pin", "auto → cheapest → … → premium → auto"),
     ("Force premium for the next prompt", "force_premium", "force_premium",
      "one prompt on the top tier, whatever the router says"),
-    ("Copy last answer", "copy_answer", "copy_answer", "to the system clipboard (or OSC 52)"),
+    ("Copy answer", "copy_answer", "copy_answer",
+     "the selected (or last) answer, to the system clipboard (or OSC 52)"),
+    ("Search earlier prompts…", "search_history", "search_history",
+     "every prompt sent before, in all sessions; enter puts one in the input"),
+    ("Regenerate last answer", "regenerate", "regenerate",
+     "ask the last prompt again; the new answer replaces the last one"),
+    ("Edit last prompt", "edit_last", "edit_last",
+     "put the last prompt back in the input; sending replaces that turn"),
     ("Ledger details", "ledger_details", "ledger_details", "per-model table and cost chart"),
+    ("Show / hide side panels", "toggle_panels", "toggle_panels",
+     "the decision and ledger panels (a one-line strip replaces them)"),
     ("New session", "new_session", "new_session", "start an empty conversation"),
-    ("Resume session…", "resume_session", "resume_session", "pick a stored session"),
+    ("Sessions…", "sessions", "sessions", "resume, rename or delete a stored session"),
+    ("Rename this session…", "", "rename_session", "give the session a title"),
+    ("Set the session's system prompt…", "", "system_prompt",
+     "sent first with every prompt of this session"),
+    ("Blind compare: on / off", "", "toggle_blind",
+     "compare answers as A and B without knowing which tier is which"),
     ("Pause / resume playback", "play_pause", "toggle_play", "demo playback of --play FILE"),
     ("Help", "help", "help", "keys and what the panels mean"),
     ("Quit", "quit", "quit", "leave RouteDeck"),
@@ -56,6 +71,14 @@ class RouteDeckCommands(Provider):
         for tier in app.session.tier_names:
             out.append((f"Compare with tier: {tier}", partial(app.escalate, None, tier),
                         f"re-run the selected (or last) answer on {tier}, side by side"))
+        chosen = app.chosen_answer()
+        if chosen is not None:
+            for k, (lang, code) in enumerate(code_blocks(chosen[1]), start=1):
+                lines = code.count("\n") + 1
+                out.append((f"Copy code block {k} of turn {chosen[0] + 1} ({lang}, {lines} "
+                            f"line{'s' if lines != 1 else ''})",
+                            partial(app.copy_text, code, f"code block {k}"),
+                            _short(code.split("\n", 1)[0], 60)))
         conv = app.session.conversation
         for i in reversed(conv.answered()[-PALETTE_TURNS:]):
             t = conv[i]

@@ -27,6 +27,7 @@ class Host(Protocol):
 
     session: ConsoleSession
     keymap: dict[str, str]
+    blind: bool
 
     @property
     def running(self) -> bool: ...
@@ -42,6 +43,8 @@ class Host(Protocol):
     def refresh_ledger(self) -> None: ...
 
     def off_loop(self, work: Any, done: Any, what: str) -> None: ...
+
+    def kept_after_compare(self, turn_index: int, answer: Any) -> None: ...
 
     def refresh_header(self) -> None: ...
 
@@ -68,9 +71,7 @@ class CompareFlow:
     def can_select(self) -> bool:
         if self.host.modal_open or self.host.running:
             return False
-        if not self.host.session.conversation.answered():
-            return False
-        return self.prompt.has_focus and not self.prompt.text
+        return bool(self.host.session.conversation.answered())
 
     def select(self, delta: int) -> None:
         widgets = self._widgets()
@@ -107,8 +108,9 @@ class CompareFlow:
         widgets[turn].add_class(SELECTED)
         widgets[turn].scroll_visible(animate=False)
         self.prompt.placeholder = (
-            f"turn {turn + 1} selected — {key_for('escalate', self.host.keymap)} compares it "
-            "on the next tier · ↓ past the last answer clears")
+            f"turn {turn + 1} selected — {key_for('escalate', self.host.keymap)} compares, "
+            f"{key_for('copy_answer', self.host.keymap)} copies · "
+            f"{key_for('select_next', self.host.keymap)} past the last answer clears")
 
     def reset(self) -> None:
         self.selected = None
@@ -132,7 +134,7 @@ class CompareFlow:
             host.notify(str(exc)[:1].upper() + str(exc)[1:], title="Nothing sent",
                         severity="warning", timeout=10)
             return
-        host.push_screen(CompareScreen.live(host.session, plan), self._closed)
+        host.push_screen(CompareScreen.live(host.session, plan, blind=host.blind), self._closed)
 
     def _closed(self, verdict: str | None) -> None:
         host = self.host
@@ -159,6 +161,7 @@ class CompareFlow:
             widget = self._widgets().get(judged.turn_index)
             if isinstance(widget, AnswerView):
                 widget.replace_answer(kept)
+            self.host.kept_after_compare(judged.turn_index, kept)
         lines = [f"Verdict stored: {judged.label}." if judged.stored
                  else f"Verdict: {judged.label} (not stored)."]
         lines.append(f"Kept the {kept.tier} answer ({kept.model}) in the conversation.")

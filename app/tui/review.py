@@ -41,8 +41,10 @@ class ReviewApp(App[ReviewResult]):
     CSS_PATH = "app.tcss"
     TITLE = "RouteDeck review"
 
-    def __init__(self, settings: Settings, store: Store, pairs: list[dict[str, Any]]) -> None:
+    def __init__(self, settings: Settings, store: Store, pairs: list[dict[str, Any]],
+                 blind: bool = False) -> None:
         super().__init__()
+        self.blind = blind
         self.settings = settings
         self.store = store
         self.pairs = pairs
@@ -74,7 +76,8 @@ class ReviewApp(App[ReviewResult]):
         title = f"Review pair {self.index + 1} of {len(self.pairs)}"
         if pair.get("session_id") is not None:
             title += f" (session {pair['session_id']}, {pair.get('source') or 'compare'})"
-        self.push_screen(CompareScreen.stored(pair, self.tier_names, title), self._judged)
+        self.push_screen(CompareScreen.stored(pair, self.tier_names, title, blind=self.blind),
+                         self._judged)
 
     def _judged(self, verdict: str | None) -> None:
         if verdict is None:

@@ -72,3 +72,17 @@ def test_compare_diff(snap_compare, tmp_path, scripted):  # noqa: F811
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_blind_compare_hides_the_tiers(snap_compare, tmp_path, scripted, monkeypatch):  # noqa: F811
+    settings = settings_for(tmp_path, blind_compare=True)
+    _script(settings, scripted)
+    app = make_app(settings, engine_factory=scripted)
+    # Pin the coin: the re-run on the left this time (it is random in use).
+    monkeypatch.setattr("app.tui.screens.compare.secrets.randbelow", lambda n: 1)
+
+    async def run_before(pilot):
+        await ask(pilot, QUESTION)
+        await open_compare(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -8,6 +8,7 @@ tokens and decision time), no cursor blink and animations off. Update with
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -64,7 +65,8 @@ def premium_decision(settings, score=0.71):
 
 def settings_for(tmp_path: Path, key_env: str = "", **ui):
     path = tmp_path / "snap.toml"
-    extra = "".join(f"\n[ui]\n{k} = {v!r}\n".replace("'", '"') for k, v in ui.items())
+    extra = "\n[ui]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in ui.items()) \
+        if ui else ""
     path.write_text(CONFIG.format(key_env=key_env) + extra, encoding="utf-8")
     return load_settings(path)
 
@@ -78,10 +80,17 @@ async def ask(pilot, text: str) -> None:
     while len(app.session.conversation) == before or app.running:
         assert time.monotonic() < deadline, "turn did not finish"
         await pilot.pause(0.02)
-    # Let each answer's stream worker finish its final Markdown update.
-    while any(w.group == "answer-stream" and w.is_running for w in app.workers):
+    await settle(pilot, deadline)
+
+
+async def settle(pilot, deadline: float) -> None:
+    """Wait for each answer's final Markdown update and the ledger re-read (thread workers)."""
+    app = pilot.app
+    while any(w.group in ("answer-stream", "ledger", "io") and w.is_running
+              for w in app.workers):
         assert time.monotonic() < deadline, "answer did not settle"
         await pilot.pause(0.02)
+    await pilot.pause()
     await pilot.pause()
 
 
@@ -171,5 +180,43 @@ def test_light_theme(snap_compare, tmp_path, scripted):
 
     async def run_before(pilot):
         await ask(pilot, "Which plan is cheaper?")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def _premium_turn(tmp_path, scripted):
+    settings = settings_for(tmp_path)
+    scripted.script = [Step(FENCED, tier="premium", input_tokens=220, output_tokens=410,
+                            latency_s=2.4, decision=premium_decision(settings))]
+    return make_app(settings, engine_factory=scripted)
+
+
+def test_small_terminal_shows_the_strip_and_a_full_width_chat(snap_compare, tmp_path, scripted):
+    """80x24: no side panels; the table and code get the whole width; one strip line says
+    where the prompt went and what the session saved."""
+    app = _premium_turn(tmp_path, scripted)
+
+    async def run_before(pilot):
+        await ask(pilot, "Compare plan A with plan B for our billing database, with numbers")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_medium_terminal_narrows_the_side_panels(snap_compare, tmp_path, scripted):
+    app = _premium_turn(tmp_path, scripted)
+
+    async def run_before(pilot):
+        await ask(pilot, "Compare plan A with plan B for our billing database, with numbers")
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=run_before)
+
+
+def test_f3_hides_the_panels_on_a_wide_terminal(snap_compare, tmp_path, scripted):
+    app = _premium_turn(tmp_path, scripted)
+
+    async def run_before(pilot):
+        await ask(pilot, "Compare plan A with plan B for our billing database, with numbers")
+        await pilot.press("f3")
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

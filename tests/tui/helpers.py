@@ -85,7 +85,8 @@ class ScriptedEngine:
     async def run_turn(self, prompt: str, history: list[dict], state: Any = None,
                        budget: Any = None, use_cache: bool = True,
                        tier: str | None = None, cancel: Any = None,
-                       fallback: bool = True) -> AsyncIterator[Event]:
+                       fallback: bool = True, system: str | None = None,
+                       continues: Any = None) -> AsyncIterator[Event]:
         self.turns += 1
         step = type(self).script.pop(0)
         decision = step.decision or replace(route(prompt, self.settings, history, state, budget),

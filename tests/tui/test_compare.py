@@ -142,15 +142,15 @@ async def test_escape_leaves_without_verdict_and_the_cost_stays(replies, loopbac
         assert len(app.session.store().compare_pairs(pending_only=True)) == 1
 
 
-async def test_escalate_an_earlier_turn_selected_with_up(replies, loopback_settings):
+async def test_escalate_an_earlier_turn_selected_with_ctrl_up(replies, loopback_settings):
     app = make_app(loopback_settings())
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "hi")
         await ask(pilot, "hello again")
         first, second = answers(app)
-        await pilot.press("up")
+        await pilot.press("ctrl+up")
         assert app.compare.selected == 1 and second.has_class("-selected")
-        await pilot.press("up")
+        await pilot.press("ctrl+up")
         assert app.compare.selected == 0 and first.has_class("-selected")
         assert "turn 1 selected" in app.query_one("#prompt").placeholder
         await open_compare(pilot)
@@ -161,10 +161,8 @@ async def test_escalate_an_earlier_turn_selected_with_up(replies, loopback_setti
         assert [m["content"] for m in history(app)] == ["hi", MID, "hello again", CHEAP]
         assert first.text == MID and second.text == CHEAP
         assert app.compare.selected is None and not first.has_class("-selected")
-        # Down past the newest answer clears a selection; typed text keeps Up for the prompt.
-        await pilot.press("up", "down")
-        assert app.compare.selected is None
-        await pilot.press("x", "up")
+        # Ctrl+Down past the newest answer clears a selection.
+        await pilot.press("ctrl+up", "ctrl+down")
         assert app.compare.selected is None
 
 
@@ -179,13 +177,13 @@ async def test_click_selects_an_answer(replies, loopback_settings):
 
 
 async def test_remapped_escalate_key(replies, loopback_settings):
-    app = make_app(loopback_settings(extra='\n[keymap]\nescalate = "ctrl+g"\n'))
+    app = make_app(loopback_settings(extra='\n[keymap]\nescalate = "ctrl+b"\n'))
     async with app.run_test(size=SIZE) as pilot:
         await ask(pilot, "hi")
         await pilot.press("ctrl+e")  # now only the prompt's own "end of line"
         await pilot.pause()
         assert not isinstance(app.screen, CompareScreen)
-        screen = await open_compare(pilot, "ctrl+g")
+        screen = await open_compare(pilot, "ctrl+b")
         assert screen.other is not None and screen.other.text == MID
 
 

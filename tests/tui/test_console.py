@@ -9,6 +9,7 @@ from textual.widgets import Markdown
 
 from app.core.config.loader import load_settings
 from app.tui import themes
+from app.tui.screens.sessions import SessionChoice
 from app.tui.widgets.chat import AnswerView, ChatView, Notice
 from app.tui.widgets.decision import DecisionPanel
 from app.tui.widgets.ledger import LedgerPanel
@@ -77,8 +78,9 @@ async def test_turn_decision_before_first_token_then_stream_and_ledger(loopback,
         header = plain(answer.header)
         assert "cheap" in header and "cheap-model" in header and "$" in header and "tok" in header
         assert kept_answers(app)[-1].text == loopback.reply
-        ledger = plain(app.query_one(LedgerPanel))
-        assert "cheap 1" in ledger and "saved" in ledger
+        # The panel re-reads the ledger in a thread worker once the turn has finished.
+        await wait_for(pilot, lambda: "cheap 1" in plain(app.query_one(LedgerPanel)))
+        assert "saved" in plain(app.query_one(LedgerPanel))
         assert app.session.ledger().spent_usd > 0
 
 
@@ -331,10 +333,12 @@ async def test_new_session_then_resume_restores_history(loopback, loopback_setti
         await pilot.press("ctrl+n")
         assert app.session.session_id != first and not answers(app)
         assert f"session {app.session.session_id}" in plain(app.query_one("#header-line"))
-        await pilot.press("ctrl+r")
-        assert type(app.screen).__name__ == "SessionPicker"
-        app.screen.dismiss(first)
-        await pilot.pause()
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "SessionPicker")
+        [info] = [i for i in app.screen.sessions if i.id == first]
+        assert info.title == "hi" and info.turns == 1 and info.spent.startswith("$")
+        app.screen.dismiss(SessionChoice("resume", info))
+        await wait_for(pilot, lambda: app.session.session_id == first and bool(answers(app)))
         assert app.session.session_id == first
         assert history(app)[-1]["content"] == "remembered answer"
         [restored] = answers(app)

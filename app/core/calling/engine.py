@@ -37,8 +37,8 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
-from dataclasses import replace
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 from app.core.calling import tokens
@@ -57,6 +57,7 @@ from app.core.calling.events import (
     UsageReported,
 )
 from app.core.calling.providers import ProviderError, ProviderPool, StreamState
+from app.core.calling.race import Cancelled, CancelRace
 from app.core.config.settings import Settings, TierConfig
 from app.core.ledger.costs import attempt_cost, total_cost
 from app.core.ledger.records import AttemptRecord, BudgetState, Recorder, Usage
@@ -85,93 +86,28 @@ def offline_message(settings: Settings, tier: TierConfig) -> str:
     )
 
 
-class _Cancelled(Exception):
-    """The turn's cancel event was set while the engine waited."""
+@dataclass(frozen=True)
+class Continues:
+    """This turn re-asks an answered one (the compare view): its attempts join that turn in
+    the ledger, so the turn counts as escalated once and its saving includes what the re-run
+    cost."""
 
-
-_END = object()  # the attempt's stream ended normally
-
-
-class _Race:
-    """Awaits that give way as soon as the turn's cancel event is set.
-
-    One-off waits (a token count, the cache, a backoff sleep) are raced with the event;
-    a stream is read by :meth:`stream`, whose chunks pass through a queue so that a long
-    answer does not pay for a race per token."""
-
-    def __init__(self, cancel: asyncio.Event | None) -> None:
-        self.cancel = cancel
-        self._stop: asyncio.Future[Any] | None = None
-
-    async def __call__(self, aw: Awaitable[T]) -> T:
-        if self.cancel is None:
-            return await aw
-        if self.cancel.is_set():
-            if asyncio.iscoroutine(aw):
-                aw.close()
-            raise _Cancelled
-        if self._stop is None:
-            self._stop = asyncio.ensure_future(self.cancel.wait())
-        task = asyncio.ensure_future(aw)
-        try:
-            done, _ = await asyncio.wait({task, self._stop},
-                                         return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            task.cancel()
-            raise
-        if task in done:
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-        raise _Cancelled
-
-    async def stream(self, deltas: AsyncIterator[str]) -> AsyncIterator[str]:
-        """The chunks of ``deltas``, read by one producer task per attempt; raises
-        _Cancelled as soon as the cancel event is set, even while no chunk comes."""
-        if self.cancel is None:
-            async for delta in deltas:
-                yield delta
-            return
-        queue: asyncio.Queue[object] = asyncio.Queue()
-
-        async def pump() -> None:
-            try:
-                async for delta in deltas:
-                    queue.put_nowait(delta)
-                queue.put_nowait(_END)
-            except Exception as exc:  # noqa: BLE001 - handed to the reader, raised there
-                queue.put_nowait(exc)
-
-        producer = asyncio.ensure_future(pump())
-        watcher = asyncio.ensure_future(self.cancel.wait())
-        watcher.add_done_callback(lambda _: queue.put_nowait(_Cancelled()))
-        try:
-            while True:
-                item = await queue.get()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item  # type: ignore[misc]
-        finally:
-            # Cancelling the producer closes the HTTP stream (the provider's own finally);
-            # nothing is awaited here, so closing this generator never blocks.
-            watcher.cancel()
-            producer.cancel()
-
-    def close(self) -> None:
-        if self._stop is not None:
-            self._stop.cancel()
+    turn_id: str
+    attempts: int  # attempts the turn already has
+    from_tier: str
+    reason: str
 
 
 class _Turn:
     """Per-turn bookkeeping shared by the attempt loop (kept off the Engine so turns overlap)."""
 
-    def __init__(self, prompt: str, messages: list[dict[str, str]], decision: RouteDecision):
+    def __init__(self, prompt: str, base: list[dict[str, str]], decision: RouteDecision,
+                 settings: Settings, system: str | None):
         self.id = uuid.uuid4().hex
         self.prompt = prompt
-        self.messages = messages
+        self.base = base  # history + prompt, without a system message
+        self.settings = settings
+        self.system = system
         self.decision = decision
         self.started = time.perf_counter()
         self.started_at = time.time()
@@ -183,6 +119,11 @@ class _Turn:
         self.escalated_from: str | None = None
         self.escalation_reason = ""
         self.record_errors: list[str] = []
+
+    def messages(self, tier: TierConfig) -> list[dict[str, str]]:
+        """What is sent to ``tier``: its system prompt (if any), the history, the prompt."""
+        system = self.settings.system_prompt_for(tier, self.system)
+        return ([{"role": "system", "content": system}] if system else []) + self.base
 
 
 class Engine:
@@ -264,6 +205,8 @@ class Engine:
         tier: str | None = None,
         cancel: asyncio.Event | None = None,
         fallback: bool = True,
+        system: str | None = None,
+        continues: Continues | None = None,
     ) -> AsyncIterator[Event]:
         """One turn as events (see the module docstring for the order and the guarantees).
 
@@ -271,7 +214,9 @@ class Engine:
         chat messages and is sent with the prompt; ``state`` (pin, force, sticky) is read,
         never changed. ``use_cache=False`` skips the lookup; a fresh complete answer still
         refreshes the cache. ``fallback=False`` keeps every attempt on the routed (or forced)
-        tier: a comparison must not quietly answer from another tier.
+        tier: a comparison must not quietly answer from another tier. ``system`` is the
+        session's system prompt (over the tier's and the global one); ``continues`` makes
+        this turn's attempts part of an answered turn (see :class:`Continues`).
         """
         settings = self.settings
         state = state if state is not None else SessionState()
@@ -286,17 +231,22 @@ class Engine:
         decision = route(prompt, settings, history, route_state, budget)
         yield RouteDecided(decision)
         chosen = settings.tier(decision.tier)
-        messages = [{"role": m["role"], "content": m.get("content") or ""} for m in history]
-        messages.append({"role": "user", "content": prompt})
-        turn = _Turn(prompt, messages, decision)
-        race = _Race(cancel)
+        base = [{"role": m["role"], "content": m.get("content") or ""} for m in history]
+        base.append({"role": "user", "content": prompt})
+        turn = _Turn(prompt, base, decision, settings, system)
+        if continues is not None:
+            turn.id, turn.attempt = continues.turn_id, continues.attempts
+            turn.escalated_from = continues.from_tier
+            turn.escalation_reason = continues.reason
+        messages = turn.messages(chosen)
+        race = CancelRace(cancel)
 
         def finish(status: str, message: str, text: str = "", on: TierConfig = chosen,
                    **kw: Any) -> TurnFinished:
             if turn.record_errors:
                 note = "not recorded in the ledger: " + "; ".join(turn.record_errors)
                 message = f"{message} ({note})" if message else note
-            answer = Answer(text, on.name, on.model,
+            answer = Answer(text, on.name, on.model, turn_id=turn.id,
                             latency_s=time.perf_counter() - turn.started,
                             request_ids=tuple(turn.request_ids),
                             fallback_from=turn.fallback_from,
@@ -340,7 +290,7 @@ class Engine:
                                  premium_cost_usd=saved.premium_cost_usd, cached=True,
                                  ttft_s=time.perf_counter() - turn.started, finish_reason="stop")
                     return
-        except _Cancelled:
+        except Cancelled:
             yield finish("cancelled", "cancelled before anything was sent")
             return
 
@@ -355,12 +305,12 @@ class Engine:
             race.close()
 
     async def _attempts(self, turn: _Turn, first: TierConfig, state: SessionState,
-                        finish: Any, race: _Race, fallback: bool) -> AsyncIterator[Event]:
+                        finish: Any, race: CancelRace, fallback: bool) -> AsyncIterator[Event]:
         settings = self.settings
         names = [t.name for t in settings.tiers]
         d = turn.decision
         tier = first
-        why = "forced" if d.forced else "routed"
+        why = "escalation" if turn.escalated_from else "forced" if d.forced else "routed"
         retries = 0
         # The cascade second-guesses the router only; a user's force or pin is final.
         cascade = settings.cascade.enabled and not (d.forced or d.pinned) and \
@@ -371,7 +321,7 @@ class Engine:
             turn.attempt += 1
             tried.add(tier.name)
             buffered = cascade and tier.name == first.name and turn.escalated_from is None
-            st = StreamState(tier.provider, tier.name, tier.model, turn.messages)
+            st = StreamState(tier.provider, tier.name, tier.model, turn.messages(tier))
             try:
                 # Inside the try: a consumer that stops right here still gets a record.
                 yield AttemptStarted(turn.attempt, tier.name, tier.model, tier.provider, why)
@@ -399,7 +349,7 @@ class Engine:
                 try:
                     if wait > 0:
                         await race(asyncio.sleep(wait))
-                except _Cancelled:
+                except Cancelled:
                     yield finish("cancelled", "cancelled while waiting to retry", on=tier,
                                  cost_usd=total_cost(turn.costs))
                     return
@@ -410,7 +360,7 @@ class Engine:
                     turn.fallback_from = turn.fallback_from or tier.name
                     tier = nxt
                 continue
-            except _Cancelled:
+            except Cancelled:
                 usage = await asyncio.to_thread(_partial_usage, st)
                 await self._record(turn, tier, "cancelled", st, usage)
                 yield finish("cancelled", "cancelled: the answer is incomplete", st.text,
@@ -455,7 +405,7 @@ class Engine:
             if sticky is not None:
                 yield sticky
             if self.cache is not None and settings.cache.enabled and st.finish_reason == "stop":
-                await asyncio.to_thread(self.cache.put, turn.messages, tier.model, tier.name,
+                await asyncio.to_thread(self.cache.put, st.messages, tier.model, tier.name,
                                         st.text, usage.input_tokens, usage.output_tokens,
                                         usage.source)
             yield finish("truncated" if cut else "ok", _length_note(tier) if cut else "",

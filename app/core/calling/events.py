@@ -41,6 +41,7 @@ class Answer:
     escalated_from: str | None = None
     finish_reason: str | None = None
     request_ids: tuple[int, ...] = ()
+    turn_id: str = ""  # the ledger's turn these attempts belong to
 
     @property
     def request_id(self) -> int | None:

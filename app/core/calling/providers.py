@@ -29,8 +29,13 @@ from app.core.config.settings import ProviderConfig, Settings, TierConfig
 
 # Keyless local servers ignore the key, but the SDK insists on one being set.
 PLACEHOLDER_KEY = "routedeck-keyless"
+CHARS_PER_TOKEN_CAP = 8
 RETRYABLE = frozenset({"rate_limit", "server", "timeout", "connection", "truncated", "bad_response"})
 _KEYLIKE = re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_\-*]{6,}")
+
+
+class _NotText(Exception):
+    """A delta's content was not a string."""
 
 
 class ProviderError(Exception):
@@ -66,6 +71,7 @@ class StreamState:
     started: float = 0.0  # perf_counter at request start
     ttft_s: float | None = None
     ended: float | None = None
+    chars: int = 0  # characters received so far
 
     @property
     def text(self) -> str:
@@ -162,11 +168,19 @@ class ProviderPool:
             "model": tier.model, "messages": state.messages, "stream": True,
             "stream_options": {"include_usage": True},
         }
-        if tier.max_output_tokens:
-            # max_tokens rather than max_completion_tokens: local servers understand it.
-            kwargs["max_tokens"] = tier.max_output_tokens
+        # max_tokens rather than max_completion_tokens: local servers understand it.
+        kwargs["max_tokens"] = tier.max_output_tokens
+        if tier.temperature is not None:
+            kwargs["temperature"] = tier.temperature
+        if tier.top_p is not None:
+            kwargs["top_p"] = tier.top_p
+        if tier.extra_body:
+            kwargs["extra_body"] = dict(tier.extra_body)
         if logprobs:
             kwargs["logprobs"] = True
+        # A server that ignores max_tokens is cut here: generously above what max_tokens
+        # allows (tokens rarely average over 4 characters), so a compliant one never is.
+        cap_chars = tier.max_output_tokens * CHARS_PER_TOKEN_CAP
         state.started = time.perf_counter()
         opened = False
         # Built before the deadlines start: creating a client (SSL context, connection pool)
@@ -202,6 +216,9 @@ class ProviderPool:
                         if state.ttft_s is None:
                             state.ttft_s = time.perf_counter() - state.started
                         yield delta
+                    if state.chars > cap_chars:
+                        state.finish_reason = "length"
+                        break
             finally:
                 await stream.close()
         except ProviderError:
@@ -215,6 +232,10 @@ class ProviderPool:
             raise ProviderError("timeout", self._msg(
                 tier, f"the answer took longer than {cfg.total_timeout_s:g} s; raise "
                 f"total_timeout_s in [providers.{tier.provider}]")) from None
+        except _NotText as exc:
+            raise ProviderError("bad_response", self._msg(
+                tier, f"the server sent a chunk whose content is a {exc} instead of text; the "
+                "stream was abandoned")) from None
         except (json.JSONDecodeError, openai.APIResponseValidationError) as exc:
             raise ProviderError("bad_response", self._msg(
                 tier, f"the server sent a malformed chunk ({type(exc).__name__}); the stream "
@@ -269,8 +290,13 @@ class ProviderPool:
                 if isinstance(getattr(t, "logprob", None), int | float))
         delta = getattr(choice, "delta", None)
         text = getattr(delta, "content", None) if delta is not None else None
+        if text is not None and not isinstance(text, str):
+            # The SDK does not validate stream chunks: a number or an object here would
+            # otherwise reach the answer (and the screen) as something that is not text.
+            raise _NotText(type(text).__name__)
         if text:
             state.parts.append(text)
+            state.chars += len(text)
             return text
         return ""
 

@@ -30,8 +30,9 @@ class ProviderConfig(_Section):
         description="Name of the environment variable holding the key; empty for keyless servers.",
     )
     connect_timeout_s: float = Field(default=10.0, gt=0)
-    first_token_timeout_s: float = Field(default=60.0, gt=0)
-    total_timeout_s: float = Field(default=600.0, gt=0)
+    # A stalled server is given up on (and the turn falls back) after this, not retried.
+    first_token_timeout_s: float = Field(default=30.0, gt=0)
+    total_timeout_s: float = Field(default=180.0, gt=0)
 
     @field_validator("api_key_env")
     @classmethod
@@ -65,8 +66,31 @@ class TierConfig(_Section):
     input_per_mtok: float | None = Field(default=None, ge=0)
     output_per_mtok: float | None = Field(default=None, ge=0)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
-    max_output_tokens: int | None = Field(default=None, gt=0)
+    # Sent as max_tokens, and enforced on the client too: a server that never stops is cut
+    # there and the answer is marked as cut, never shown as complete.
+    max_output_tokens: int = Field(default=4096, gt=0)
     context_window: int | None = Field(default=None, gt=0)
+    system_prompt: str | None = None  # this tier's system prompt (over [chat] system_prompt)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    # More request fields for this tier's server (e.g. {"seed": 1} or a provider's options).
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("extra_body")
+    @classmethod
+    def _extra_body_is_not_the_request(cls, v: dict[str, Any]) -> dict[str, Any]:
+        owned = sorted({"model", "messages", "stream", "stream_options"} & set(v))
+        if owned:
+            raise ValueError(f"{', '.join(owned)} are set by RouteDeck and cannot be overridden")
+        return v
+
+
+class ChatConfig(_Section):
+    """What every conversation starts with (the console, `ask` and `compare` alike)."""
+
+    # Sent first in every request; a tier's own system_prompt replaces it, and a session's
+    # (set in the console, or `ask --system`) replaces both.
+    system_prompt: str = ""
 
 
 class RouterConfig(_Section):
@@ -130,6 +154,9 @@ class UIConfig(_Section):
     alarm_window: int = Field(default=10, ge=2)
     alarm_rate: float = Field(default=0.3, gt=0, le=1)
     play_delay_s: float = Field(default=1.5, ge=0)
+    # The compare view and `routedeck review` hide which side is which tier until the
+    # verdict is given (A/B in random order), so the judgement is not swayed by the label.
+    blind_compare: bool = False
     max_mounted_turns: int = Field(default=60, ge=5)
 
 
@@ -158,6 +185,7 @@ class Settings(BaseSettings):
 
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
     tiers: list[TierConfig] = Field(default_factory=_default_tiers)
+    chat: ChatConfig = Field(default_factory=ChatConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
@@ -197,6 +225,14 @@ class Settings(BaseSettings):
     @property
     def premium(self) -> TierConfig:
         return self.tiers[-1]
+
+    def system_prompt_for(self, tier: TierConfig, session: str | None = None) -> str:
+        """The system prompt a request to ``tier`` carries ('' for none)."""
+        if session:
+            return session
+        if tier.system_prompt is not None:
+            return tier.system_prompt
+        return self.chat.system_prompt
 
     def provider_for(self, tier: TierConfig) -> ProviderConfig:
         return self.providers[tier.provider]

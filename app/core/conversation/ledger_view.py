@@ -42,6 +42,11 @@ class LedgerView:
     series: list[tuple[float, float]] = field(default_factory=list)  # cumulative (actual, premium)
     models: list[ModelRow] = field(default_factory=list)
     alarm: str = ""
+    # Offline: what the prompts routed without a model would have cost (estimated tokens).
+    projected_turns: int = 0
+    projected_routed_usd: float = 0.0
+    projected_premium_usd: float = 0.0
+    projected_unpriced: int = 0
 
 
 def ledger_view(store: Store, settings: Settings, session_id: int | None) -> LedgerView:

@@ -21,15 +21,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 
+from app.core.calling.engine import Continues
 from app.core.calling.events import Answer, Event, RouteDecided, StickyTier, TurnFinished
 from app.core.config.settings import Settings
 from app.core.conversation import escalation
 from app.core.conversation.escalation import EscalationRefused, Judged, Pending, Plan
 from app.core.conversation.ledger_view import LedgerView, ledger_view
 from app.core.conversation.services import EngineFactory, Services
-from app.core.conversation.stored import stored_turns
+from app.core.conversation.stored import stored_system_prompt, stored_turns
 from app.core.conversation.turn import Conversation, Turn
 from app.core.conversation.verdict_stats import VerdictStats, verdict_stats
 from app.core.ledger.money import money_text
@@ -49,8 +51,20 @@ OFFLINE_HELP = (
 )
 
 
+TITLE_CHARS = 60
+
+
 class SessionError(Exception):
     """A user-facing problem opening or resuming a session (unknown id, unknown tier)."""
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: int
+    title: str  # given, or the first prompt
+    last_active: str
+    turns: int
+    spent: str  # money text, "at least ..." with unpriced calls
 
 
 class ConsoleSession:
@@ -75,6 +89,8 @@ class ConsoleSession:
         self.services = Services(settings, engine_factory=engine_factory, store=store,
                                  use_disk=use_store)
         self.offline_notice_shown = False
+        self.system_prompt: str | None = None  # this session's own (over tier and global)
+        self.title = ""
         self._cancel: asyncio.Event | None = None
 
     # --- session lifecycle ----------------------------------------------------------------
@@ -105,6 +121,7 @@ class ConsoleSession:
         self.session_id = self.store().new_session()
         self.conversation = Conversation()
         self.pending = None
+        self.system_prompt, self.title = None, ""
         return self.session_id
 
     def resume(self, session_id: int) -> None:
@@ -116,15 +133,51 @@ class ConsoleSession:
         self.session_id = session_id
         self.conversation = Conversation(stored_turns(store, session_id))
         self.pending = None
+        self.system_prompt = stored_system_prompt(store, session_id)
+        self.title = store.session(session_id)["title"] or ""
 
-    def list_sessions(self, limit: int = 50) -> list[tuple[int, str, int, str]]:
-        """(id, last-active time, turns, spent text) of stored sessions, most recent first."""
+    def list_sessions(self, limit: int = 50) -> list[SessionInfo]:
+        """Stored sessions, most recently active first."""
         out = []
         for s in self.store().sessions(limit):
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s["last_at"] or s["created_at"]))
-            out.append((int(s["id"]), when, int(s["turns"] or 0),
-                        money_text(float(s["spent"] or 0.0), int(s["unpriced"] or 0))))
+            out.append(SessionInfo(
+                int(s["id"]), s["title"] or s["first_prompt"] or "(no prompt yet)", when,
+                int(s["turns"] or 0),
+                money_text(float(s["spent"] or 0.0), int(s["unpriced"] or 0))))
         return out
+
+    def rename(self, title: str, session_id: int | None = None) -> str:
+        """Give a session (default: this one) a title; returns the title stored."""
+        title = " ".join(title.split())[:TITLE_CHARS]
+        if not title:
+            raise SessionError("a session title cannot be empty")
+        sid = self.session_id if session_id is None else session_id
+        if sid is None:
+            raise SessionError("there is no session to rename")
+        self.store().set_title(sid, title)
+        if sid == self.session_id:
+            self.title = title
+        return title
+
+    def delete_session(self, session_id: int) -> None:
+        """Forget another session's conversation (its costs stay in the ledger)."""
+        if session_id == self.session_id:
+            raise SessionError("this session is open: start a new one (ctrl+n) before "
+                               "deleting it")
+        if self.store().session(session_id) is None:
+            raise SessionError(f"unknown session {session_id}")
+        self.store().delete_session(session_id)
+
+    def set_system_prompt(self, text: str) -> None:
+        """This session's system prompt from now on ('' goes back to the configured one)."""
+        self.system_prompt = text.strip() or None
+        if self.session_id is not None:
+            self.store().add_message(self.session_id, "system", self.system_prompt or "")
+
+    def prompt_history(self, limit: int = 500) -> list[str]:
+        """Prompts sent before (every session), newest first, each once."""
+        return self.store().user_prompts(limit)
 
     def close(self) -> None:
         self.services.close()
@@ -174,7 +227,24 @@ class ConsoleSession:
     # --- turns ---------------------------------------------------------------------------
     def start_turn(self, prompt: str) -> int:
         """Add a turn for ``prompt``; :meth:`run_turn` then answers it. Returns its index."""
+        self._new_cancel()
         return self.conversation.start(prompt)
+
+    def replace_last(self, prompt: str | None = None) -> int:
+        """Regenerate (``prompt`` None) or edit the last turn: it leaves the conversation
+        (and the stored history; its cost stays in the ledger) and a new turn takes its
+        place. Returns the new turn's index."""
+        last = len(self.conversation) - 1
+        if last < 0:
+            raise SessionError("there is no prompt to regenerate or edit yet")
+        turn = self.conversation[last]
+        if turn.running:
+            raise SessionError("the last answer is still streaming")
+        turn.superseded = True
+        ids = [i for i in (turn.user_message_id, turn.message_id) if i is not None]
+        if ids:
+            self.store().delete_messages(ids)
+        return self.start_turn(turn.prompt if prompt is None else prompt)
 
     def cancel_turn(self) -> bool:
         """Ask the running turn (or re-run) to stop; its TurnFinished says "cancelled"."""
@@ -183,33 +253,54 @@ class ConsoleSession:
         self._cancel.set()
         return True
 
-    async def run_turn(self, index: int) -> AsyncIterator[Event]:
-        """Answer turn ``index``: its events, folded into the turn as they pass."""
+    async def run_turn(self, index: int, *, tier: str | None = None,
+                       use_cache: bool = True) -> AsyncIterator[Event]:
+        """Answer turn ``index`` (on ``tier`` if given): its events, folded into the turn as
+        they pass."""
         turn = self.conversation[index]
         history = self.conversation.history(before=index)
-        state = self.state
-        budget = await asyncio.to_thread(self.budget_state)
-        engine = await asyncio.to_thread(self.services.engine, self.session_id)
-        cancel = self._new_cancel()
-        async for ev in self._guarded(turn, cancel, engine.run_turn(
-                turn.prompt, history, state=state, budget=budget, cancel=cancel)):
+        cancel = self._cancel or self._new_cancel()
+
+        async def start() -> AsyncIterator[Event]:
+            budget = await asyncio.to_thread(self.budget_state)
+            engine = await asyncio.to_thread(self.services.engine, self.session_id)
+            return engine.run_turn(turn.prompt, history, state=self.state, budget=budget,
+                                   cancel=cancel, system=self.system_prompt, tier=tier,
+                                   use_cache=use_cache)
+
+        async for ev in self._guarded(turn, cancel, start):
             if isinstance(ev, RouteDecided) and ev.decision.forced:
                 self.state.force_next = None  # "force premium" is for one prompt only
             elif isinstance(ev, StickyTier):
                 self.state.sticky_tier, self.state.sticky_reason = ev.tier, ev.reason
             elif isinstance(ev, TurnFinished) and ev.answered:
-                await asyncio.to_thread(self._store_answer, turn, ev.answer)
+                ev = await self._keep(turn, ev)
             yield ev
+
+    async def _keep(self, turn: Turn, ev: TurnFinished) -> TurnFinished:
+        """Store the answered turn's messages; if the disk refuses, the answer still stands
+        and its message says what was not saved."""
+        try:
+            await asyncio.to_thread(self._store_answer, turn, ev.answer)
+        except Exception as exc:  # noqa: BLE001 - sqlite3/OS errors alike: said, not raised
+            note = (f"the answer is not saved in the session history ({type(exc).__name__}: "
+                    f"{exc})")
+            ev = replace(ev, message=f"{ev.message}; {note}" if ev.message else note)
+            turn.apply(ev)
+        return ev
 
     def _new_cancel(self) -> asyncio.Event:
         self._cancel = asyncio.Event()
         return self._cancel
 
-    async def _guarded(self, turn: Turn, cancel: asyncio.Event, events: AsyncIterator[Event]
+    async def _guarded(self, turn: Turn, cancel: asyncio.Event,
+                       start: Callable[[], Awaitable[AsyncIterator[Event]]]
                        ) -> AsyncIterator[Event]:
-        """The engine's events, each folded into ``turn``; a crash becomes a TurnFinished."""
+        """The engine's events, each folded into ``turn``; a crash anywhere (the set-up
+        included) becomes a TurnFinished("crashed")."""
         finished = False
         try:
+            events = await start()
             # aclosing: an abandoned turn lets the engine record it as cancelled and close
             # its HTTP stream right away, not whenever the generator is collected.
             async with contextlib.aclosing(events) as stream:
@@ -237,9 +328,11 @@ class ConsoleSession:
         store = self.store()
         if self.session_id is None:
             return
-        store.add_message(self.session_id, "user", turn.prompt)
+        turn.user_message_id = store.add_message(self.session_id, "user", turn.prompt)
         turn.message_id = store.add_message(self.session_id, "assistant", answer.text,
                                             answer.request_id)
+        if not self.title and store.store_prompts:  # privacy mode keeps no prompt text
+            self.rename(turn.prompt)
 
     def budget_state(self) -> BudgetState:
         return Ledger(self.store()).budget_state(self.session_id)
@@ -262,15 +355,32 @@ class ConsoleSession:
         verdict is given now) and ``pending``."""
         plan = self.plan_escalation(turn_index, tier)
         self.pending = None
-        budget = await asyncio.to_thread(self.budget_state)
-        engine = await asyncio.to_thread(self.services.engine, self.session_id)
         rerun = Turn(plan.prompt)
         cancel = self._new_cancel()
-        async for ev in self._guarded(rerun, cancel, engine.run_turn(
-                plan.prompt, list(plan.history), budget=budget, use_cache=False,
-                tier=plan.tier, fallback=False, cancel=cancel)):
+
+        async def start() -> AsyncIterator[Event]:
+            budget = await asyncio.to_thread(self.budget_state)
+            engine = await asyncio.to_thread(self.services.engine, self.session_id)
+            given = plan.given
+            continues = None
+            if given.turn_id:
+                attempts = await asyncio.to_thread(self.store().last_attempt, given.turn_id)
+                continues = Continues(given.turn_id, attempts, given.tier,
+                                      f"compare: turn {plan.turn_index + 1} re-run on "
+                                      f"{plan.tier}")
+            return engine.run_turn(plan.prompt, list(plan.history), budget=budget,
+                                   use_cache=False, tier=plan.tier, fallback=False,
+                                   cancel=cancel, system=self.system_prompt,
+                                   continues=continues)
+
+        async for ev in self._guarded(rerun, cancel, start):
             if isinstance(ev, TurnFinished) and ev.status == "ok" and ev.answer.text:
-                pair_id = await asyncio.to_thread(self._store_pair, plan, ev.answer)
+                try:
+                    pair_id = await asyncio.to_thread(self._store_pair, plan, ev.answer)
+                except Exception as exc:  # noqa: BLE001 - the comparison stands; say so
+                    pair_id = None
+                    ev = replace(ev, message=f"the pair is not stored for `routedeck review` "
+                                             f"({type(exc).__name__}: {exc})")
                 self.pending = Pending(plan, ev.answer, pair_id)
             yield ev
 
@@ -326,6 +436,21 @@ class ConsoleSession:
 
     # --- ledger --------------------------------------------------------------------------
     def ledger(self) -> LedgerView:
-        """The session's totals from the store (blocking: the console calls it in a thread)."""
-        return ledger_view(self.store(), self.settings, self.session_id)
+        """The session's totals from the store (blocking: the console calls it in a thread),
+        plus, for prompts routed offline, what they would have cost (marked projected)."""
+        view = ledger_view(self.store(), self.settings, self.session_id)
+        top = self.tier_names[-1]
+        for turn in self.conversation.turns:
+            d = turn.decision
+            if turn.status != "offline" or d is None:
+                continue
+            routed, premium = d.estimate_for(d.tier), d.estimate_for(top)
+            view.projected_turns += 1
+            if routed is None or routed.cost_usd is None or premium is None \
+                    or premium.cost_usd is None:
+                view.projected_unpriced += 1
+                continue
+            view.projected_routed_usd += routed.cost_usd
+            view.projected_premium_usd += premium.cost_usd
+        return view
 

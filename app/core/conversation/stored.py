@@ -19,6 +19,7 @@ def answer_from_request(row: dict[str, Any] | None, text: str) -> Answer:
                   source="provider" if row.get("usage_source") == "provider" else "estimated")
     extra = row.get("extra") or {}
     return Answer(text, row.get("tier") or "?", row.get("model") or "?", usage=usage,
+                  turn_id=row.get("turn_id") or "",
                   cost_usd=row.get("cost_usd"), premium_cost_usd=row.get("premium_cost_usd"),
                   latency_s=float(row.get("latency_s") or 0.0), ttft_s=row.get("ttft_s"),
                   cached=bool(row.get("cache_hit")), fallback_from=row.get("fallback_from"),
@@ -28,7 +29,8 @@ def answer_from_request(row: dict[str, Any] | None, text: str) -> Answer:
 
 def stored_turns(store: Store, session_id: int) -> list[Turn]:
     """The answered turns of a stored session (user/assistant message pairs), oldest first."""
-    rows = [r for r in store.message_rows(session_id) if r.get("content") is not None]
+    rows = [r for r in store.message_rows(session_id)
+            if r.get("content") is not None and r.get("role") != "system"]
     out: list[Turn] = []
     for i in range(0, len(rows) - 1, 2):
         user, answer = rows[i], rows[i + 1]
@@ -38,5 +40,11 @@ def stored_turns(store: Store, session_id: int) -> list[Turn]:
             else "ok"
         out.append(Turn(user["content"], status=status,
                         answer=answer_from_request(request, answer["content"]),
-                        message_id=int(answer["id"])))
+                        message_id=int(answer["id"]), user_message_id=int(user["id"])))
     return out
+
+
+def stored_system_prompt(store: Store, session_id: int) -> str | None:
+    """The session's own system prompt (the last one set in it), if any."""
+    rows = [r for r in store.message_rows(session_id) if r.get("role") == "system"]
+    return rows[-1]["content"] if rows else None

@@ -42,11 +42,13 @@ class Turn:
     compared: Answer | None = None  # another tier's answer to the same prompt (compare view)
     verdict: str | None = None
     message_id: int | None = None  # the stored assistant message, when there is a store
+    user_message_id: int | None = None  # the stored prompt
+    superseded: bool = False  # regenerated or edited: no longer part of the conversation
 
     @property
     def answered(self) -> bool:
         return self.status in ("ok", "truncated") and self.answer is not None \
-            and bool(self.answer.text)
+            and bool(self.answer.text) and not self.superseded
 
     @property
     def running(self) -> bool:

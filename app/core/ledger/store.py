@@ -209,6 +209,8 @@ class Store:
     def _session_rows(self, where: str, params: tuple[Any, ...], limit: int) -> list[dict]:
         sql = f"""
             SELECT s.id, s.created_at, s.title,
+                   (SELECT content FROM messages m WHERE m.session_id = s.id
+                       AND m.role = 'user' ORDER BY m.id LIMIT 1) AS first_prompt,
                    (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS messages,
                    (SELECT COUNT(DISTINCT turn_id) FROM requests r WHERE r.session_id = s.id)
                        AS turns,
@@ -236,6 +238,43 @@ class Store:
             "created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (session_id, role, text, digest, request_id, time.time()),
         )
+
+    def delete_session(self, session_id: int) -> None:
+        """Forget a session's conversation: its messages and the prompt and answer texts of
+        its calls go; the calls' costs stay (hashes only), so the ledger's totals do not
+        change. Its compare pairs and verdicts lose their prompt text the same way."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql in (
+                    "DELETE FROM messages WHERE session_id = ?",
+                    "UPDATE requests SET prompt = NULL, answer = NULL WHERE session_id = ?",
+                    "UPDATE compare_pairs SET prompt = NULL WHERE session_id = ?",
+                    "DELETE FROM sessions WHERE id = ?",
+                ):
+                    self._conn.execute(sql, (session_id,))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def delete_messages(self, message_ids: Sequence[int]) -> None:
+        """Drop messages from a session's history (a regenerated or edited turn)."""
+        ids = [int(i) for i in message_ids]
+        if ids:
+            self._write(f"DELETE FROM messages WHERE id IN ({', '.join('?' * len(ids))})", ids)
+
+    def user_prompts(self, limit: int = 500) -> list[str]:
+        """Prompts the user sent (every session), newest first, each once."""
+        rows = self.query(
+            "SELECT content FROM messages WHERE role = 'user' AND content IS NOT NULL "
+            "GROUP BY content ORDER BY MAX(id) DESC LIMIT ?", (int(limit),))
+        return [r["content"] for r in rows]
+
+    def last_attempt(self, turn_id: str) -> int:
+        """How many attempts a turn has (0 for an unknown turn)."""
+        return int(self.scalar("SELECT COALESCE(MAX(attempt), 0) FROM requests "
+                               "WHERE turn_id = ?", (turn_id,)) or 0)
 
     def messages(self, session_id: int) -> list[dict[str, str]]:
         """The session's chat history as ``{"role", "content"}`` dicts, oldest first.

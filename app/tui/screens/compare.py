@@ -13,6 +13,7 @@ the cancelled attempt, so what was spent stays in the ledger).
 from __future__ import annotations
 
 import re
+import secrets
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,12 @@ KEY_HELP: tuple[tuple[str, str, str], ...] = (
     ("r", "other_tier", "other tier"),
     ("n/s", "skip", "skip"),
     ("esc", "leave", "leave without verdict"),
+)
+BLIND_KEY_HELP: tuple[tuple[str, str, str], ...] = (
+    ("1", "verdict", "A better"),
+    ("2", "verdict", "B better"),
+    ("3", "verdict", "same"),
+    *(k for k in KEY_HELP if k[1] != "verdict"),
 )
 
 
@@ -118,8 +125,12 @@ class CompareScreen(Screen[str | None]):
     def __init__(self, given: Answer, tier_names: list[str], prompt: str, *,
                  session: ConsoleSession | None = None, plan: Plan | None = None,
                  other: Answer | None = None, title: str = "",
-                 labels: tuple[str, str] = ("", "")) -> None:
+                 labels: tuple[str, str] = ("", ""), blind: bool = False) -> None:
         super().__init__()
+        # Blind: the columns are "A" and "B" in random order and nothing says which tier or
+        # cost is which until the verdict is given.
+        self.blind = blind
+        self.swapped = blind and secrets.randbelow(2) == 1
         self.given = given
         self.tier_names = tier_names
         self.prompt = prompt
@@ -135,41 +146,79 @@ class CompareScreen(Screen[str | None]):
 
     # --- construction -----------------------------------------------------------------
     @classmethod
-    def live(cls, session: ConsoleSession, plan: Plan) -> CompareScreen:
+    def live(cls, session: ConsoleSession, plan: Plan, blind: bool = False) -> CompareScreen:
         return cls(plan.given, session.tier_names, plan.prompt, session=session, plan=plan,
-                   title=f"Compare turn {plan.turn_index + 1}")
+                   title=f"Compare turn {plan.turn_index + 1}", blind=blind)
 
     @classmethod
-    def stored(cls, pair: dict[str, Any], tier_names: list[str], title: str) -> CompareScreen:
+    def stored(cls, pair: dict[str, Any], tier_names: list[str], title: str,
+               blind: bool = False) -> CompareScreen:
         from app.core.conversation.stored import answer_from_request
 
         a, b = pair.get("answer"), pair.get("compared")
         given = answer_from_request(a, (a or {}).get("answer") or "(answer text not stored)")
         other = answer_from_request(b, (b or {}).get("answer") or "(answer text not stored)")
         return cls(given, tier_names, pair.get("prompt") or "(prompt not stored)", other=other,
-                   title=title, labels=(f"A — {given.tier}", f"B — {other.tier}"))
+                   title=title, labels=(f"A — {given.tier}", f"B — {other.tier}"), blind=blind)
+
+    # --- which column is which ------------------------------------------------------------
+    @property
+    def _given_col(self) -> str:
+        return "#compare-right" if self.swapped else "#compare-left"
+
+    @property
+    def _other_col(self) -> str:
+        return "#compare-left" if self.swapped else "#compare-right"
+
+    def _label(self, given: bool) -> str:
+        """Column title: the tier when not blind, else A (left) or B (right)."""
+        left = given != self.swapped
+        if self.blind:
+            return "A" if left else "B"
+        if given:
+            return self.labels[0] or "the answer given"
+        return self.labels[1] or f"re-run on {self.plan.tier if self.plan else '?'}"
+
+    @property
+    def given_cheaper(self) -> bool:
+        return self.plan.upward if self.plan is not None else True
+
+    def blind_verdict(self, side_a_better: bool | None) -> str:
+        """The stored verdict for "A better" (True), "B better" (False) or "same" (None)."""
+        if side_a_better is None:
+            return "tie"
+        given_better = side_a_better != self.swapped
+        return "cheap_enough" if given_better == self.given_cheaper else "premium_better"
+
+    def reveal(self) -> str:
+        def side(ans: Answer | None) -> str:
+            return f"{ans.tier} ({ans.model})" if ans is not None else "?"
+
+        a, b = (self.other, self.given) if self.swapped else (self.given, self.other)
+        return f"A was {side(a)}, B was {side(b)}."
 
     def compose(self) -> ComposeResult:
         title = Content.assemble((self.title_text or "Compare", "bold $primary"), "  ",
                                  ("“" + inert(_prompt_line(self.prompt)) + "”", "italic"))
         yield Static(title, id="compare-title")
         with Horizontal(id="compare-cols"):
-            left = VerticalScroll(classes="compare-col", id="compare-left")
-            left.border_title = self.labels[0] or "the answer given"
-            with left:
-                yield self._answer_view(self.given)
-            right = VerticalScroll(classes="compare-col", id="compare-right")
-            right.border_title = self.labels[1] or f"re-run on {self.plan.tier if self.plan else '?'}"
-            with right:
-                if self.other is not None:
-                    yield self._answer_view(self.other)
+            for given in (not self.swapped, self.swapped):
+                col = VerticalScroll(classes="compare-col",
+                                     id="compare-left" if given != self.swapped else "compare-right")
+                col.border_title = self._label(given)
+                with col:
+                    if given:
+                        yield self._answer_view(self.given, self._label(True))
+                    elif self.other is not None:
+                        yield self._answer_view(self.other, self._label(False))
         with VerticalScroll(id="compare-diff-box") as box:
             box.border_title = "diff"
             yield Static("", id="compare-diff")
         yield Static(self._keys(), id="compare-keys")
 
-    def _answer_view(self, answer: Answer) -> AnswerView:
-        view = AnswerView(answer.tier, answer.model, self.tier_names)
+    def _answer_view(self, answer: Answer, label: str) -> AnswerView:
+        view = AnswerView(answer.tier, answer.model, self.tier_names,
+                          blind_label=label if self.blind else None)
         view.show(answer)
         return view
 
@@ -184,13 +233,14 @@ class CompareScreen(Screen[str | None]):
         self.failed = ""
         self.run_no += 1
         self.remove_class("-diff")
-        col = self.query_one("#compare-right", VerticalScroll)
-        col.border_title = f"re-run on {plan.tier}"
+        col = self.query_one(self._other_col, VerticalScroll)
+        col.border_title = self._label(False)
         if self._right is not None:
             self._right.remove()
         assert self.session is not None
         self._right = AnswerView(plan.tier, self.session.settings.tier(plan.tier).model,
-                                 self.tier_names)
+                                 self.tier_names,
+                                 blind_label=self._label(False) if self.blind else None)
         col.mount(self._right)
         self.run_worker(self._run(self.run_no, plan), group="compare", exclusive=True,
                         exit_on_error=False)
@@ -252,7 +302,7 @@ class CompareScreen(Screen[str | None]):
 
     def _keys(self) -> Content:
         parts: list[Content | str | tuple[str, str]] = []
-        for keys, action, text in KEY_HELP:
+        for keys, action, text in (BLIND_KEY_HELP if self.blind else KEY_HELP):
             if action == "skip" and not self.review:
                 continue
             if action == "other_tier" and (self.review or len(self.tier_names) <= 2):
@@ -271,6 +321,11 @@ class CompareScreen(Screen[str | None]):
         self.refresh_bindings()
 
     def action_verdict(self, verdict: str) -> None:
+        if self.blind:
+            # Keys 1/2/3 mean "A better", "B better", "the same" here.
+            side = {"cheap_enough": True, "premium_better": False}.get(verdict)
+            verdict = self.blind_verdict(side)
+            self.app.notify(f"Revealed: {self.reveal()}", timeout=10)
         self.dismiss(verdict)
 
     def action_skip(self) -> None:
@@ -293,10 +348,13 @@ class CompareScreen(Screen[str | None]):
                         "characters); these read better side by side.", severity="warning")
             return
         if not self.has_class("-diff"):
+            first, second = (self.other, self.given) if self.swapped else (self.given, self.other)
+            names = ("A", "B") if self.blind else ("the answer given",
+                                                   f"the {self.other.tier} answer")
             self.query_one("#compare-diff", Static).update(
-                Content.assemble(("struck: only in the answer given · underlined: only in the "
-                                  f"{self.other.tier} answer\n\n", "dim"),
-                                 diff_content(inert(self.given.text), inert(self.other.text))))
+                Content.assemble((f"struck: only in {names[0]} · underlined: only in "
+                                  f"{names[1]}\n\n", "dim"),
+                                 diff_content(inert(first.text), inert(second.text))))
         self.toggle_class("-diff")
 
     def action_other_tier(self) -> None:

@@ -14,18 +14,27 @@ from app.tui.bindings import DESCRIPTIONS, key_for
 PANELS = (
     ("Decision", "where the prompt went and why: tier, score against the threshold, the rule "
                  "that fired, the strongest signals, and the estimated cost on every tier. It "
-                 "fills in before the first token arrives."),
+                 "fills in before the first token arrives; 'answered' shows where the answer "
+                 "that stands came from when that differs (fallback, cascade, compare)."),
     ("Ledger", "what this session cost, what always using the premium tier would have cost, "
-               "the saving, calls per tier, fallbacks, escalations, cache hits and the budget."),
+               "the saving, calls per tier, fallbacks, escalations, cache hits and the budget. "
+               "Offline, it projects what the routed prompts would have cost."),
+    ("Small terminals", "under 120 columns the panels narrow; under 90 (or with F3) a one-line "
+                        "strip shows the route and the saving instead."),
     ("Answer header", "tier · model · latency · tokens in→out · cost, and marks for cached, "
-                      "fallback, escalated, estimated usage (~) and truncated answers."),
-    ("Compare", "the escalate key re-runs the selected answer (Up with the prompt empty, or a "
-                "click; else the last) on the next tier, side by side. 1/c cheap was enough, "
-                "2/p premium was better, 3/t tie, d diff, r other tier, esc no verdict. "
-                "'Premium was better' keeps its answer and the session on that tier (the pin "
-                "key ends that). F2 shows satisfaction and the router scored on your verdicts."),
-    ("Palette", "Ctrl+P lists every action, including themes; [keymap] in the config remaps "
-                "any key by its binding id."),
+                      "fallback, escalated, estimated usage (~) and cut answers; while waiting "
+                      "it counts the seconds (esc cancels at any time)."),
+    ("Prompts", "Up/Down in an empty prompt recall earlier prompts (all sessions); Ctrl+R "
+                "searches them; Ctrl+G asks the last prompt again; Ctrl+L edits it."),
+    ("Compare", "Ctrl+Up/Down (or a click) selects an answer; the escalate key re-runs it (else "
+                "the last) on the next tier, side by side. 1/c cheap was enough, 2/p premium "
+                "was better, 3/t tie, d diff, r other tier, esc no verdict. 'Premium was "
+                "better' keeps its answer and the session on that tier (the pin key ends that). "
+                "Blind compare (palette) shows A and B without tiers until the verdict. F2 "
+                "shows satisfaction and the router scored on your verdicts."),
+    ("Palette", "Ctrl+P lists every action, including themes, sessions, the system prompt "
+                "and copying code blocks; [keymap] in the config remaps any key by its "
+                "binding id."),
 )
 
 

@@ -69,9 +69,13 @@ class AnswerView(Vertical):
             super().__init__()
             self.answer = answer
 
-    def __init__(self, tier: str, model: str, tier_names: Sequence[str]) -> None:
+    def __init__(self, tier: str, model: str, tier_names: Sequence[str], *,
+                 blind_label: str | None = None) -> None:
         super().__init__()
         self.tier_names = list(tier_names)
+        self.blind_label = blind_label  # blind compare: only "A"/"B" until the verdict
+        self.started = time.monotonic()
+        self.first_text_at: float | None = None
         self.tier = tier
         self.model = model
         self.parts: list[str] = []
@@ -86,7 +90,6 @@ class AnswerView(Vertical):
         self.note.display = False
         self.settled = False
         self.frozen = False
-        self.started = time.monotonic()
 
     def compose(self):
         yield self.header
@@ -95,6 +98,16 @@ class AnswerView(Vertical):
 
     def on_mount(self) -> None:
         self.run_worker(self._pump(), group="answer-stream", exit_on_error=False)
+        if self.finished is None:
+            # The header counts the seconds while the answer is awaited or streams, so a slow
+            # or stalled provider is visible (esc cancels at any time).
+            self._ticker = self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        if self.finished is not None:
+            self._ticker.stop()
+            return
+        self.header.update(self._header())
 
     @property
     def text(self) -> str:
@@ -134,6 +147,8 @@ class AnswerView(Vertical):
         self.header.update(self._header())
 
     def append(self, text: str) -> None:
+        if self.first_text_at is None and text:
+            self.first_text_at = time.monotonic()
         text = inert(text)
         self.parts.append(text)
         self._queue.put_nowait(text)
@@ -152,7 +167,14 @@ class AnswerView(Vertical):
         self.set_class(status not in ("ok", "truncated"), "-failed")
         self._queue.put_nowait(_END)
 
+    def mark_replaced(self) -> None:
+        """This answer's turn was regenerated or edited: it stays on screen, dimmed."""
+        self.remove_class("-turn")
+        self.add_class("-replaced")
+        self.add_note("replaced by a new answer (no longer sent with the conversation)")
+
     def replace_answer(self, answer: Answer) -> None:
+
         """The compare view kept another tier's answer for this turn: show that one instead."""
         self.finished, self.status = answer, "ok"
         self.tier, self.model = answer.tier, answer.model
@@ -167,12 +189,21 @@ class AnswerView(Vertical):
             self.body.update(self.text)
 
     # --- rendering ------------------------------------------------------------------------
+    def _waiting(self) -> str:
+        elapsed = f"{time.monotonic() - self.started:.0f} s"
+        if self.first_text_at is None:
+            return f" · waiting for the first token… {elapsed}"
+        return f" · streaming… {elapsed}"
+
     def _header(self) -> Content:
+        if self.blind_label is not None:
+            state = self._waiting() if self.finished is None else " · tier hidden until your verdict"
+            return Content.assemble((self.blind_label, "bold"), (state, "dim"))
         style = tier_style(self.tier, self.tier_names)
         parts: list[Content | str | tuple[str, str]] = [(self.tier, f"{style} bold"), " · ", self.model]
         ans = self.finished
         if ans is None:
-            parts.append((" · streaming…", "dim"))
+            parts.append((self._waiting(), "dim"))
         else:
             parts.append(f" · {seconds(ans.latency_s)}")
             if ans.usage is not None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from textual.content import Content
 from textual.widgets import Static
 
+from app.core.calling.events import Answer
 from app.core.routing.types import RouteDecision
 from app.tui.fmt import format_usd, ms, tier_style
 
@@ -19,12 +21,46 @@ def _row(label: str, *parts: Content | str | tuple[str, str]) -> Content:
     return Content.assemble((f"{label:<{WIDTH}}", LABEL), *parts, "\n")
 
 
-def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None = None) -> Content:
+def outcome_row(outcome: Outcome, tier_names: Sequence[str]) -> Content:
+    """Where the answer that stands came from: it can differ from the route (fallback,
+    cascade, a re-run kept after compare)."""
+    ans = outcome.answer
+    marks = []
+    if ans.fallback_from:
+        marks.append(f"fallback from {ans.fallback_from}")
+    if ans.escalated_from and not outcome.kept_after_compare:
+        marks.append(f"escalated from {ans.escalated_from}")
+    if outcome.kept_after_compare:
+        marks.append("kept after compare")
+    if outcome.status not in ("ok", "truncated"):
+        marks.append(outcome.status)
+    elif outcome.status == "truncated":
+        marks.append("cut short")
+    row = _row("answered", (ans.tier, f"{tier_style(ans.tier, tier_names)} bold"),
+               f" · {ans.model}")
+    if marks:
+        row = Content.assemble(row, _row("", (", ".join(marks), "$warning")))
+    return row
+
+
+@dataclass(frozen=True)
+class Outcome:
+    answer: Answer
+    status: str
+    kept_after_compare: bool = False
+
+
+def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None = None,
+                    outcome: Outcome | None = None, width: int = 0) -> Content:
+    """The panel's text; ``width`` (the panel's content width, 0 if unknown) decides how much
+    of each signal fits on its one line."""
+    signal_chars = max(12, min(SIGNAL_CHARS, width - WIDTH - 6)) if width else SIGNAL_CHARS
     style = tier_style(d.tier, tier_names)
     if d.threshold is None:
         versus = ""
     else:
-        versus = f"  (score {d.score:.2f} {'≥' if d.score >= d.threshold else '<'} {d.threshold:.2f})"
+        score = "" if 0 < width < 44 else "score "
+        versus = f"  ({score}{d.score:.2f} {'≥' if d.score >= d.threshold else '<'} {d.threshold:.2f})"
     flags = [f for f, on in (("forced", d.forced), ("pinned", d.pinned), ("BLOCKED", d.blocked)) if on]
     lines = [
         _row("tier", (d.tier, f"{style} bold"), versus,
@@ -33,9 +69,12 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
         _row("task", d.task_type, (f"   confidence {d.confidence:.2f}", LABEL)),
         _row("why", d.reason),
     ]
+    if outcome is not None and (outcome.answer.tier != d.tier or outcome.status != "ok"
+                                or outcome.kept_after_compare):
+        lines.append(outcome_row(outcome, tier_names))
     for i, sig in enumerate(d.signals[:4]):
         colour = "$success" if sig.weight < 0 else "$rd-cost-warning"
-        label = sig.label if len(sig.label) <= SIGNAL_CHARS else sig.label[: SIGNAL_CHARS - 1] + "…"
+        label = sig.label if len(sig.label) <= signal_chars else sig.label[: signal_chars - 1] + "…"
         lines.append(_row("signals" if i == 0 else "", (f"{sig.weight:+.2f}", colour), f" {label}"))
     lines.append(_row("decided", f"{ms(d.decision_us)}", (f"   {d.strategy}", LABEL)))
     width = max((len(e.tier) for e in d.estimates), default=0)
@@ -59,6 +98,7 @@ class DecisionPanel(Static):
         super().__init__(self._idle_text(None), **kwargs)
         self.tier_names = list(tier_names)
         self.decision: RouteDecision | None = None
+        self.outcome: Outcome | None = None
         self.pin: str | None = None
         self.border_title = "Decision"
 
@@ -71,12 +111,24 @@ class DecisionPanel(Static):
         return hint
 
     def show(self, decision: RouteDecision) -> None:
-        self.decision = decision
-        self.update(render_decision(decision, self.tier_names, self.pin))
+        self.decision, self.outcome = decision, None
+        self._redraw()
+
+    def show_outcome(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if self.decision is not None:
+            self.update(render_decision(self.decision, self.tier_names, self.pin, self.outcome,
+                                        self.content_size.width))
+
+    def on_resize(self) -> None:
+        self._redraw()
 
     def set_pin(self, pin: str | None) -> None:
         self.pin = pin
         if self.decision is None:
             self.update(self._idle_text(pin))
         else:
-            self.show(self.decision)
+            self._redraw()

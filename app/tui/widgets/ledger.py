@@ -19,12 +19,16 @@ def _label(text: str) -> tuple[str, str]:
     return (f"{text:<{LABEL_WIDTH}}", LABEL)
 
 
-def budget_bar(spent: float, cap: float | None, act_fraction: float) -> Content:
+COMPACT_BELOW = 44  # content width under which rows take their short forms
+
+
+def budget_bar(spent: float, cap: float | None, act_fraction: float,
+               bar_width: int = BAR_WIDTH) -> Content:
     """A text bar that turns the warning colour near the cap and the error colour at it."""
     if not cap:
         return Content.assemble(_label("budget"), ("no cap ([budget] session_usd)", LABEL))
     frac = max(0.0, spent / cap)
-    filled = min(BAR_WIDTH, round(frac * BAR_WIDTH))
+    filled = min(bar_width, round(frac * bar_width))
     if frac >= act_fraction:
         colour = "$error"
     elif frac >= act_fraction * 0.75:
@@ -32,13 +36,16 @@ def budget_bar(spent: float, cap: float | None, act_fraction: float) -> Content:
     else:
         colour = "$success"
     return Content.assemble(
-        _label("budget"), "[", ("█" * filled, colour), ("·" * (BAR_WIDTH - filled), LABEL),
+        _label("budget"), "[", ("█" * filled, colour), ("·" * (bar_width - filled), LABEL),
         "] ", (f"{format_usd(spent)}", colour if frac >= act_fraction * 0.75 else ""),
         f" / {format_usd(cap)}",
     )
 
 
-def render_ledger(v: LedgerView, tier_names: Sequence[str]) -> Content:
+def render_ledger(v: LedgerView, tier_names: Sequence[str], width: int = 0) -> Content:
+    """The panel's text; under ``COMPACT_BELOW`` columns of content, short forms keep every
+    row on one line."""
+    compact = 0 < width < COMPACT_BELOW
     spent = format_usd(v.spent_usd)
     if v.unpriced_calls:
         spent = f"at least {spent}"
@@ -58,8 +65,9 @@ def render_ledger(v: LedgerView, tier_names: Sequence[str]) -> Content:
             calls.append((" · ", LABEL))
         calls += [(name, tier_style(name, tier_names)), f" {v.calls_by_tier.get(name, 0)}"]
     lines.append(Content.assemble(*calls))
+    esc = "esc" if compact else "escalated"
     lines.append(Content.assemble(
-        _label("events"), f"fallback {v.fallbacks} · escalated {v.escalations} · cache {v.cache_hits}",
+        _label("events"), f"fallback {v.fallbacks} · {esc} {v.escalations} · cache {v.cache_hits}",
     ))
     if v.unpriced_calls:
         lines.append(Content.assemble(
@@ -67,7 +75,23 @@ def render_ledger(v: LedgerView, tier_names: Sequence[str]) -> Content:
             (f"{v.unpriced_calls} call{'s' if v.unpriced_calls != 1 else ''}: price unknown, "
              "not counted as $0", "$rd-cost-warning"),
         ))
-    lines.append(budget_bar(v.spent_usd, v.budget_cap_usd, v.budget_act_fraction))
+    if v.projected_turns:
+        # Offline nothing is spent; what the routed prompts would have cost still makes the
+        # point of routing in a demo without credentials.
+        unpriced = f", {v.projected_unpriced} unpriced" if v.projected_unpriced else ""
+        saved = v.projected_premium_usd - v.projected_routed_usd
+        lines.append(Content.assemble(
+            _label("projected"),
+            (f"{format_usd(v.projected_routed_usd)} routed · "
+             f"{format_usd(v.projected_premium_usd)} all-premium", "$rd-cost-warning")))
+        pct = f" ({100 * saved / v.projected_premium_usd:.0f}%)" \
+            if v.projected_premium_usd > 0 else ""
+        lines.append(Content.assemble(
+            _label(""), (f"saves {format_usd(saved)}{pct} over {v.projected_turns} "
+                         f"prompt{'s' if v.projected_turns != 1 else ''} (estimated, "
+                         f"not sent){unpriced}", LABEL)))
+    lines.append(budget_bar(v.spent_usd, v.budget_cap_usd, v.budget_act_fraction,
+                            8 if compact else BAR_WIDTH))
     if v.alarm:
         lines.append(Content.styled(f"⚠ {v.alarm}", "$error bold"))
     return Content("\n").join(lines)
@@ -83,4 +107,8 @@ class LedgerPanel(Static):
     def show(self, view: LedgerView) -> None:
         self.view = view
         self.set_class(bool(view.alarm), "-alarm")
-        self.update(render_ledger(view, self.tier_names))
+        self.update(render_ledger(view, self.tier_names, self.content_size.width))
+
+    def on_resize(self) -> None:
+        if self.view is not None:
+            self.show(self.view)

@@ -50,6 +50,8 @@ class PromptInput(TextArea):
         event.prevent_default()
         if self.read_only:
             return
-        if result := self._replace_via_keyboard(inert(event.text), *self.selection):
+        # Terminals (tmux among them) send pasted line ends as CR: keep them as line breaks.
+        text = event.text.replace("\r\n", "\n").replace("\r", "\n")
+        if result := self._replace_via_keyboard(inert(text), *self.selection):
             self.move_cursor(result.end_location)
             self.focus()
