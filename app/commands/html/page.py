@@ -54,7 +54,7 @@ td.num, th.num { text-align:right; white-space: nowrap; }
 .bars { display:grid; gap: 8px; }
 .barrow { display:grid; grid-template-columns: minmax(6rem, 10rem) 1fr minmax(8rem, 18rem);
   grid-template-areas: "name bar val"; gap: 2px 12px; align-items:center; }
-.barrow .name { grid-area: name; overflow-wrap:anywhere; }
+.barrow .name { grid-area: name; overflow-wrap:break-word; min-width:0; }
 .barrow svg { grid-area: bar; }
 .barrow .val { grid-area: val; text-align:right; font-variant-numeric: tabular-nums; }
 svg.bar { width:100%; height:14px; display:block; }
@@ -86,7 +86,8 @@ footer { color:var(--muted); font-size:.8rem; margin-top: 20px; }
   header h1 { font-size: 1.3rem; }
   section.card { padding: 12px; }
   .figure .value { font-size: 1.3rem; }
-  .barrow { grid-template-columns: 1fr auto; grid-template-areas: "name val" "bar bar"; }
+  .barrow { grid-template-columns: fit-content(60%) minmax(0, 1fr);
+    grid-template-areas: "name val" "bar bar"; }
   th, td { padding: 4px 5px; }
 }
 @media print {
@@ -189,7 +190,7 @@ def line_chart(
 ) -> str:
     """Cumulative lines over a shared x axis, as one SVG. ``lines`` holds (css class,
     legend label, values); ``shade_between`` fills the gap between two lines (the saving)."""
-    w, h, left, right, top, bottom = 640, 260, 12, 78, 14, 30
+    w, h, left, right, top, bottom = 640, 260, 12, 104, 14, 30
     pw, ph = w - left - right, h - top - bottom
     if not xs:
         return '<p class="muted">Nothing to draw yet.</p>'
