@@ -133,6 +133,15 @@ def test_html_page_is_self_contained_and_escapes(tmp_path):
     assert "@media print" in page and 'name="viewport"' in page
 
 
+def test_html_goes_with_csv_too(tmp_path):
+    with Store.open() as s:
+        seed(s, time.time() - 3 * DAY)
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(cli, ["report", "--csv", "--html", str(out)])
+    assert result.exit_code == 0 and result.stdout.startswith("group,key,calls")
+    assert out.stat().st_size > 1000
+
+
 def test_html_for_an_empty_ledger_and_an_unwritable_path(tmp_path):
     out = tmp_path / "empty.html"
     assert CliRunner().invoke(cli, ["report", "--html", str(out)]).exit_code == 0

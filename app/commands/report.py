@@ -109,7 +109,7 @@ def report(ctx: click.Context, session_id: int | None, since: str | None, until:
             # One builder for the JSON and the page, so the two can never disagree.
             data = {"scope": scope,
                     **build_report(store, settings, session_id, since_ts, until_ts).to_dict()}
-        else:
+        if as_csv or not (as_json or html_file):
             ledger = Ledger(store)
             totals = ledger.totals(session_id=session_id, since=since_ts, until=until_ts)
             sat = satisfaction_between(ledger, session_id, since_ts, until_ts)
@@ -117,11 +117,9 @@ def report(ctx: click.Context, session_id: int | None, since: str | None, until:
         _write_html(html_file, data)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-    elif html_file:
-        return
     elif as_csv:
         click.echo(_report_csv(totals, sat), nl=False)
-    else:
+    elif not html_file:
         _report_text(totals, sat, session_id, since, until)
 
 

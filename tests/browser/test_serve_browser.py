@@ -31,7 +31,7 @@ class Screen:
     def __init__(self) -> None:
         self.screen: pyte.Screen | None = None
         self.stream: pyte.ByteStream | None = None
-        self.pending: list[bytes] = []
+        self.frames = 0
 
     def on_websocket(self, ws) -> None:
         query = parse_qs(urlsplit(ws.url).query)
@@ -54,6 +54,7 @@ class Screen:
     def on_frame(self, payload) -> None:
         if isinstance(payload, bytes) and self.stream is not None:
             self.stream.feed(payload)
+            self.frames += 1
 
     def text(self) -> str:
         return "\n".join(self.screen.display) if self.screen is not None else ""
@@ -77,12 +78,17 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> N
     raise AssertionError(f"serve did not listen on {port} within {timeout} s")
 
 
-def until(check, message: str, timeout_s: float = 10.0) -> None:
+def until(check, message: str, page=None, timeout_s: float = 10.0) -> None:
+    """Poll ``check``; with ``page``, wait through Playwright so the browser's events (the
+    frames :class:`Screen` reads) keep being delivered meanwhile."""
     deadline = time.monotonic() + timeout_s
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError(message)
-        time.sleep(0.05)
+        if page is not None:
+            page.wait_for_timeout(50)
+        else:
+            time.sleep(0.05)
 
 
 def wait_for_text(page, screen: Screen, needle: str, timeout_s: float = 20.0) -> None:
@@ -134,7 +140,8 @@ def test_served_console_answers_a_prompt_typed_in_the_browser(page, served, shot
     assert box is not None and box["width"] > 400 and box["height"] > 200
     # Keys go to xterm's hidden textarea; a click would land on (and focus) the chat pane.
     page.focus("textarea.xterm-helper-textarea")
-    page.keyboard.type(PROMPT, delay=5)
+    page.keyboard.type(PROMPT, delay=10)
+    wait_for_text(page, screen, PROMPT)  # in the input box, before it is sent
     page.keyboard.press("Enter")
     wait_for_text(page, screen, ANSWER)
     page.wait_for_timeout(300)  # let the last frame paint before the picture
@@ -147,9 +154,20 @@ def test_served_console_answers_a_prompt_typed_in_the_browser(page, served, shot
             return [r for r in store.requests() if r["answer"] == ANSWER]
 
     until(lambda: any(b["messages"][-1]["content"] == PROMPT for b in loopback.bodies()),
-          "the loopback model never got the prompt")
+          f"the loopback model never got the prompt: {loopback.bodies()}")
     until(recorded, "the ledger has no row for the answer")
     assert recorded()[0]["prompt"] == PROMPT
+    # On a phone-width screen the console lays itself out again for the new size (its
+    # narrow layout is the console's own: it keeps the panels and the prompt).
+    page.set_viewport_size({"width": 390, "height": 844})
+    until(lambda: screen.screen is not None and screen.screen.columns < 60,
+          "the browser never told the console its new size", page)
+    resized_at = screen.frames
+    until(lambda: screen.frames > resized_at and "Ask anything" in screen.text()
+          and "spent" in screen.text(), "the console did not redraw at phone width", page)
+    page.wait_for_timeout(300)
+    shot(page, "serve-console-phone", full_page=False)
+
     # The page itself loads nothing from beyond this server (no web fonts, no CDN).
     assert requests and all(urlsplit(u).netloc == f"127.0.0.1:{port}" for u in requests), \
         requests
