@@ -110,7 +110,7 @@ def test_report_page_shows_the_json_figures_offline(page, ledger, tmp_path, shot
     tiers = page.locator("#tier-share .barrow").all_inner_texts()
     assert [t.split("\n")[0] for t in tiers] == list(data["by_tier"])
     for text, bucket in zip(tiers, data["by_tier"].values(), strict=True):
-        assert f"{bucket['calls']:,} calls" in text
+        assert f"{bucket['calls']:,} call" in text
     verdicts = page.locator("#verdict-table tbody tr").all_inner_texts()
     assert [v.split("\t")[:2] for v in verdicts] == [
         [m, str(s["verdicts"])] for m, s in data["satisfaction"].items()]
@@ -188,7 +188,7 @@ def test_audit_page_shows_the_json_figures_offline(page, tmp_path, shot, offline
     assert shown(page, "savings_vs_premium_pct") == f"({data['savings_vs_premium_pct']:.1f}%)"
     assert shown(page, "prompts") == "5"
     tiers = page.locator("#tier-share .barrow").all_inner_texts()
-    assert [f"{t['prompts']:,} prompts" in text for text, t in
+    assert [f"{t['prompts']:,} prompt" in text for text, t in
             zip(tiers, data["per_tier"], strict=True)] == [True] * len(tiers)
 
     # The most expensive prompts, in the JSON's order, with the hostile one as plain text.

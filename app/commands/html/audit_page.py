@@ -19,6 +19,7 @@ from app.commands.html.page import (
     money,
     page,
     pct,
+    plural,
     policy_card,
     table,
     when,
@@ -112,7 +113,7 @@ def _curve(d: dict[str, Any]) -> str:
 
 
 def _tiers(d: dict[str, Any]) -> str:
-    rows = [(t["tier"], t["share"], f'{t["prompts"]:,} prompts &middot; {pct(t["share"])}', "")
+    rows = [(t["tier"], t["share"], f'{plural(t["prompts"], "prompt")} &middot; {pct(t["share"])}', "")
             for t in d["per_tier"]]
     return card("Where the prompts would go", bar_rows(rows, "tier-share"), "tiers")
 

@@ -123,6 +123,10 @@ def at_least(value: float, unpriced: int, calls: int | None = None, what: str = 
     return f'{known} <span class="unknown">({unpriced} {what}{s} unpriced)</span>'
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def pct(share: float | None, digits: int = 1) -> str:
     """``share`` is a fraction 0..1; ``-`` when there is nothing to divide."""
     return "-" if share is None else f"{100 * share:.{digits}f}%"

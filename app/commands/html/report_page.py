@@ -19,6 +19,7 @@ from app.commands.html.page import (
     money,
     page,
     pct,
+    plural,
     policy_card,
     table,
     when,
@@ -102,7 +103,7 @@ def _spend_chart(d: dict[str, Any]) -> str:
 
 def _tiers(d: dict[str, Any]) -> str:
     calls = d["calls"] or 1
-    rows = [(k, b["calls"] / calls, f'{b["calls"]:,} calls &middot; {pct(b["calls"] / calls)}'
+    rows = [(k, b["calls"] / calls, f'{plural(b["calls"], "call")} &middot; {pct(b["calls"] / calls)}'
              f' &middot; {at_least(b["spent"], b["unpriced"], b["calls"])}', "")
             for k, b in d["by_tier"].items()]
     return card("Calls per tier", bar_rows(rows, "tier-share"), "tiers")
@@ -113,7 +114,7 @@ def _tasks(d: dict[str, Any]) -> str:
         return ""
     turns = sum(t["turns"] for t in d["by_task"]) or 1
     rows = [(t["task_type"], t["turns"] / turns,
-             f'{t["turns"]:,} turns &middot; {pct(t["turns"] / turns)} &middot; '
+             f'{plural(t["turns"], "turn")} &middot; {pct(t["turns"] / turns)} &middot; '
              f'{at_least(t["spent"], t["unpriced"], t["calls"])}', "routed") for t in d["by_task"]]
     return card("Task types", bar_rows(rows, "task-share")
                 + '<p class="muted">As classified when each prompt was routed.</p>', "tasks")
