@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from app.commands.common import config_file_of, load_or_exit, warn_bad
 from app.core.rows import BadRow, read_rows
+
+if TYPE_CHECKING:
+    from app.core.config.settings import Settings
+    from app.core.evaluation.audit import AuditTally
 
 
 @click.command()
@@ -77,7 +81,7 @@ def audit(ctx: click.Context, file: Path, as_json: bool, summary: bool, html_fil
         _text(data)
 
 
-def audit_data(tally: Any, settings: Any) -> dict[str, Any]:
+def audit_data(tally: AuditTally, settings: Settings) -> dict[str, Any]:
     """The summary every output of ``audit`` shows: the tally plus the policy it ran."""
     import time
 

@@ -2,8 +2,8 @@
 
 ``routedeck report --json`` prints :meth:`ReportData.to_dict` and ``report --html`` renders
 that same dict, so the page and the JSON cannot disagree. Everything here is read through
-:class:`~app.core.ledger.reader.Ledger` and the store's public methods (``iter_requests``),
-so it works on whichever backend the store runs on.
+:class:`~app.core.ledger.reader.Ledger` and the store's public ``query`` with
+``request_filter``, the same way the Ledger reads, so it runs wherever the Ledger runs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.ledger.pricing import price_for, snapshot_label
 from app.core.ledger.reader import Ledger, Satisfaction, SeriesPoint, Totals
+from app.core.ledger.store import request_filter
 
 if TYPE_CHECKING:
     from app.core.config.settings import Settings
@@ -87,12 +88,12 @@ def build_report(
     totals = ledger.totals(session_id=session_id, since=since, until=until, series=True)
     series = downsample(totals.series, MAX_SERIES_POINTS)
     totals.series = []
-    by_task, prices = _scan_requests(store, session_id, since, until)
+    where, params = request_filter(session_id, since, until)
     return ReportData(
         totals=totals,
         satisfaction=satisfaction_between(ledger, session_id, since, until),
-        by_task=by_task,
-        prices_seen=prices,
+        by_task=_by_task(store, where, params),
+        prices_seen=_prices_seen(store, where, params),
         policy=policy_in_force(settings),
         series=series,
         generated_at=time.time() if now is None else now,
@@ -132,39 +133,37 @@ def downsample(points: list[SeriesPoint], limit: int) -> list[SeriesPoint]:
     return [points[round(i * step)] for i in range(limit)]
 
 
-def _scan_requests(
-    store: Store, session_id: int | None, since: float | None, until: float | None
-) -> tuple[list[TaskShare], list[PriceSeen]]:
-    tasks: dict[str, TaskShare] = {}
-    turn_task: dict[tuple[Any, str], str] = {}
-    prices: dict[tuple[Any, ...], PriceSeen] = {}
-    for row in store.iter_requests(session_id=session_id, since=since, until=until):
-        task = row.get("task_type") or "unclassified"
-        share = tasks.setdefault(task, TaskShare(task))
-        share.calls += 1
-        if row.get("cost_usd") is None:
-            share.unpriced += 1
-        else:
-            share.spent += row["cost_usd"]
-        # A turn counts once, under the task type of its first attempt (retries and
-        # fallbacks re-send the same prompt, so they carry the same classification).
-        turn_task.setdefault((row.get("session_id"), row["turn_id"]), task)
-        key = (row["model"], row.get("price_source"), row.get("price_input_per_mtok"),
-               row.get("price_output_per_mtok"))
-        seen = prices.get(key)
-        if seen is None:
-            seen = prices[key] = PriceSeen(row["model"], row.get("price_source"),
-                                           row.get("price_input_per_mtok"),
-                                           row.get("price_output_per_mtok"))
-        seen.calls += 1
-        at = row.get("started_at")
-        seen.first_at = at if seen.first_at is None else min(seen.first_at, at)
-        seen.last_at = at if seen.last_at is None else max(seen.last_at, at)
-    for task in turn_task.values():
-        tasks[task].turns += 1
-    by_task = sorted(tasks.values(), key=lambda t: (-t.turns, t.task_type))
-    seen_list = sorted(prices.values(), key=lambda p: (p.model, p.first_at or 0.0))
-    return by_task, seen_list
+# Plain SQL the way Ledger's own queries reach the store (store.query + request_filter):
+# CASE WHEN instead of summed booleans and no bare columns, so any SQL backend the ledger
+# runs on takes it. A turn's attempts share one classification (retries, fallbacks and
+# escalations re-send the same prompt), so distinct turns per task type are turns.
+_BY_TASK = """
+    SELECT COALESCE(NULLIF(task_type, ''), 'unclassified') AS task, COUNT(*) AS calls,
+           COUNT(DISTINCT COALESCE(CAST(session_id AS TEXT), '') || ':' || turn_id) AS turns,
+           COALESCE(SUM(cost_usd), 0) AS spent,
+           SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced
+    FROM requests WHERE {where} GROUP BY COALESCE(NULLIF(task_type, ''), 'unclassified')"""
+
+_PRICES = """
+    SELECT model, price_source, price_input_per_mtok, price_output_per_mtok,
+           COUNT(*) AS calls, MIN(started_at) AS first_at, MAX(started_at) AS last_at
+    FROM requests WHERE {where}
+    GROUP BY model, price_source, price_input_per_mtok, price_output_per_mtok"""
+
+
+def _by_task(store: Store, where: str, params: list[Any]) -> list[TaskShare]:
+    rows = store.query(_BY_TASK.format(where=where), params)
+    shares = [TaskShare(r["task"], r["turns"], r["calls"], float(r["spent"] or 0.0),
+                        r["unpriced"] or 0) for r in rows]
+    return sorted(shares, key=lambda t: (-t.turns, t.task_type))
+
+
+def _prices_seen(store: Store, where: str, params: list[Any]) -> list[PriceSeen]:
+    rows = store.query(_PRICES.format(where=where), params)
+    seen = [PriceSeen(r["model"], r["price_source"], r["price_input_per_mtok"],
+                      r["price_output_per_mtok"], r["calls"], r["first_at"], r["last_at"])
+            for r in rows]
+    return sorted(seen, key=lambda p: (p.model, p.first_at or 0.0))
 
 
 def policy_in_force(settings: Settings) -> dict[str, Any]:
