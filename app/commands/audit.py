@@ -1,89 +1,134 @@
-"""``routedeck audit FILE``: route every prompt of a file and summarise where they would go."""
+"""``routedeck audit FILE``: route every prompt of a file and summarise where they would go.
+
+The text summary, ``--json --summary`` and the ``--html`` page are all renderings of one
+:class:`app.core.evaluation.audit.AuditTally`; ``--json`` alone keeps printing one decision
+per input row.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from app.commands.common import config_file_of, load_or_exit, warn_bad
 from app.core.rows import BadRow, read_rows
 
+if TYPE_CHECKING:
+    from app.core.config.settings import Settings
+    from app.core.evaluation.audit import AuditTally
+
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input row, in order.")
+@click.option("--summary", is_flag=True,
+              help="With --json: print the summary as one JSON object instead of the rows.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the summary as one self-contained HTML page to FILE.")
 @click.option("--strategy", type=click.Choice(["learned", "rules"]), help="Override [router] strategy.")
 @click.pass_context
-def audit(ctx: click.Context, file: Path, as_json: bool, strategy: str | None) -> None:
-    """Route every prompt in FILE (JSONL with a 'prompt' field, or one prompt a line)."""
+def audit(ctx: click.Context, file: Path, as_json: bool, summary: bool, html_file: str | None,
+          strategy: str | None) -> None:
+    """Route every prompt in FILE (JSONL with a 'prompt' field, or one prompt a line).
+
+    Nothing is sent: costs are projections from estimated tokens at current prices.
+    """
+    if summary and not as_json:
+        raise click.UsageError("--summary goes with --json")
     overrides = {"router": {"strategy": strategy}} if strategy else None
     settings = load_or_exit(config_file_of(ctx), overrides)
     from app.commands.route import decision_row
-    from app.core.ledger.money import format_usd
+    from app.core.evaluation.audit import AuditTally
     from app.core.routing.policy import route
 
-    tiers = [t.name for t in settings.tiers]
-    per_tier: Counter[str] = Counter()
-    per_task: Counter[str] = Counter()
-    routed_cost = 0.0
-    totals = dict.fromkeys(tiers, 0.0)
-    unpriced = 0
-    bad = 0
-    n = 0
+    tally = AuditTally([t.name for t in settings.tiers], source=str(file))
+    rows_out = as_json and not summary
     out = sys.stdout
-    rows = read_rows(file)
     show_bar = not as_json and file.stat().st_size > 200_000 and sys.stderr.isatty()
     total_lines = file.read_bytes().count(b"\n") + 1 if show_bar else 0
     bar_ctx = click.progressbar(length=total_lines, label="routing", file=sys.stderr) if show_bar else None
     last_line = 0
     bar = bar_ctx.__enter__() if bar_ctx else None
     try:
-        for row in rows:
+        for row in read_rows(file):
             if isinstance(row, BadRow):
-                bad += 1
+                tally.bad_rows += 1
                 warn_bad(row, file)
                 continue
             d = route(row.prompt, settings)
-            n += 1
+            tally.add(row.id, row.prompt, d)
             if bar is not None and row.line - last_line >= 500:
                 bar.update(row.line - last_line)
                 last_line = row.line
-            if as_json:
+            if rows_out:
                 out.write(json.dumps(decision_row(row.id, d), ensure_ascii=False) + "\n")
-                continue
-            per_tier[d.tier] += 1
-            per_task[d.task_type] += 1
-            if d.est_cost_usd is None:
-                unpriced += 1
-            else:
-                routed_cost += d.est_cost_usd
-            for e in d.estimates:
-                totals[e.tier] += e.cost_usd or 0.0
     finally:
         if bar_ctx is not None:
             bar_ctx.__exit__(None, None, None)
-    if as_json:
-        if bad:
-            click.echo(f"{bad} row(s) skipped (see messages above)", err=True)
-        return
-    click.echo(f"{n} prompts routed from {file}" + (f", {bad} skipped" if bad else ""))
+    data = audit_data(tally, settings) if (summary or html_file or not as_json) else None
+    if html_file and data is not None:
+        _write_html(html_file, data)
+    if rows_out:
+        if tally.bad_rows:
+            click.echo(f"{tally.bad_rows} row(s) skipped (see messages above)", err=True)
+    elif as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    elif data is not None:
+        _text(data)
+
+
+def audit_data(tally: AuditTally, settings: Settings) -> dict[str, Any]:
+    """The summary every output of ``audit`` shows: the tally plus the policy it ran."""
+    import time
+
+    from app.core.ledger.summary import policy_in_force
+
+    return {**tally.to_dict(), "policy": policy_in_force(settings), "generated_at": time.time()}
+
+
+def _write_html(path: str, data: dict[str, Any]) -> None:
+    from app.commands.html.audit_page import render_audit
+
+    try:
+        Path(path).write_text(render_audit(data), encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"error: cannot write {path}: {exc.strerror}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote the audit page to {path} (one file: open it in any browser)", err=True)
+
+
+def _projected(p: dict[str, Any]) -> str:
+    from app.core.ledger.money import format_usd
+
+    if not p["unpriced"]:
+        return format_usd(p["cost_usd"])
+    return f"{format_usd(p['cost_usd'])}  (at least; {p['unpriced']} unpriced)"
+
+
+def _text(data: dict[str, Any]) -> None:
+    from app.core.ledger.money import format_usd
+
+    n, bad = data["prompts"], data["bad_rows"]
+    click.echo(f"{n} prompts routed from {data['source']}" + (f", {bad} skipped" if bad else ""))
     if not n:
         return
     click.echo("\nper tier")
-    for t in tiers:
-        click.echo(f"  {t:<12} {per_tier[t]:>7}  {per_tier[t] / n:6.1%}")
+    for t in data["per_tier"]:
+        click.echo(f"  {t['tier']:<12} {t['prompts']:>7}  {t['share']:6.1%}")
     click.echo("\nper task type")
-    for task, k in per_task.most_common():
-        click.echo(f"  {task:<16} {k:>7}  {k / n:6.1%}")
-    premium, cheap = totals[tiers[-1]], totals[tiers[0]]
+    for t in data["per_task"]:
+        click.echo(f"  {t['task_type']:<16} {t['prompts']:>7}  {t['share']:6.1%}")
+    cheap, premium = data["cheapest_tier"], data["premium_tier"]
     click.echo("\nprojected cost (estimated tokens, current prices)")
-    click.echo(f"  routed          {format_usd(routed_cost)}" + (f"  (at least; {unpriced} unpriced)" if unpriced else ""))
-    click.echo(f"  always-{tiers[-1]:<8} {format_usd(premium)}")
-    click.echo(f"  always-{tiers[0]:<8} {format_usd(cheap)}")
-    if premium > 0:
-        click.echo(f"  savings vs always-{tiers[-1]}: {format_usd(premium - routed_cost)} "
-                   f"({(premium - routed_cost) / premium:.1%})")
+    click.echo(f"  routed          {_projected(data['routed'])}")
+    click.echo(f"  always-{premium:<8} {_projected(data['always'][premium])}")
+    click.echo(f"  always-{cheap:<8} {_projected(data['always'][cheap])}")
+    if data["savings_vs_premium_usd"] is not None:
+        click.echo(f"  savings vs always-{premium}: {format_usd(data['savings_vs_premium_usd'])} "
+                   f"({data['savings_vs_premium_pct']:.1f}%)")
+    else:
+        click.echo(f"  savings vs always-{premium}: ? (some prices are unknown)")

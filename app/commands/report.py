@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 # Verdict -> (cheap_score, premium_score, preference) under score_type "human_verdict".
 # "cheap_enough": the cheap answer served the user (kept), so cheap scores full marks and
 # the preference records the user's choice; "premium_better": only premium was right.
-def parse_since(value: str | None) -> float | None:
+def parse_since(value: str | None, param_hint: str = "--since") -> float | None:
     """Local date or date-time (ISO 8601) -> epoch seconds."""
     if value is None:
         return None
@@ -40,9 +40,18 @@ def parse_since(value: str | None) -> float | None:
     except ValueError:
         raise click.BadParameter(
             f"{value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM (local time)",
-            param_hint="--since",
+            param_hint=param_hint,
         ) from None
     return parsed.timestamp()
+
+
+def parse_until(value: str | None) -> float | None:
+    """Like :func:`parse_since`, but a bare date means the end of that day, so
+    ``--since 2026-11-01 --until 2026-11-30`` is the whole of November."""
+    end = parse_since(value, "--until")
+    if end is not None and len(value.strip()) == 10:
+        end = (datetime.fromtimestamp(end) + timedelta(days=1)).timestamp()
+    return end
 
 
 def _open(ctx: click.Context) -> tuple[Settings, Store]:
@@ -70,39 +79,60 @@ def _pct(rate: float | None) -> str:
 @click.command()
 @click.option("--session", "session_id", type=int, help="Only this session.")
 @click.option("--since", help="Only calls from this local date/time on (YYYY-MM-DD[THH:MM]).")
+@click.option("--until", help="Only calls before this local date/time; a bare date includes "
+              "that whole day.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the per-tier/per-model table as CSV.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True),
+              help="Write the report as one self-contained HTML page (charts inline, opens "
+              "offline, prints well) to FILE.")
 @click.pass_context
-def report(ctx: click.Context, session_id: int | None, since: str | None, as_json: bool,
-           as_csv: bool) -> None:
+def report(ctx: click.Context, session_id: int | None, since: str | None, until: str | None,
+           as_json: bool, as_csv: bool, html_file: str | None) -> None:
     """Totals, savings vs always-premium, per tier/model, rates and satisfaction."""
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
     since_ts = parse_since(since)
-    _settings, store = _open(ctx)
+    until_ts = parse_until(until)
+    settings, store = _open(ctx)
     from app.core.ledger.reader import Ledger
+    from app.core.ledger.summary import build_report, satisfaction_between
 
     with store:
         if session_id is not None and store.session(session_id) is None:
             click.echo(f"error: no session {session_id} (see `routedeck report` for all)",
                        err=True)
             sys.exit(1)
-        ledger = Ledger(store)
-        totals = ledger.totals(session_id=session_id, since=since_ts)
-        sat = ledger.satisfaction(session_id=session_id, since=since_ts)
-    scope = {"session": session_id, "since": since, "since_epoch": since_ts}
+        scope = {"session": session_id, "since": since, "since_epoch": since_ts,
+                 "until": until, "until_epoch": until_ts}
+        if as_json or html_file:
+            # One builder for the JSON and the page, so the two can never disagree.
+            data = {"scope": scope,
+                    **build_report(store, settings, session_id, since_ts, until_ts).to_dict()}
+        if as_csv or not (as_json or html_file):
+            ledger = Ledger(store)
+            totals = ledger.totals(session_id=session_id, since=since_ts, until=until_ts)
+            sat = satisfaction_between(ledger, session_id, since_ts, until_ts)
+    if html_file:
+        _write_html(html_file, data)
     if as_json:
-        data = totals.to_dict()
-        data.pop("series")
-        data["satisfaction"] = {
-            m: {"verdicts": s.verdicts, "cheap_enough": s.cheap_enough, "tie": s.tie,
-                "premium_better": s.premium_better, "rate": s.rate}
-            for m, s in sat.items()}
-        click.echo(json.dumps({"scope": scope, **data}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     elif as_csv:
         click.echo(_report_csv(totals, sat), nl=False)
-    else:
-        _report_text(totals, sat, session_id, since)
+    elif not html_file:
+        _report_text(totals, sat, session_id, since, until)
+
+
+def _write_html(path: str, data: dict[str, Any]) -> None:
+    from app.commands.html.report_page import render_report
+
+    try:
+        Path(path).write_text(render_report(data), encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"error: cannot write {path}: {exc.strerror}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote the savings report to {path} (one file: open it in any browser)",
+               err=True)
 
 
 _CSV_COLUMNS = (
@@ -159,12 +189,14 @@ def _num(x: float | None) -> Any:
 
 
 def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
-                 since: str | None) -> None:
+                 since: str | None, until: str | None = None) -> None:
     from app.core.ledger.money import format_usd
 
     scope = f"session {session_id}" if session_id is not None else "all sessions"
     if since:
         scope += f" since {since}"
+    if until:
+        scope += f" until {until}"
     click.echo(f"RouteDeck report: {scope}")
     if not totals.calls:
         click.echo("No calls recorded yet. Calls made in the console or with `routedeck ask` "

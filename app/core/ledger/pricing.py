@@ -53,6 +53,11 @@ def _snapshot_version() -> str:
         return "unknown"
 
 
+def snapshot_label() -> str:
+    """Which price list a price not set in the config comes from, for reports."""
+    return f"genai-prices {_snapshot_version()} (bundled snapshot)"
+
+
 @lru_cache(maxsize=1)
 def _disk_cache() -> dict:
     """Lookups remembered per genai-prices version: importing its snapshot costs ~200 ms,

@@ -1,0 +1,1 @@
+"""Self-contained HTML pages (report, audit): rendering only; the figures come from the core."""
