@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "compare": "app.commands.compare:compare",
     "review": "app.launch:review",
     "calibrate": "app.commands.calibrate:calibrate",
+    "store": "app.commands.store:store",
 }
 
 

@@ -1,5 +1,9 @@
 """``routedeck report`` (what was spent and saved) and ``routedeck export`` (the raw ledger).
 
+Both read whichever store the config names (the SQLite file, or the team PostgreSQL of
+``[store] url``) and print the same figures for the same rows. ``report --by`` splits the
+ledger by user, host, tier, model or task type, each group with its turns and savings.
+
 Export writes the requests table, or with ``--labels`` the human verdicts as rows in the
 routing data format (``../shared/data/routing/README.md``) so ``routedeck eval`` can score
 the router on the user's own traffic. The database holds no credentials, so neither can
@@ -22,6 +26,9 @@ import click
 
 from app.commands.common import config_file_of, load_or_exit
 from app.core.evaluation.labels import label_rows
+
+# report --by: the reader's dimensions, spelled out so the CLI needs no ledger import to start.
+BY_CHOICES = ("user", "host", "tier", "model", "task")
 
 if TYPE_CHECKING:
     # Type-only: the store is imported when a command runs, not when the CLI starts.
@@ -72,10 +79,12 @@ def _pct(rate: float | None) -> str:
 @click.option("--since", help="Only calls from this local date/time on (YYYY-MM-DD[THH:MM]).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the per-tier/per-model table as CSV.")
+@click.option("--by", "by", type=click.Choice(BY_CHOICES),
+              help="Split by user, host, tier, model or task type (each with its savings).")
 @click.pass_context
 def report(ctx: click.Context, session_id: int | None, since: str | None, as_json: bool,
-           as_csv: bool) -> None:
-    """Totals, savings vs always-premium, per tier/model, rates and satisfaction."""
+           as_csv: bool, by: str | None) -> None:
+    """Totals, savings vs always-premium, per tier/model (or --by), rates and satisfaction."""
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
     since_ts = parse_since(since)
@@ -90,7 +99,10 @@ def report(ctx: click.Context, session_id: int | None, since: str | None, as_jso
         ledger = Ledger(store)
         totals = ledger.totals(session_id=session_id, since=since_ts)
         sat = ledger.satisfaction(session_id=session_id, since=since_ts)
-    scope = {"session": session_id, "since": since, "since_epoch": since_ts}
+        groups = ledger.breakdown(by, session_id=session_id, since=since_ts) if by else None
+        where = store.location
+    scope = {"session": session_id, "since": since, "since_epoch": since_ts, "by": by,
+             "store": where}
     if as_json:
         data = totals.to_dict()
         data.pop("series")
@@ -98,11 +110,13 @@ def report(ctx: click.Context, session_id: int | None, since: str | None, as_jso
             m: {"verdicts": s.verdicts, "cheap_enough": s.cheap_enough, "tie": s.tie,
                 "premium_better": s.premium_better, "rate": s.rate}
             for m, s in sat.items()}
+        if groups is not None:
+            data["by"] = {k: g.to_dict() for k, g in groups.items()}
         click.echo(json.dumps({"scope": scope, **data}, ensure_ascii=False, indent=2))
     elif as_csv:
-        click.echo(_report_csv(totals, sat), nl=False)
+        click.echo(_report_csv(totals, sat, by, groups), nl=False)
     else:
-        _report_text(totals, sat, session_id, since)
+        _report_text(totals, sat, session_id, since, by, groups, where)
 
 
 _CSV_COLUMNS = (
@@ -114,7 +128,8 @@ _CSV_COLUMNS = (
 )
 
 
-def _report_csv(totals: Any, sat: dict[str, Any]) -> str:
+def _report_csv(totals: Any, sat: dict[str, Any], by: str | None = None,
+                groups: dict[str, Any] | None = None) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=_CSV_COLUMNS, lineterminator="\n")
     w.writeheader()
@@ -136,7 +151,9 @@ def _report_csv(totals: Any, sat: dict[str, Any]) -> str:
         "verdicts": sum(s.verdicts for s in sat.values()),
         "satisfied": sum(s.satisfied for s in sat.values()),
     })
-    for group, buckets in (("tier", totals.by_tier), ("model", totals.by_model)):
+    tables = (((by, groups),) if by and groups is not None else
+              (("tier", totals.by_tier), ("model", totals.by_model)))
+    for group, buckets in tables:
         for key, b in buckets.items():
             row = {
                 "group": group, "key": key, "calls": b.calls, "ok": b.ok, "errors": b.errors,
@@ -146,6 +163,12 @@ def _report_csv(totals: Any, sat: dict[str, Any]) -> str:
                 "reasoning_tokens": b.reasoning_tokens, "estimated_usage": b.estimated,
                 "cache_hits": b.cache_hits, "mean_latency_s": _num(b.mean_latency_s),
             }
+            if group == by:
+                row.update(turns=b.turns, premium_counterfactual_usd=round(b.premium, 6),
+                           savings_usd=_num(b.savings),
+                           savings_pct="" if b.savings_pct is None else round(b.savings_pct, 2),
+                           fallback_rate=_num(b.fallbacks / b.turns if b.turns else None),
+                           escalation_rate=_num(b.escalations / b.turns if b.turns else None))
             s = sat.get(key) if group == "model" else None
             if s is not None:
                 row.update(verdicts=s.verdicts, satisfied=s.satisfied,
@@ -159,13 +182,16 @@ def _num(x: float | None) -> Any:
 
 
 def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
-                 since: str | None) -> None:
+                 since: str | None, by: str | None = None,
+                 groups: dict[str, Any] | None = None, where: str = "") -> None:
     from app.core.ledger.money import format_usd
 
     scope = f"session {session_id}" if session_id is not None else "all sessions"
     if since:
         scope += f" since {since}"
     click.echo(f"RouteDeck report: {scope}")
+    if where:
+        click.echo(f"store         {where}")
     if not totals.calls:
         click.echo("No calls recorded yet. Calls made in the console or with `routedeck ask` "
                    "are recorded here.")
@@ -187,7 +213,9 @@ def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
     click.echo(f"fallback rate {_pct(totals.fallback_rate)} ({totals.fallbacks})   "
                f"escalation rate {_pct(totals.escalation_rate)} ({totals.escalations})   "
                f"cache hits {_pct(totals.cache_hit_rate)} ({totals.cache_hits})")
-    for title, buckets in (("tier", totals.by_tier), ("model", totals.by_model)):
+    if by and groups is not None:
+        _groups_text(by, groups)
+    for title, buckets in (() if by else (("tier", totals.by_tier), ("model", totals.by_model))):
         click.echo("")
         width = max(len(title), *(len(k) for k in buckets))
         click.echo(f"{title:<{width}}  {'calls':>7} {'errors':>6}  {'tokens in':>13} "
@@ -204,6 +232,23 @@ def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
     for m, s in sat.items():
         click.echo(f"{m:<{width}}  {s.verdicts:>8}  {s.cheap_enough:>12}  {s.tie:>3}  "
                    f"{s.premium_better:>14}  {_pct(s.rate):>9}")
+
+
+def _groups_text(by: str, groups: dict[str, Any]) -> None:
+    from app.core.ledger.money import format_usd
+
+    click.echo("")
+    names = {k: k or "(unknown)" for k in groups}
+    width = max(len(by), *(len(n) for n in names.values()))
+    click.echo(f"{by:<{width}}  {'calls':>7} {'turns':>7} {'errors':>6}  {'spent':>12}  "
+               f"{'all-premium':>12}  saved")
+    for key, g in groups.items():
+        premium = format_usd(g.premium) + ("+?" if g.premium_unpriced else "")
+        saved = "?" if g.savings is None else (
+            f"{format_usd(g.savings)} ({g.savings_pct:.1f}%)" if g.savings_pct is not None
+            else format_usd(g.savings))
+        click.echo(f"{names[key]:<{width}}  {g.calls:>7,} {g.turns:>7,} {g.errors:>6,}  "
+                   f"{g.spent_text:>12}  {premium:>12}  {saved}")
 
 
 # --- export ---------------------------------------------------------------------------------
