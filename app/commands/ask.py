@@ -116,8 +116,11 @@ async def _run(settings: Any, prompt: str, tier: str | None, as_json: bool,
         TurnFinished,
         UsageReported,
     )
+    from app.core.telemetry import instrument
 
-    recorder = _open_recorder(settings)
+    # [telemetry]: the recorder also exports each attempt; its one notice goes to stderr.
+    recorder = instrument(_open_recorder(settings), settings, owns=True,
+                          on_notice=lambda text: click.echo(f"warning: {text}", err=True))
     cache = None
     if settings.cache.enabled and use_cache:
         from app.core.calling.cache import ResponseCache

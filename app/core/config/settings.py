@@ -184,6 +184,7 @@ class TelemetryConfig(_Section):
     metrics: bool = True
     timeout_s: float = Field(default=3.0, gt=0, le=60)
     batch_delay_s: float = Field(default=2.0, gt=0, le=60)
+    metrics_interval_s: float = Field(default=30.0, ge=1, le=3600)
 
     @field_validator("headers_env")
     @classmethod

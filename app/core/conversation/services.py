@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from app.core.config.settings import Settings
 from app.core.ledger.records import Recorder
 from app.core.ledger.store import Store, StoreError, open_store
+from app.core.telemetry import instrument, shutdown
 
 
 class TurnEngine(Protocol):
@@ -45,6 +46,8 @@ class Services:
         self._use_disk = use_disk
         self._lock = threading.RLock()
         self.problems: list[str] = []
+        self._recorder: Any = None  # the store, or the telemetry wrapper around it
+        self._telemetry_notice: str | None = None
 
     def store(self) -> Store:
         if self._store is None:
@@ -76,10 +79,22 @@ class Services:
 
                     factory = Engine
                 recorder: Recorder = self.store()
-                self._engine = factory(self.settings, recorder=recorder,
+                # [telemetry]: spans and metrics of every attempt, after the store wrote it.
+                self._recorder = instrument(recorder, self.settings,
+                                            on_notice=self._on_telemetry_notice)
+                self._engine = factory(self.settings, recorder=self._recorder,
                                        cache=self._open_cache(), session_id=session_id)
             self._engine.session_id = session_id
             return self._engine
+
+    def _on_telemetry_notice(self, text: str) -> None:
+        # Called from an exporter thread: kept for the console to show, never printed here.
+        self._telemetry_notice = text
+
+    @property
+    def telemetry_notice(self) -> str | None:
+        """Once the OpenTelemetry collector could not be reached: the one message to show."""
+        return self._telemetry_notice
 
     def _open_cache(self) -> Any | None:
         if not self.settings.cache.enabled:
@@ -102,6 +117,8 @@ class Services:
         self.close()
 
     def close(self) -> None:
+        recorder, self._recorder = self._recorder, None
+        shutdown(recorder)
         cache, self._cache = self._cache, None
         if cache is not None:
             cache.close()
