@@ -49,13 +49,15 @@ def make_rows(n: int, seed: int = 7) -> list[AttemptRecord]:
             unpriced = rng.random() < 0.01
             failed = attempt < len(chain)
             inp, out = rng.randint(50, 4000), rng.randint(0 if failed else 20, 1200)
+            cache_hit = not failed and rng.random() < 0.05
+            cost = None if unpriced else 0.0 if cache_hit else (inp * pin + out * pout) / 1e6
             rows.append(AttemptRecord(
                 turn_id=f"t{turn}", attempt=attempt, session_id=session, tier=name,
                 model=model, provider="openai", status="error" if failed else "ok",
                 started_at=started + attempt, prompt="benchmark prompt", answer="answer",
                 task_type="chat", score=rng.random(), rule="threshold", reason="bench",
                 fallback_from=TIERS[chain[0]][0] if attempt > 1 else None,
-                cache_hit=not failed and rng.random() < 0.05,
+                cache_hit=cache_hit, cost_usd=cost,
                 error_kind="server_error" if failed else None,
                 input_tokens=inp, output_tokens=out,
                 cached_input_tokens=rng.choice((0, 0, inp // 2)),

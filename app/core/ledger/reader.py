@@ -181,14 +181,18 @@ def _count(condition: str) -> str:
     return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
 
 
-# One row per turn: the turn's attempts folded, joined back to its last attempt, whose
-# counterfactual (and start time) stands for the turn, so it is counted once. The join uses
-# the requests_turn index; (session_id, turn_id, attempt) names one row, as the engine
-# numbers a turn's attempts and turn ids are random UUIDs. `key` is a column of the last
-# attempt (the tier, model, user... that answered) for breakdowns.
+# One row per turn: the turn's attempts folded, and the counterfactual (and start time) of
+# its last attempt, which stands for the turn so it is counted once. Most turns have one
+# attempt, whose values the aggregate already holds (MAX over one row); only turns with
+# several are joined back to their last attempt (through the requests_turn index), so the
+# query stays portable (no bare columns) at close to one scan's cost. (session_id, turn_id,
+# attempt) names one row: the engine numbers a turn's attempts and turn ids are random
+# UUIDs. {key} is a column of the last attempt (the tier, model, user... that answered), or
+# '' when no breakdown is asked for.
 _TURNS = """
     WITH g AS (
-        SELECT session_id, turn_id, MAX(attempt) AS last_attempt,
+        SELECT session_id, turn_id, MAX(attempt) AS last_attempt, COUNT(*) AS n,
+               MAX(premium_cost_usd) AS cf1, MAX(started_at) AS at1, MAX({key}) AS key1,
                SUM(COALESCE(cost_usd, 0)) AS actual,
                COUNT(*) - COUNT(cost_usd) AS unpriced,
                MAX(CASE WHEN fallback_from IS NOT NULL THEN 1 ELSE 0 END) AS fell_back,
@@ -197,9 +201,12 @@ _TURNS = """
         FROM requests WHERE {where} GROUP BY session_id, turn_id),
     t AS (
         SELECT g.session_id, g.turn_id, g.last_attempt, g.actual, g.unpriced, g.fell_back,
-               g.escalated, g.cache_hit, r.started_at, r.premium_cost_usd AS cf,
-               {key} AS key
-        FROM g JOIN requests r ON r.turn_id = g.turn_id AND r.attempt = g.last_attempt
+               g.escalated, g.cache_hit,
+               CASE WHEN g.n = 1 THEN g.at1 ELSE r.started_at END AS started_at,
+               CASE WHEN g.n = 1 THEN g.cf1 ELSE r.premium_cost_usd END AS cf,
+               CASE WHEN g.n = 1 THEN g.key1 ELSE r.{key} END AS key
+        FROM g LEFT JOIN requests r ON g.n > 1 AND r.turn_id = g.turn_id
+            AND r.attempt = g.last_attempt
             AND (r.session_id = g.session_id
                  OR (r.session_id IS NULL AND g.session_id IS NULL)))"""
 
@@ -213,6 +220,7 @@ _TURN_SUMS = f"""COUNT(*) AS turns,
            SUM(fell_back) AS fallbacks, SUM(escalated) AS escalations,
            SUM(cache_hit) AS cache_hits"""
 
+_NO_KEY = "tier"  # any column: the summary ignores the key
 _SUMMARY = f"{_TURNS} SELECT {_TURN_SUMS} FROM t"
 _TURNS_BY = f"{_TURNS} SELECT key, {_TURN_SUMS} FROM t GROUP BY key"
 
@@ -292,7 +300,7 @@ class Ledger:
         t.by_model = dict(sorted(by_model.items()))
         if not t.calls:
             return t
-        s = self.store.query(_SUMMARY.format(where=where, key="''"), params)[0]
+        s = self.store.query(_SUMMARY.format(where=where, key=_NO_KEY), params)[0]
         t.turns = s["turns"]
         t.premium = s["premium"]
         t.premium_unpriced = s["premium_unpriced"] or 0
@@ -308,7 +316,7 @@ class Ledger:
 
     def _series(self, where: str, params: list[Any]) -> list[SeriesPoint]:
         rows = self.store.query(
-            _TURNS.format(where=where, key="''") + " SELECT * FROM t ORDER BY started_at, turn_id",
+            _TURNS.format(where=where, key=_NO_KEY) + " SELECT * FROM t ORDER BY started_at, turn_id",
             params)
         actual = premium = 0.0
         out = []
@@ -337,7 +345,7 @@ class Ledger:
             _fold(groups, latency, row["key"] or "", row, Group)
         if not groups:
             return {}
-        for row in self.store.query(_TURNS_BY.format(where=where, key=f"r.{column}"), params):
+        for row in self.store.query(_TURNS_BY.format(where=where, key=column), params):
             g = groups.setdefault(row["key"] or "", Group(row["key"] or ""))
             g.turns, g.premium = row["turns"], row["premium"]
             g.premium_unpriced = row["premium_unpriced"] or 0
@@ -395,7 +403,7 @@ class Ledger:
         """Fallback and escalation share over the session's last ``window`` turns."""
         where, params = request_filter(session_id)
         rows = self.store.query(
-            _TURNS.format(where=where, key="''") + " SELECT fell_back, escalated FROM t "
+            _TURNS.format(where=where, key=_NO_KEY) + " SELECT fell_back, escalated FROM t "
             "ORDER BY started_at DESC, turn_id DESC LIMIT ?",
             [*params, int(window)])
         fb = sum(1 for r in rows if r["fell_back"])
