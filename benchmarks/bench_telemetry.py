@@ -71,14 +71,16 @@ async def main_async(args: argparse.Namespace) -> int:
                            encoding="utf-8")
             settings = load_settings(cfg)
             store = stack.enter_context(Store.open(tmp / f"{name}.db"))
-            recorder = instrument(store, settings)
+            recorder = instrument(store, settings, on_notice=lambda text: None)
             setups[name] = (Engine(settings, recorder=recorder), recorder)
         samples: dict[str, list[float]] = {name: [] for name in setups}
         for engine, _ in setups.values():
             await turns(engine, 3)  # warm-up: SDK clients, tokenizer, first export attempt
-        for _ in range(args.rounds):
-            for name, (engine, _) in setups.items():  # interleaved: load hits all alike
-                samples[name] += await turns(engine, args.turns)
+        names = list(setups)
+        for r in range(args.rounds):
+            # Interleaved, each round in a rotated order: load and warm-up hit all alike.
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                samples[name] += await turns(setups[name][0], args.turns)
         closing = {}
         for name, (engine, recorder) in setups.items():
             await engine.aclose()
@@ -106,7 +108,7 @@ async def main_async(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--turns", type=int, default=20, help="turns per round and setup")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=8)
     return asyncio.run(main_async(ap.parse_args(argv)))
 
 
