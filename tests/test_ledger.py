@@ -225,3 +225,17 @@ def test_buckets_fold_tiers_and_models(store):
     assert t.by_tier["cheap"].mean_latency_s == pytest.approx(3.0)
     assert t.by_model["gpt-4o-mini"].mean_latency_s == pytest.approx(2.0)
     assert list(t.by_model) == ["gpt-4o-mini", "other-mini"]
+
+
+@pytest.mark.parametrize("by", ["user", "host", "tier", "model", "task"])
+def test_report_by_gives_the_same_totals_and_groups_in_fewer_passes(store, by):
+    _traffic(store)
+    led = Ledger(store)
+    totals, groups = led.report(by)
+    assert totals == led.totals()
+    assert groups == led.breakdown(by)
+    assert sum(g.calls for g in groups.values()) == totals.calls
+    assert sum(g.turns for g in groups.values()) == totals.turns
+    assert sum(g.premium for g in groups.values()) == pytest.approx(totals.premium)
+    with pytest.raises(ValueError):
+        led.report("weekday")

@@ -97,9 +97,12 @@ def report(ctx: click.Context, session_id: int | None, since: str | None, as_jso
                        err=True)
             sys.exit(1)
         ledger = Ledger(store)
-        totals = ledger.totals(session_id=session_id, since=since_ts)
+        groups = None
+        if by:
+            totals, groups = ledger.report(by, session_id=session_id, since=since_ts)
+        else:
+            totals = ledger.totals(session_id=session_id, since=since_ts)
         sat = ledger.satisfaction(session_id=session_id, since=since_ts)
-        groups = ledger.breakdown(by, session_id=session_id, since=since_ts) if by else None
         where = store.location
     scope = {"session": session_id, "since": since, "since_epoch": since_ts, "by": by,
              "store": where}

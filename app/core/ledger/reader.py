@@ -259,6 +259,42 @@ def _fold(buckets: dict[str, Any], latency: dict[str, list[float]], key: str,
     b.mean_latency_s = lat[0] / lat[1] if lat[1] else None
 
 
+_TURN_FIELDS = ("turns", "premium", "premium_unpriced", "priced_turns", "priced_cf",
+                "priced_actual", "fallbacks", "escalations", "cache_hits")
+
+
+def _column(by: str) -> str:
+    if by not in DIMENSIONS:
+        raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}, not {by!r}")
+    return DIMENSIONS[by]
+
+
+def _turn_figures(t: Totals, s: Any) -> None:
+    """Turn counts, counterfactual and savings from one row of _TURN_SUMS (or their sums)."""
+    t.turns = s["turns"]
+    t.premium = s["premium"]
+    t.premium_unpriced = s["premium_unpriced"] or 0
+    t.priced_turns = s["priced_turns"] or 0
+    t.fallbacks, t.escalations, t.cache_hits = (
+        s["fallbacks"] or 0, s["escalations"] or 0, s["cache_hits"] or 0)
+    if t.priced_turns:
+        t.savings = s["priced_cf"] - s["priced_actual"]
+        t.savings_pct = 100 * t.savings / s["priced_cf"] if s["priced_cf"] else None
+
+
+def _group_turns(groups: dict[str, Group], rows: list[Any]) -> None:
+    for row in rows:
+        key = row["key"] or ""
+        g = groups.setdefault(key, Group(key))
+        g.turns, g.premium = row["turns"], row["premium"]
+        g.premium_unpriced = row["premium_unpriced"] or 0
+        g.priced_turns = row["priced_turns"] or 0
+        g.fallbacks, g.escalations = row["fallbacks"] or 0, row["escalations"] or 0
+        if g.priced_turns:
+            g.savings = row["priced_cf"] - row["priced_actual"]
+            g.savings_pct = 100 * g.savings / row["priced_cf"] if row["priced_cf"] else None
+
+
 class Ledger:
     """Read-side of the store: totals, rates, satisfaction and budget numbers."""
 
@@ -278,13 +314,53 @@ class Ledger:
         chart; a turn with an unknown counterfactual adds its actual cost to both lines).
         """
         where, params = request_filter(session_id, since, until)
+        t, _rows = self._attempts(where, params)
+        if not t.calls:
+            return t
+        s = self.store.query(_SUMMARY.format(where=where, key=_NO_KEY), params)[0]
+        _turn_figures(t, s)
+        if series:
+            t.series = self._series(where, params)
+        return t
+
+    def report(
+        self,
+        by: str,
+        session_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> tuple[Totals, dict[str, Group]]:
+        """:meth:`totals` and :meth:`breakdown` together, in fewer passes over the rows than
+        asking for both: the turn summary is the sum of the groups' turn figures, and a
+        tier or model breakdown folds from the same scan as the totals."""
+        column = _column(by)
+        where, params = request_filter(session_id, since, until)
+        t, rows = self._attempts(where, params)
+        if not t.calls:
+            return t, {}
+        groups: dict[str, Group] = {}
+        latency: dict[str, list[float]] = {}
+        if by in ("tier", "model"):
+            for row in rows:
+                _fold(groups, latency, row[by], row, Group)
+        else:
+            groups = self._group_attempts(column, where, params)
+        turn_rows = self.store.query(_TURNS_BY.format(where=where, key=column), params)
+        _group_turns(groups, turn_rows)
+        sums = {name: sum(r[name] or 0 for r in turn_rows) for name in _TURN_FIELDS}
+        _turn_figures(t, sums)
+        return t, dict(sorted(groups.items()))
+
+    def _attempts(self, where: str, params: list[Any]) -> tuple[Totals, list[Any]]:
+        """Attempt figures (one scan grouped by tier and model), before any turn figure."""
         t = Totals()
         by_tier: dict[str, Bucket] = {}
         by_model: dict[str, Bucket] = {}
         lat_tier: dict[str, list[float]] = {}
         lat_model: dict[str, list[float]] = {}
-        for row in self.store.query(_BUCKETS.format(where=where, select="tier, model",
-                                                    group="tier, model"), params):
+        rows = self.store.query(_BUCKETS.format(where=where, select="tier, model",
+                                                group="tier, model"), params)
+        for row in rows:
             _fold(by_tier, lat_tier, row["tier"], row)
             _fold(by_model, lat_model, row["model"], row)
             t.calls += row["calls"]
@@ -298,21 +374,7 @@ class Ledger:
             t.last_at = _max(t.last_at, row["last_at"])
         t.by_tier = dict(sorted(by_tier.items()))
         t.by_model = dict(sorted(by_model.items()))
-        if not t.calls:
-            return t
-        s = self.store.query(_SUMMARY.format(where=where, key=_NO_KEY), params)[0]
-        t.turns = s["turns"]
-        t.premium = s["premium"]
-        t.premium_unpriced = s["premium_unpriced"] or 0
-        t.priced_turns = s["priced_turns"] or 0
-        t.fallbacks, t.escalations, t.cache_hits = (
-            s["fallbacks"] or 0, s["escalations"] or 0, s["cache_hits"] or 0)
-        if t.priced_turns:
-            t.savings = s["priced_cf"] - s["priced_actual"]
-            t.savings_pct = 100 * t.savings / s["priced_cf"] if s["priced_cf"] else None
-        if series:
-            t.series = self._series(where, params)
-        return t
+        return t, rows
 
     def _series(self, where: str, params: list[Any]) -> list[SeriesPoint]:
         rows = self.store.query(
@@ -334,28 +396,21 @@ class Ledger:
         until: float | None = None,
     ) -> dict[str, Group]:
         """Attempts and turns per ``by`` (a key of :data:`DIMENSIONS`), sorted by key."""
-        if by not in DIMENSIONS:
-            raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}, not {by!r}")
-        column = DIMENSIONS[by]
+        column = _column(by)
         where, params = request_filter(session_id, since, until)
+        groups = self._group_attempts(column, where, params)
+        if groups:
+            _group_turns(groups, self.store.query(_TURNS_BY.format(where=where, key=column),
+                                                  params))
+        return dict(sorted(groups.items()))
+
+    def _group_attempts(self, column: str, where: str, params: list[Any]) -> dict[str, Group]:
         groups: dict[str, Group] = {}
         latency: dict[str, list[float]] = {}
         sql = _BUCKETS.format(where=where, select=f"{column} AS key", group=column)
         for row in self.store.query(sql, params):
             _fold(groups, latency, row["key"] or "", row, Group)
-        if not groups:
-            return {}
-        for row in self.store.query(_TURNS_BY.format(where=where, key=column), params):
-            g = groups.setdefault(row["key"] or "", Group(row["key"] or ""))
-            g.turns, g.premium = row["turns"], row["premium"]
-            g.premium_unpriced = row["premium_unpriced"] or 0
-            g.priced_turns = row["priced_turns"] or 0
-            g.fallbacks, g.escalations = row["fallbacks"] or 0, row["escalations"] or 0
-            if g.priced_turns:
-                g.savings = row["priced_cf"] - row["priced_actual"]
-                g.savings_pct = 100 * g.savings / row["priced_cf"] if row["priced_cf"] \
-                    else None
-        return dict(sorted(groups.items()))
+        return groups
 
     def satisfaction(
         self, session_id: int | None = None, since: float | None = None
