@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "review": "app.launch:review",
     "calibrate": "app.commands.calibrate:calibrate",
     "serve": "app.commands.serve:serve",
+    "store": "app.commands.store:store",
 }
 
 

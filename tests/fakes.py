@@ -14,11 +14,18 @@ class ListRecorder:
         return len(self.rows)
 
 
-def ledger_rows() -> list[dict]:
-    """Every request row of the store under the test's ROUTEDECK_HOME, oldest first."""
+def open_test_store(**settings):
+    """The store the environment's settings name: the SQLite file under the test's
+    ROUTEDECK_HOME, or the PostgreSQL database of ROUTEDECK_STORE__URL (``backend`` fixture)."""
+    from app.core.config.settings import Settings
     from app.core.ledger.store import open_store
 
-    store = open_store()
+    return open_store(Settings(**settings))
+
+
+def ledger_rows() -> list[dict]:
+    """Every request row of the test's store (see :func:`open_test_store`), oldest first."""
+    store = open_test_store()
     try:
         return store.requests()
     finally:

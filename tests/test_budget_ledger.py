@@ -13,7 +13,7 @@ import pytest
 from app.core.config.settings import Settings, TierConfig
 from app.core.ledger.reader import Ledger, local_midnight
 from app.core.ledger.records import AttemptRecord
-from app.core.ledger.store import Store
+from app.core.ledger.store import SQLiteStore, Store
 from app.core.routing.policy import route
 
 PROMPT = "prove that the square root of two is irrational"  # routes to the top tier
@@ -43,7 +43,7 @@ def spend(store: Store, session_id: int | None, usd: float, at: float | None = N
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store.open(tmp_path / "b.db")
+    s = SQLiteStore.open(tmp_path / "b.db")
     yield s
     s.close()
 

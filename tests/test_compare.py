@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.core.config.loader import load_settings
 from app.core.conversation.compare import parse_tiers
-from app.core.ledger.store import Store
+from app.core.ledger.store import SQLiteStore
 from tests.loopback_server import Fault
 
 
@@ -36,7 +36,7 @@ def test_compare_stores_both_answers_as_pending_pairs(loopback, loopback_config,
     assert result.exit_code == 0, result.output
     assert "stored 3 of 3 pair(s)" in result.stdout
     assert len(loopback.bodies()) == 6
-    with Store.open() as store:
+    with SQLiteStore.open() as store:
         pairs = store.compare_pairs(pending_only=True)
         assert len(pairs) == 3
         for pair in pairs:

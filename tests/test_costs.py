@@ -15,7 +15,7 @@ from app.core.calling.cache import ResponseCache
 from app.core.calling.engine import Engine
 from app.core.config.loader import load_settings
 from app.core.ledger.reader import Ledger
-from app.core.ledger.store import Store
+from app.core.ledger.store import SQLiteStore, Store
 from tests.loopback_server import Fault
 
 
@@ -39,7 +39,7 @@ def make(loopback, tmp_path):
         path = tmp_path / f"c{len(stores)}.toml"
         path.write_text(config(loopback.base_url, **kw), encoding="utf-8")
         settings = load_settings(path)
-        store = Store.open(tmp_path / f"c{len(stores)}.db")
+        store = SQLiteStore.open(tmp_path / f"c{len(stores)}.db")
         stores.append(store)
         return Engine(settings, recorder=store, session_id=store.new_session()), store
 

@@ -1,4 +1,4 @@
-"""The totals the ledger panel and report show, pinned to the cent (rows priced by the engine's
+"""The totals the ledger panel and report show, on SQLite and PostgreSQL alike, pinned to the cent (rows priced by the engine's
 own cost function; its rules are tested end to end in tests/test_costs.py).
 
 Prices (USD per million tokens, set in config so nothing depends on genai-prices' data):
@@ -18,6 +18,7 @@ from app.core.ledger.money import money_text
 from app.core.ledger.reader import Ledger
 from app.core.ledger.records import AttemptRecord, Usage
 from app.core.ledger.store import Store
+from tests.fakes import open_test_store
 
 CHEAP = dict(tier="cheap", model="gpt-4o-mini", price_input_per_mtok=0.15,
              price_output_per_mtok=0.60, price_cached_input_per_mtok=0.075,
@@ -52,8 +53,9 @@ def cents(x: float | None) -> float | None:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "ledger.db")
+def store(backend):
+    """The same figures on both backends: SQLite and a real PostgreSQL server."""
+    s = open_test_store()
     s.new_session("one")
     s.new_session("two")
     yield s
@@ -223,3 +225,17 @@ def test_buckets_fold_tiers_and_models(store):
     assert t.by_tier["cheap"].mean_latency_s == pytest.approx(3.0)
     assert t.by_model["gpt-4o-mini"].mean_latency_s == pytest.approx(2.0)
     assert list(t.by_model) == ["gpt-4o-mini", "other-mini"]
+
+
+@pytest.mark.parametrize("by", ["user", "host", "tier", "model", "task"])
+def test_report_by_gives_the_same_totals_and_groups_in_fewer_passes(store, by):
+    _traffic(store)
+    led = Ledger(store)
+    totals, groups = led.report(by)
+    assert totals == led.totals()
+    assert groups == led.breakdown(by)
+    assert sum(g.calls for g in groups.values()) == totals.calls
+    assert sum(g.turns for g in groups.values()) == totals.turns
+    assert sum(g.premium for g in groups.values()) == pytest.approx(totals.premium)
+    with pytest.raises(ValueError):
+        led.report("weekday")

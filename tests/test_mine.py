@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from app.core.ledger.records import AttemptRecord
-from app.core.ledger.store import Store
+from app.core.ledger.store import SQLiteStore, Store
 
 EASY = ["hi there", "thanks a lot!", "What is the capital of France?", "Translate 'cat' to German.",
         "Say hello in Spanish.", "What colour is the sky?"]
@@ -28,7 +28,7 @@ def _req(store: Store, prompt: str, tier: str, model: str, cost: float) -> int:
 
 
 def judge(prompts: list[str], verdict: str, copies: int = 1) -> None:
-    with Store.open() as store:
+    with SQLiteStore.open() as store:
         for _ in range(copies):
             for p in prompts:
                 a = _req(store, p, "cheap", "gpt-4o-mini", 0.001)

@@ -15,6 +15,7 @@ from app.core.ledger.costs import usage_cost
 from app.core.ledger.pricing import Price
 from app.core.ledger.records import AttemptRecord, Usage
 from app.core.ledger.store import Store
+from tests.fakes import open_test_store
 
 # The routing-data row schema (../shared/data/routing/README.md) that `eval` reads.
 ROUTING_KEYS = {
@@ -48,9 +49,10 @@ def add(store: Store, turn: str, price: dict | None, attempt: int = 1, **kw) -> 
 
 
 @pytest.fixture
-def ledger_data():
-    """Session 1: a cheap turn, a fallback chain, an unpriced turn; session 2: one verdict."""
-    with Store.open() as s:
+def ledger_data(backend):
+    """Session 1: a cheap turn, a fallback chain, an unpriced turn; session 2: one verdict.
+    On both backends: the CLI then reads the same store through [store] url."""
+    with open_test_store() as s:
         s1, s2 = s.new_session("one"), s.new_session("two")
         add(s, "t1", CHEAP, session_id=s1, prompt="hi", answer="hello", input_tokens=200_000,
             output_tokens=50_000, premium_cost_usd=1.0, usage_source="provider")  # $0.06
@@ -77,7 +79,7 @@ def run(*args: str, ok: bool = True):
     return result
 
 
-def test_report_with_no_data():
+def test_report_with_no_data(backend):
     out = run("report").output
     assert "No calls recorded yet" in out
 
@@ -173,10 +175,10 @@ def test_export_labels_in_routing_format(ledger_data, tmp_path):
     assert crow["preference"] == "cheap_win" and crow["flags"] == "[]"
 
 
-def test_labels_skip_hash_only_prompts(tmp_path):
+def test_labels_skip_hash_only_prompts(backend, tmp_path):
     cfg = tmp_path / "config.toml"
     cfg.write_text("[privacy]\nstore_prompts = false\n", encoding="utf-8")
-    with Store.open(store_prompts=False) as s:
+    with open_test_store(privacy={"store_prompts": False}) as s:
         sid = s.new_session()
         a = add(s, "t", CHEAP, session_id=sid, prompt="private")
         b = add(s, "t2", PREMIUM, session_id=sid, prompt="private")
@@ -185,3 +187,44 @@ def test_labels_skip_hash_only_prompts(tmp_path):
     assert result.exit_code == 0
     assert "skipped 1 verdict(s)" in result.output
     assert "private" not in result.output.replace("[privacy]", "")
+
+
+def test_report_by_each_dimension(ledger_data, monkeypatch):
+    data = json.loads(run("report", "--json", "--by", "tier").output)
+    tiers = data["by"]
+    assert set(tiers) == {"cheap", "local", "premium"}
+    # A turn belongs to the tier of its last attempt: t2's fallback chain is premium's.
+    assert (tiers["cheap"]["calls"], tiers["cheap"]["turns"]) == (3, 2)
+    assert (tiers["premium"]["calls"], tiers["premium"]["turns"]) == (2, 2)
+    assert tiers["premium"]["fallbacks"] == 1 and tiers["premium"]["escalations"] == 1
+    # premium's turns: t2 (cf 1.0, paid 0.0306 + 1.0) and u2 (cf 2.5, paid 2.5)
+    assert round(tiers["premium"]["savings"], 4) == round(3.5 - 3.5306, 4)
+    assert tiers["local"]["savings"] is None and tiers["local"]["unpriced"] == 1
+    tasks = json.loads(run("report", "--json", "--by", "task").output)["by"]
+    assert (tasks["math"]["turns"], tasks[""]["turns"]) == (2, 3)
+    users = json.loads(run("report", "--json", "--by", "user").output)["by"]
+    hosts = json.loads(run("report", "--json", "--by", "host").output)["by"]
+    assert len(users) == len(hosts) == 1
+    (me,) = users.values()
+    assert (me["calls"], me["turns"]) == (data["calls"], data["turns"])
+    assert round(me["savings"], 6) == round(data["savings"], 6)
+
+    text = run("report", "--by", "model").output
+    assert "all-premium" in text and "gpt-4o-mini" in text and "turns" in text
+    assert "tokens in" not in text  # --by replaces the per-tier/per-model tables
+    rows = list(csv.DictReader(io.StringIO(run("report", "--csv", "--by", "tier").output)))
+    by = {(r["group"], r["key"]): r for r in rows}
+    assert set(by) == {("total", "all"), ("tier", "cheap"), ("tier", "local"),
+                       ("tier", "premium")}
+    assert by[("tier", "premium")]["turns"] == "2"
+    assert float(by[("tier", "cheap")]["savings_usd"]) == pytest.approx(
+        tiers["cheap"]["savings"])
+    bad = run("report", "--by", "weekday", ok=False)
+    assert bad.exit_code == 2 and "user" in bad.output
+
+
+def test_report_names_the_store_without_a_password(ledger_data, backend):
+    out = run("report").output
+    line = next(ln for ln in out.splitlines() if ln.startswith("store "))
+    assert ("postgresql://" in line) == (backend == "postgresql")
+    assert json.loads(run("report", "--json").output)["scope"]["store"] == line.split()[-1]

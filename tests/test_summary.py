@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.core.config.settings import Settings
 from app.core.ledger.reader import SeriesPoint
-from app.core.ledger.store import Store
+from app.core.ledger.store import SQLiteStore, Store
 from app.core.ledger.summary import build_report, downsample
 from tests.test_report import CHEAP, PREMIUM, add
 
@@ -48,7 +48,7 @@ def seed(store: Store, start: float) -> dict[str, int]:
 
 
 def test_report_data_counts_turns_tasks_and_prices():
-    with Store.open() as s:
+    with SQLiteStore.open() as s:
         seed(s, time.time() - 3 * DAY)
         data = build_report(s, Settings(), now=123.0).to_dict()
     assert (data["turns"], data["calls"], data["unpriced"]) == (6, 7, 1)
@@ -70,7 +70,7 @@ def test_report_data_counts_turns_tasks_and_prices():
 
 def test_until_cuts_calls_and_verdicts():
     start = time.time() - 3 * DAY
-    with Store.open() as s:
+    with SQLiteStore.open() as s:
         seed(s, start)
         # Only day 0; verdicts were all given "now", after the window.
         day0 = build_report(s, Settings(), since=start - 1, until=start + DAY - 1).to_dict()
@@ -85,19 +85,21 @@ def test_until_cuts_calls_and_verdicts():
 
 
 def test_report_json_carries_the_page_data_and_old_keys(tmp_path):
-    with Store.open() as s:
+    with SQLiteStore.open() as s:
         seed(s, time.time() - 3 * DAY)
     out = CliRunner().invoke(cli, ["report", "--json"])
     data = json.loads(out.output)
     for key in ("turns", "spent", "savings", "by_tier", "by_model", "satisfaction",
                 "fallback_rate", "spent_text", "by_task", "series", "policy", "prices_seen"):
         assert key in data, key
+    store = data["scope"].pop("store")
+    assert store.endswith("routedeck.db")  # which ledger was read: a file, or the team's
     assert data["scope"] == {"session": None, "since": None, "since_epoch": None,
-                             "until": None, "until_epoch": None}
+                             "until": None, "until_epoch": None, "by": None}
 
 
 def test_until_a_bare_date_includes_that_day():
-    with Store.open() as s:
+    with SQLiteStore.open() as s:
         seed(s, time.time() - 3 * DAY)
     today = time.strftime("%Y-%m-%d")
     data = json.loads(CliRunner().invoke(cli, ["report", "--until", today, "--json"]).output)
@@ -117,7 +119,7 @@ def test_downsample_keeps_the_ends():
 
 
 def test_html_page_is_self_contained_and_escapes(tmp_path):
-    with Store.open() as s:
+    with SQLiteStore.open() as s:
         sid = s.new_session()
         add(s, "x", CHEAP, session_id=sid, task_type="<b>bold</b>", input_tokens=10,
             output_tokens=10, premium_cost_usd=0.001)
@@ -134,7 +136,7 @@ def test_html_page_is_self_contained_and_escapes(tmp_path):
 
 
 def test_html_goes_with_csv_too(tmp_path):
-    with Store.open() as s:
+    with SQLiteStore.open() as s:
         seed(s, time.time() - 3 * DAY)
     out = tmp_path / "r.html"
     result = CliRunner().invoke(cli, ["report", "--csv", "--html", str(out)])

@@ -102,7 +102,6 @@ async def _run(session: Any, prompt: str, tier: str | None, as_json: bool,
         TurnFinished,
         UsageReported,
     )
-
     attempts: list[dict[str, Any]] = out.setdefault("attempts", [])
     show = _Output(live and not as_json)
     try:
@@ -191,7 +190,9 @@ def _open_session(settings: Any, continue_: bool, session_id: int | None) -> Any
     """The conversation to ask in: a new one, the latest (-c) or a given one (--session)."""
     from app.core.conversation.session import ConsoleSession, SessionError
 
-    session = ConsoleSession(settings)
+    # [telemetry]: each attempt is also exported; the one collector notice goes to stderr.
+    session = ConsoleSession(settings, on_notice=lambda text: click.echo(f"warning: {text}",
+                                                                          err=True))
     if continue_:
         latest = session.list_sessions(1)
         session_id = latest[0].id if latest else None

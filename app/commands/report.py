@@ -1,5 +1,9 @@
 """``routedeck report`` (what was spent and saved) and ``routedeck export`` (the raw ledger).
 
+Both read whichever store the config names (the SQLite file, or the team PostgreSQL of
+``[store] url``) and print the same figures for the same rows. ``report --by`` splits the
+ledger by user, host, tier, model or task type, each group with its turns and savings.
+
 Export writes the requests table, or with ``--labels`` the human verdicts as rows in the
 routing data format (``../shared/data/routing/README.md``) so ``routedeck eval`` can score
 the router on the user's own traffic. The database holds no credentials, so neither can
@@ -22,6 +26,9 @@ import click
 
 from app.commands.common import config_file_of, load_or_exit
 from app.core.evaluation.labels import label_rows
+
+# report --by: the reader's dimensions, spelled out so the CLI needs no ledger import to start.
+BY_CHOICES = ("user", "host", "tier", "model", "task")
 
 if TYPE_CHECKING:
     # Type-only: the store is imported when a command runs, not when the CLI starts.
@@ -86,10 +93,12 @@ def _pct(rate: float | None) -> str:
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True),
               help="Write the report as one self-contained HTML page (charts inline, opens "
               "offline, prints well) to FILE.")
+@click.option("--by", "by", type=click.Choice(BY_CHOICES),
+              help="Split by user, host, tier, model or task type (each with its savings).")
 @click.pass_context
 def report(ctx: click.Context, session_id: int | None, since: str | None, until: str | None,
-           as_json: bool, as_csv: bool, html_file: str | None) -> None:
-    """Totals, savings vs always-premium, per tier/model, rates and satisfaction."""
+           as_json: bool, as_csv: bool, html_file: str | None, by: str | None) -> None:
+    """Totals, savings vs always-premium, per tier/model (or --by), rates and satisfaction."""
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
     since_ts = parse_since(since)
@@ -103,24 +112,32 @@ def report(ctx: click.Context, session_id: int | None, since: str | None, until:
             click.echo(f"error: no session {session_id} (see `routedeck report` for all)",
                        err=True)
             sys.exit(1)
+        where = store.location
         scope = {"session": session_id, "since": since, "since_epoch": since_ts,
-                 "until": until, "until_epoch": until_ts}
+                 "until": until, "until_epoch": until_ts, "by": by, "store": where}
+        ledger = Ledger(store)
+        groups = None
+        if by:
+            totals, groups = ledger.report(by, session_id=session_id, since=since_ts,
+                                           until=until_ts)
         if as_json or html_file:
             # One builder for the JSON and the page, so the two can never disagree.
             data = {"scope": scope,
                     **build_report(store, settings, session_id, since_ts, until_ts).to_dict()}
+            if groups is not None:
+                data["by"] = {k: g.to_dict() for k, g in groups.items()}
         if as_csv or not (as_json or html_file):
-            ledger = Ledger(store)
-            totals = ledger.totals(session_id=session_id, since=since_ts, until=until_ts)
+            if not by:
+                totals = ledger.totals(session_id=session_id, since=since_ts, until=until_ts)
             sat = satisfaction_between(ledger, session_id, since_ts, until_ts)
     if html_file:
         _write_html(html_file, data)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     elif as_csv:
-        click.echo(_report_csv(totals, sat), nl=False)
+        click.echo(_report_csv(totals, sat, by, groups), nl=False)
     elif not html_file:
-        _report_text(totals, sat, session_id, since, until)
+        _report_text(totals, sat, session_id, since, until, by, groups, where)
 
 
 def _write_html(path: str, data: dict[str, Any]) -> None:
@@ -144,7 +161,8 @@ _CSV_COLUMNS = (
 )
 
 
-def _report_csv(totals: Any, sat: dict[str, Any]) -> str:
+def _report_csv(totals: Any, sat: dict[str, Any], by: str | None = None,
+                groups: dict[str, Any] | None = None) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=_CSV_COLUMNS, lineterminator="\n")
     w.writeheader()
@@ -166,7 +184,9 @@ def _report_csv(totals: Any, sat: dict[str, Any]) -> str:
         "verdicts": sum(s.verdicts for s in sat.values()),
         "satisfied": sum(s.satisfied for s in sat.values()),
     })
-    for group, buckets in (("tier", totals.by_tier), ("model", totals.by_model)):
+    tables = (((by, groups),) if by and groups is not None else
+              (("tier", totals.by_tier), ("model", totals.by_model)))
+    for group, buckets in tables:
         for key, b in buckets.items():
             row = {
                 "group": group, "key": key, "calls": b.calls, "ok": b.ok, "errors": b.errors,
@@ -176,6 +196,12 @@ def _report_csv(totals: Any, sat: dict[str, Any]) -> str:
                 "reasoning_tokens": b.reasoning_tokens, "estimated_usage": b.estimated,
                 "cache_hits": b.cache_hits, "mean_latency_s": _num(b.mean_latency_s),
             }
+            if group == by:
+                row.update(turns=b.turns, premium_counterfactual_usd=round(b.premium, 6),
+                           savings_usd=_num(b.savings),
+                           savings_pct="" if b.savings_pct is None else round(b.savings_pct, 2),
+                           fallback_rate=_num(b.fallbacks / b.turns if b.turns else None),
+                           escalation_rate=_num(b.escalations / b.turns if b.turns else None))
             s = sat.get(key) if group == "model" else None
             if s is not None:
                 row.update(verdicts=s.verdicts, satisfied=s.satisfied,
@@ -189,7 +215,8 @@ def _num(x: float | None) -> Any:
 
 
 def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
-                 since: str | None, until: str | None = None) -> None:
+                 since: str | None, until: str | None = None, by: str | None = None,
+                 groups: dict[str, Any] | None = None, where: str = "") -> None:
     from app.core.ledger.money import format_usd
 
     scope = f"session {session_id}" if session_id is not None else "all sessions"
@@ -198,6 +225,8 @@ def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
     if until:
         scope += f" until {until}"
     click.echo(f"RouteDeck report: {scope}")
+    if where:
+        click.echo(f"store         {where}")
     if not totals.calls:
         click.echo("No calls recorded yet. Calls made in the console or with `routedeck ask` "
                    "are recorded here.")
@@ -219,7 +248,9 @@ def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
     click.echo(f"fallback rate {_pct(totals.fallback_rate)} ({totals.fallbacks})   "
                f"escalation rate {_pct(totals.escalation_rate)} ({totals.escalations})   "
                f"cache hits {_pct(totals.cache_hit_rate)} ({totals.cache_hits})")
-    for title, buckets in (("tier", totals.by_tier), ("model", totals.by_model)):
+    if by and groups is not None:
+        _groups_text(by, groups)
+    for title, buckets in (() if by else (("tier", totals.by_tier), ("model", totals.by_model))):
         click.echo("")
         width = max(len(title), *(len(k) for k in buckets))
         click.echo(f"{title:<{width}}  {'calls':>7} {'errors':>6}  {'tokens in':>13} "
@@ -236,6 +267,23 @@ def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
     for m, s in sat.items():
         click.echo(f"{m:<{width}}  {s.verdicts:>8}  {s.cheap_enough:>12}  {s.tie:>3}  "
                    f"{s.premium_better:>14}  {_pct(s.rate):>9}")
+
+
+def _groups_text(by: str, groups: dict[str, Any]) -> None:
+    from app.core.ledger.money import format_usd
+
+    click.echo("")
+    names = {k: k or "(unknown)" for k in groups}
+    width = max(len(by), *(len(n) for n in names.values()))
+    click.echo(f"{by:<{width}}  {'calls':>7} {'turns':>7} {'errors':>6}  {'spent':>12}  "
+               f"{'all-premium':>12}  saved")
+    for key, g in groups.items():
+        premium = format_usd(g.premium) + ("+?" if g.premium_unpriced else "")
+        saved = "?" if g.savings is None else (
+            f"{format_usd(g.savings)} ({g.savings_pct:.1f}%)" if g.savings_pct is not None
+            else format_usd(g.savings))
+        click.echo(f"{names[key]:<{width}}  {g.calls:>7,} {g.turns:>7,} {g.errors:>6,}  "
+                   f"{g.spent_text:>12}  {premium:>12}  {saved}")
 
 
 # --- export ---------------------------------------------------------------------------------

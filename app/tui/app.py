@@ -22,6 +22,7 @@ from textual.widgets import Footer, Static
 
 from app.core.calling.events import Answer, RouteDecided, StickyTier, TurnFinished
 from app.core.conversation.session import ConsoleSession, SessionError
+from app.core.ledger.base import StoreError
 from app.core.textsafe import inert
 from app.tui import themes
 from app.tui.bindings import APP_BINDINGS, build_keymap, key_for
@@ -79,6 +80,7 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         self.editing_last = False  # the next send replaces the last turn (ctrl+l)
         self.panels: bool | None = None  # side panels shown/hidden by F3; None: by size
         self.blind = self.settings.ui.blind_compare
+        self._telemetry_told = False
         # Themes are registered and chosen before the first compose, so the stylesheet is
         # applied once with the right colours instead of twice.
         self._apply_themes()
@@ -220,8 +222,9 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
     def _read_ledger(self) -> None:
         try:
             self.post_message(LedgerLoaded(self.session.ledger()))
-        except (sqlite3.Error, OSError) as exc:
-            # A locked or damaged database must not take the console down with a traceback.
+        except (sqlite3.Error, OSError, StoreError) as exc:
+            # A locked or damaged database (or an unreachable team one) must not take the
+            # console down with a traceback.
             self.post_message(LedgerLoaded(None, f"The ledger could not be read ({exc}); "
                                                  "totals are not updated."))
 
@@ -321,7 +324,15 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         self._answer = None
         self.refresh_ledger()
         self.refresh_header()
+        self._telemetry_notice()
         self._turn_idle()
+
+    def _telemetry_notice(self) -> None:
+        """The collector could not be reached: said once, the turns go on."""
+        notice = self.session.services.telemetry_notice
+        if notice and not self._telemetry_told:
+            self._telemetry_told = True
+            self.notify(notice, title="Telemetry", severity="warning", timeout=12)
 
     def _offline_notice(self, index: int, ev: TurnFinished) -> None:
         chat = self.query_one(ChatView)

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from app.core.ledger.money import format_usd
-from app.core.ledger.store import Store
+from app.core.ledger.store import SQLiteStore
 from tests.test_report import CHEAP, PREMIUM, add
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> Prove step by step that'
@@ -33,7 +33,7 @@ def ledger():
     """Two days of traffic: cheap and premium turns, a fallback, an escalation, a cache hit,
     an unpriced call and verdicts on both models."""
     start = time.time() - 2 * 86400
-    with Store.open() as s:
+    with SQLiteStore.open() as s:
         sid = s.new_session("demo")
         ids = []
         for i in range(24):

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pyte
 import pytest
 
-from app.core.ledger.store import Store
+from app.core.ledger.store import SQLiteStore
 
 ANSWER = "Lyon is the gastronomic capital of France."
 PROMPT = "Which French city is famous for its food?"
@@ -150,7 +150,7 @@ def test_served_console_answers_a_prompt_typed_in_the_browser(page, served, shot
     # The prompt really went through the console to the model, and was recorded (both
     # land a moment after the last token is drawn).
     def recorded() -> list[dict]:
-        with Store.open() as store:
+        with SQLiteStore.open() as store:
             return [r for r in store.requests() if r["answer"] == ANSWER]
 
     until(lambda: any(b["messages"][-1]["content"] == PROMPT for b in loopback.bodies()),

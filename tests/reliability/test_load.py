@@ -1,5 +1,5 @@
-"""Load: 50 concurrent headless turns lose no record; the console stays responsive while a
-provider stalls.
+"""Load: 50 concurrent headless turns lose no record, on SQLite and on PostgreSQL; the console
+stays responsive while a provider stalls.
 
 The timings asserted here are generous responsiveness checks (a stuck event loop or a lost
 record fails them), not benchmarks: figures for the performance budgets live in
@@ -20,6 +20,7 @@ from app.core.calling.events import TurnFinished
 from app.core.ledger.store import open_store
 from app.tui.widgets.chat import AnswerView
 from app.tui.widgets.prompt import PromptInput
+from tests.fakes import open_test_store
 from tests.loopback_server import Fault
 from tests.reliability.helpers import ledger_rows, run_cli
 from tests.tui.helpers import make_app
@@ -42,7 +43,8 @@ def max_overlap(rows: list[dict]) -> int:
     return peak
 
 
-def test_compare_50_concurrent_turns_lose_no_record(loopback, loopback_config, tmp_path):
+def test_compare_50_concurrent_turns_lose_no_record(backend, loopback, loopback_config,
+                                                    tmp_path):
     loopback.reply = REPLY
     loopback.control.tokens_per_s = 100  # ~0.1 s per answer, so the turns really overlap
     prompts = tmp_path / "prompts.txt"
@@ -63,19 +65,20 @@ def test_compare_50_concurrent_turns_lose_no_record(loopback, loopback_config, t
         [f"question number {i}: what is {i} + {i}?" for i in range(25)] * 2)
     assert all(r["answer"] == REPLY for r in rows)
     assert len(loopback.bodies()) == 50
-    store = open_store()
+    store = open_test_store()
     try:
+        assert store.backend == backend
         assert len(store.compare_pairs()) == 25
         assert store.integrity_check() == "ok"
     finally:
         store.close()
     overlap = max_overlap(rows)
-    print(f"\ncompare: 50 turns (25 prompts x 2 tiers, concurrency 25) in {wall:.2f} s, "
+    print(f"\ncompare on {backend}: 50 turns (25 prompts x 2 tiers, concurrency 25) in {wall:.2f} s, "
           f"up to {overlap} calls in flight")
     assert overlap >= 10  # they really ran concurrently (wall time depends on the machine)
 
 
-async def test_engine_50_concurrent_turns_with_faults_lose_no_record(loopback,
+async def test_engine_50_concurrent_turns_with_faults_lose_no_record(backend, loopback,
                                                                      loopback_settings):
     loopback.reply = REPLY
     loopback.control.tokens_per_s = 200
@@ -83,6 +86,7 @@ async def test_engine_50_concurrent_turns_with_faults_lose_no_record(loopback,
     loopback.fail_next(*[Fault.http(500)] * 10)
     settings = loopback_settings(cache=False, first_token_timeout_s=20.0)
     store = open_store(settings)
+    assert store.backend == backend  # ROUTEDECK_STORE__URL wins over the config file
     engine = Engine(settings, recorder=store)
 
     async def turn(i: int) -> TurnFinished:
@@ -107,7 +111,7 @@ async def test_engine_50_concurrent_turns_with_faults_lose_no_record(loopback,
     assert sorted(i for f in fins for i in f.answer.request_ids) == sorted(r["id"] for r in rows)
     assert len(loopback.bodies()) == 60
     overlap = max_overlap([r for r in rows if r["status"] == "ok"])
-    print(f"\nengine: 50 concurrent turns (+10 retried attempts) in {wall:.2f} s, "
+    print(f"\nengine on {backend}: 50 concurrent turns (+10 retried attempts) in {wall:.2f} s, "
           f"up to {overlap} calls in flight")
     assert overlap >= 10
 

@@ -109,10 +109,10 @@ def test_ledger_totals_match_the_records(turns):
 
     from app.core.ledger.reader import Ledger
     from app.core.ledger.records import AttemptRecord
-    from app.core.ledger.store import Store
+    from app.core.ledger.store import SQLiteStore
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store.open(Path(tmp) / "ledger.db")
+        store = SQLiteStore.open(Path(tmp) / "ledger.db")
         try:
             recs = []
             for t, (session, attempts) in enumerate(turns):

@@ -16,6 +16,7 @@ Also: a config file holding a literal key that others can read produces one warn
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from app.core.config.loader import load_settings
-from app.core.ledger.store import open_store
+from app.core.ledger.store import SQLiteStore, open_store
 from app.tui.widgets.prompt import PromptInput
 from tests.loopback_server import Fault, config_toml
 from tests.reliability.helpers import ErrorServer, run_cli
@@ -258,3 +259,101 @@ def test_key_pasted_into_api_key_env_is_rejected_without_echo(tmp_path, monkeypa
         assert "providers.loop.api_key_env" in res.stderr
         assert "name of an environment variable" in res.stderr
         assert not leaks(res.stdout + res.stderr)
+
+
+# --- the team ledger (PostgreSQL) and telemetry (OTLP) -----------------------------------
+PG_SENTINEL = "pgpw-SENTINEL-4b9e1d7c22aa55ffqq"
+PG_MIDDLE = "4b9e1d7c22aa55ff"
+
+
+def team_leaks(text: str | bytes) -> bool:
+    if isinstance(text, bytes):
+        return leaks(text) or PG_SENTINEL.encode() in text or PG_MIDDLE.encode() in text
+    return leaks(text) or PG_SENTINEL in text or PG_MIDDLE in text
+
+
+def test_team_store_and_telemetry_never_show_the_key_or_the_password(
+        sentinel_env, pg_server, loopback, tmp_path, caplog, monkeypatch):
+    """A sentinel API key and a sentinel PostgreSQL password, with the ledger on PostgreSQL
+    and every attempt exported (text included, the worst case): neither appears in any span
+    or metric the collector received, any row of the team database, any output, export or
+    log record, any file, nor the database server's own log."""
+    import psycopg
+
+    from tests.otlp_receiver import OTLPReceiver
+
+    caplog.set_level(logging.DEBUG)
+    role, db = f"rd_sentinel_{os.getpid()}", f"rd_sentinel_db_{os.getpid()}"
+    with pg_server.admin() as admin:
+        admin.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            psycopg.sql.Identifier(role), psycopg.sql.Literal(PG_SENTINEL)))
+        admin.execute(psycopg.sql.SQL("CREATE DATABASE {} OWNER {}").format(
+            psycopg.sql.Identifier(db), psycopg.sql.Identifier(role)))
+    url = pg_server.url(db, user=role)
+    monkeypatch.setenv("ROUTEDECK_PG_PASSWORD", PG_SENTINEL)
+    outputs: list[str] = []
+
+    def run(*args: str, config: Path, code: int | None = 0) -> None:
+        res = run_cli(*args, config=config)
+        outputs.extend([res.stdout, res.stderr])
+        if code is not None:
+            assert res.exit_code == code, (args, res.stderr)
+
+    with SQLiteStore.open() as local:  # a local ledger to copy into the team store
+        sid = local.new_session("mine")
+        local.add_message(sid, "user", "local question")
+
+    with OTLPReceiver() as rx:
+        team = (f'\n[store]\nurl = "{url}"\n\n[telemetry]\notlp_endpoint = "{rx.endpoint}"\n'
+                "export_text = true\nbatch_delay_s = 0.05\nmetrics_interval_s = 1\n")
+        cfg = tmp_path / "team.toml"
+        cfg.write_text(config_toml(loopback.base_url, key_env=KEY_ENV, extra=team),
+                       encoding="utf-8")
+        run("ask", "hello there", config=cfg)
+        run("ask", "--json", "--no-cache", "what is 2+2", config=cfg)
+        loopback.fail_always(Fault.http(401))
+        run("ask", "--json", "--no-cache", "hello there", config=cfg, code=1)
+        loopback.reset()
+        with EchoKeyServer([500, 429, 400]) as echo:
+            echo_cfg = tmp_path / "team-echo.toml"
+            echo_cfg.write_text(config_toml(echo.base_url, key_env=KEY_ENV, cache=False,
+                                            max_retries=0, extra=team), encoding="utf-8")
+            run("ask", "--json", "hello there", config=echo_cfg, code=1)
+        for args in (["report"], ["report", "--json"], ["report", "--csv"],
+                     ["report", "--by", "user"], ["report", "--json", "--by", "host"],
+                     ["export"], ["export", "--format", "csv"],
+                     ["export", "--out", str(tmp_path / "team.jsonl")],
+                     ["store", "info"], ["store", "info", "--json"],
+                     ["store", "copy", "--to", url], ["store", "copy", "--json"],
+                     ["config", "check"]):
+            run(*args, config=cfg)
+        texts: list[str] = []
+        asyncio.run(_console_turns(load_settings(cfg), ["a console question"], texts,
+                                   tmp_path))
+        wrong = tmp_path / "wrong-db.toml"
+        wrong.write_text(config_toml(loopback.base_url, key_env=KEY_ENV,
+                                     extra=team.replace(f"/{db}\"", "/no_such_db\"")),
+                         encoding="utf-8")
+        run("report", config=wrong, code=1)
+        assert "no_such_db" in outputs[-1]
+        rx.wait_for_spans(6)
+    assert len(rx.spans) >= 6 and rx.metrics  # telemetry really flowed
+    assert any("gen_ai.input.messages" in s["attributes"] for s in rx.spans)
+
+    with psycopg.connect(url, password=PG_SENTINEL) as conn:
+        dump = json.dumps([conn.execute(f"SELECT * FROM {t}").fetchall() for t in
+                           ("sessions", "messages", "requests", "verdicts",
+                            "compare_pairs")], default=str)
+        requests = conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+    assert requests >= 6 and "Bad key" in dump  # the echo was stored, scrubbed
+    assert '"mine"' in dump  # store copy reached the team database
+    assert [o[:300] for o in outputs if team_leaks(o)] == []
+    assert [t[:200] for t in texts if team_leaks(t)] == []
+    assert not team_leaks(caplog.text)
+    assert not team_leaks(dump)
+    assert not any(team_leaks(body) for body in rx.raw)
+    assert not any(team_leaks(json.dumps(h)) for _, h in rx.requests)
+    assert not team_leaks(json.dumps(rx.spans, default=str))
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and team_leaks(p.read_bytes())] == []
+    server_log = pg_server.base / "server.log"
+    assert server_log.is_file() and not team_leaks(server_log.read_bytes())

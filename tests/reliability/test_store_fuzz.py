@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.core.ledger.records import AttemptRecord
-from app.core.ledger.store import Store, sha256
+from app.core.ledger.store import SQLiteStore, sha256
 from tests.reliability.helpers import run_cli
 
 pytestmark = pytest.mark.reliability
@@ -34,8 +34,8 @@ nasty = st.one_of(
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzzstore")
-    full = Store.open(root / "full.db")
-    hashed = Store.open(root / "hashed.db", store_prompts=False)
+    full = SQLiteStore.open(root / "full.db")
+    hashed = SQLiteStore.open(root / "hashed.db", store_prompts=False)
     yield full, hashed
     full.close()
     hashed.close()
@@ -79,12 +79,12 @@ def test_store_round_trips_any_text(stores, prompt, answer, message, extra, titl
 
 def test_store_round_trips_huge_strings(tmp_path):
     huge = ("\x00ab\u05d0\U0001f600" * 250_000)  # 1.25 M characters, ~3.5 MB UTF-8
-    with Store.open(tmp_path / "big.db") as store:
+    with SQLiteStore.open(tmp_path / "big.db") as store:
         rid = store.record_attempt(_rec(huge, huge[::-1], huge[:1000], {"k": huge[:5000]}))
         row = store.request(rid)
         assert row["prompt"] == huge and row["answer"] == huge[::-1]
         assert row["extra"] == {"k": huge[:5000]}
-    with Store.open(tmp_path / "big.db") as again:  # and after reopening the file
+    with SQLiteStore.open(tmp_path / "big.db") as again:  # and after reopening the file
         assert again.request(rid)["prompt"] == huge
 
 

@@ -100,13 +100,21 @@ def _raw_cross(data: dict[str, Any]) -> list[str]:
     th = router.get("thresholds", [0.2])
     tmt = router.get("task_min_tier")
     engine = data.get("engine") if isinstance(data.get("engine"), dict) else {}
+    store = data.get("store") if isinstance(data.get("store"), dict) else {}
+    telemetry = data.get("telemetry") if isinstance(data.get("telemetry"), dict) else {}
     return cross_problems(
         list(providers),
         tiers,
         th if isinstance(th, list) else None,
         tmt if isinstance(tmt, dict) else None,
         engine.get("fallback_model") if isinstance(engine.get("fallback_model"), str) else None,
+        store_url=_str_or_none(store.get("url")),
+        otlp_endpoint=_str_or_none(telemetry.get("otlp_endpoint")),
     )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
@@ -132,12 +140,17 @@ def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
             continue
         got = err.get("input")
         got_text = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-        if loc and loc[-1] == "api_key_env" or _KEYLIKE.search(got_text):
+        # Names of secret-holding variables, and URLs, may hold the secret itself by mistake.
+        if loc and str(loc[-1]).endswith(("_env", "url", "endpoint")) or \
+                _KEYLIKE.search(got_text):
             got_text = ""  # never echo what may be a secret
         fix = _FIX_BY_TYPE.get(kind, "see config.example.toml for the expected form")
         if loc and loc[-1] == "api_key_env":
             fix = ('write the NAME of the variable, e.g. api_key_env = "OPENAI_API_KEY", and '
                    "export the key under that name")
+        elif loc and str(loc[-1]).endswith("_env"):
+            fix = (f'write the NAME of the variable, e.g. {loc[-1]} = "ROUTEDECK_PG_PASSWORD", '
+                   "and export the secret under that name")
         problems.append(Problem(_key(loc), msg.removeprefix("Value error, ") + got_text, fix))
     if not cross_seen:
         for line in _raw_cross(data):
@@ -155,4 +168,10 @@ def _cross_fix(key: str) -> str:
         return "use the name of one of the [[tiers]]"
     if key == "tiers":
         return "define at least two [[tiers]] with distinct names, cheapest first"
+    if key == "store.url":
+        return ('write postgresql://user@host:5432/dbname and export the password in the '
+                "variable [store] password_env names (ROUTEDECK_PG_PASSWORD by default)")
+    if key == "telemetry.otlp_endpoint":
+        return ("write the collector's OTLP/HTTP base URL, e.g. http://collector:4318; put "
+                "credentials in the variable [telemetry] headers_env names")
     return "see config.example.toml"

@@ -164,6 +164,75 @@ class PrivacyConfig(_Section):
     store_prompts: bool = True
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _env_name_or_empty(v: str) -> str:
+    # A secret pasted here instead of a variable name would be shown wherever the name is;
+    # the error never repeats the value.
+    if v and not _ENV_NAME.fullmatch(v):
+        raise ValueError("must be the name of an environment variable (letters, digits and "
+                         "_), not the secret itself")
+    return v
+
+
+def _env_secret(name: str) -> SecretStr | None:
+    value = os.environ.get(name, "") if name else ""
+    return SecretStr(value) if value else None
+
+
+class StoreConfig(_Section):
+    """Where the ledger lives: the SQLite file in the data dir, or one team PostgreSQL."""
+
+    url: str = Field(default="", description="postgresql://user@host[:port]/db; empty: SQLite")
+    password_env: str = "ROUTEDECK_PG_PASSWORD"
+    user: str | None = Field(default=None, description="who this machine's rows name")
+    host: str | None = Field(default=None, description="which machine its rows name")
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+
+    @field_validator("password_env")
+    @classmethod
+    def _env_var_name(cls, v: str) -> str:
+        return _env_name_or_empty(v)
+
+    def password(self) -> SecretStr | None:
+        """The PostgreSQL password from the named environment variable, if set."""
+        return _env_secret(self.password_env)
+
+
+class TelemetryConfig(_Section):
+    """OpenTelemetry export of every call attempt (GenAI semantic conventions, OTLP/HTTP)."""
+
+    otlp_endpoint: str = Field(default="", description="collector base URL; empty: off")
+    headers_env: str = ""
+    service_name: str = Field(default="routedeck", min_length=1)
+    export_text: bool = False
+    text_max_chars: int = Field(default=2000, ge=0, le=100_000)
+    metrics: bool = True
+    timeout_s: float = Field(default=3.0, gt=0, le=60)
+    batch_delay_s: float = Field(default=2.0, gt=0, le=60)
+    metrics_interval_s: float = Field(default=30.0, ge=1, le=3600)
+
+    @field_validator("headers_env")
+    @classmethod
+    def _env_var_name(cls, v: str) -> str:
+        return _env_name_or_empty(v)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.otlp_endpoint)
+
+    def headers(self) -> dict[str, str]:
+        """OTLP headers from the named variable ("k1=v1,k2=v2", as OTEL_EXPORTER_OTLP_HEADERS)."""
+        raw = _env_secret(self.headers_env)
+        out: dict[str, str] = {}
+        for part in (raw.get_secret_value() if raw else "").split(","):
+            key, sep, value = part.partition("=")
+            if sep and key.strip():
+                out[key.strip()] = value.strip()
+        return out
+
+
 def _default_providers() -> dict[str, ProviderConfig]:
     return {"openai": ProviderConfig()}
 
@@ -193,6 +262,8 @@ class Settings(BaseSettings):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     keymap: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -203,6 +274,8 @@ class Settings(BaseSettings):
             self.router.thresholds,
             self.router.task_min_tier,
             self.engine.fallback_model,
+            store_url=self.store.url,
+            otlp_endpoint=self.telemetry.otlp_endpoint,
         )
         if problems:
             raise ValueError(CROSS_SEP.join(problems))
@@ -261,6 +334,9 @@ def cross_problems(
     thresholds: list[float] | None,
     task_min_tier: dict[str, str] | None,
     fallback_model: str | None,
+    *,
+    store_url: str | None = None,
+    otlp_endpoint: str | None = None,
 ) -> list[str]:
     """Problems that involve several keys at once, as "key: message" lines.
 
@@ -293,6 +369,32 @@ def cross_problems(
             )
     if fallback_model and fallback_model not in names:
         problems.append(f"engine.fallback_model: '{fallback_model}' is not a tier name")
+    problems += _url_problems(store_url, otlp_endpoint)
+    return problems
+
+
+def _url_problems(store_url: str | None, otlp_endpoint: str | None) -> list[str]:
+    # Checked here rather than by field validators: a field error repeats the value it got,
+    # and these values may carry a password.
+    from urllib.parse import urlsplit
+
+    from app.core.config.urls import is_postgres_url, url_password
+
+    problems: list[str] = []
+    if store_url:
+        if not is_postgres_url(store_url):
+            problems.append("store.url: not a PostgreSQL URL (postgresql://user@host/db); "
+                            "leave it empty for the local SQLite file")
+        elif url_password(store_url):
+            problems.append("store.url: the URL holds a password; remove it from the URL")
+    if otlp_endpoint:
+        parts = urlsplit(otlp_endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append("telemetry.otlp_endpoint: not an http(s) URL (e.g. "
+                            "http://collector:4318)")
+        elif parts.password:
+            problems.append("telemetry.otlp_endpoint: the URL holds a password; remove it "
+                            "from the URL")
     return problems
 
 

@@ -107,8 +107,10 @@ async def run_pairs(
 ) -> list[PairResult]:
     """Answer every prompt on both tiers (at most ``concurrency`` prompts at once)."""
     from app.core.calling.engine import Engine
+    from app.core.telemetry import instrument, shutdown
 
-    engine = Engine(settings, recorder=store, session_id=session_id)
+    recorder = instrument(store, settings)  # [telemetry]: export each attempt too
+    engine = Engine(settings, recorder=recorder, session_id=session_id)
     gate = asyncio.Semaphore(max(1, concurrency))
     results: list[PairResult | None] = [None] * len(prompts)
 
@@ -135,4 +137,5 @@ async def run_pairs(
         await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts)))
     finally:
         await engine.aclose()
+        shutdown(recorder)
     return [r for r in results if r is not None]

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 from app.core.config.settings import Settings
 from app.core.ledger.records import Recorder
-from app.core.ledger.store import Store, StoreError, open_store
+from app.core.ledger.store import SQLiteStore, Store, StoreError, open_store
+from app.core.telemetry import instrument, shutdown
 
 
 class TurnEngine(Protocol):
@@ -26,7 +27,8 @@ class TurnEngine(Protocol):
 
     def run_turn(self, prompt: str, history: list[dict[str, str]], state: Any = None,
                  budget: Any = None, use_cache: bool = True, tier: str | None = None,
-                 cancel: Any = None) -> AsyncIterator[Any]: ...
+                 cancel: Any = None, fallback: bool = True, system: str | None = None,
+                 continues: Any = None) -> AsyncIterator[Any]: ...
 
     async def aclose(self) -> None: ...
 
@@ -36,7 +38,8 @@ EngineFactory = Callable[..., TurnEngine]
 
 class Services:
     def __init__(self, settings: Settings, *, engine_factory: EngineFactory | None = None,
-                 store: Store | None = None, use_disk: bool = True) -> None:
+                 store: Store | None = None, use_disk: bool = True,
+                 on_notice: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self._engine_factory = engine_factory
         self._engine: TurnEngine | None = None
@@ -45,6 +48,9 @@ class Services:
         self._use_disk = use_disk
         self._lock = threading.RLock()
         self.problems: list[str] = []
+        self._recorder: Any = None  # the store, or the telemetry wrapper around it
+        self._telemetry_notice: str | None = None
+        self._on_notice = on_notice
 
     def store(self) -> Store:
         if self._store is None:
@@ -59,7 +65,7 @@ class Services:
                 return open_store(self.settings)
             except (StoreError, OSError) as exc:
                 self.problems.append(f"history and ledger are not saved: {exc}")
-        return Store.in_memory(store_prompts=self.settings.privacy.store_prompts)
+        return SQLiteStore.in_memory(store_prompts=self.settings.privacy.store_prompts)
 
     @property
     def persistent(self) -> bool:
@@ -76,10 +82,25 @@ class Services:
 
                     factory = Engine
                 recorder: Recorder = self.store()
-                self._engine = factory(self.settings, recorder=recorder,
+                # [telemetry]: spans and metrics of every attempt, after the store wrote it.
+                self._recorder = instrument(recorder, self.settings,
+                                            on_notice=self._on_telemetry_notice)
+                self._engine = factory(self.settings, recorder=self._recorder,
                                        cache=self._open_cache(), session_id=session_id)
             self._engine.session_id = session_id
             return self._engine
+
+    def _on_telemetry_notice(self, text: str) -> None:
+        # Called from an exporter thread: kept for the console to show, never printed here
+        # (a headless caller that can print passes on_notice).
+        self._telemetry_notice = text
+        if self._on_notice is not None:
+            self._on_notice(text)
+
+    @property
+    def telemetry_notice(self) -> str | None:
+        """Once the OpenTelemetry collector could not be reached: the one message to show."""
+        return self._telemetry_notice
 
     def _open_cache(self) -> Any | None:
         if not self.settings.cache.enabled:
@@ -102,6 +123,8 @@ class Services:
         self.close()
 
     def close(self) -> None:
+        recorder, self._recorder = self._recorder, None
+        shutdown(recorder)
         cache, self._cache = self._cache, None
         if cache is not None:
             cache.close()

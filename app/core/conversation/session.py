@@ -76,6 +76,7 @@ class ConsoleSession:
         engine_factory: EngineFactory | None = None,
         store: Store | None = None,
         use_store: bool = True,
+        on_notice: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.tier_names = [t.name for t in settings.tiers]
@@ -87,7 +88,7 @@ class ConsoleSession:
         self.pending: Pending | None = None  # an escalation awaiting a verdict
         self.session_id: int | None = None
         self.services = Services(settings, engine_factory=engine_factory, store=store,
-                                 use_disk=use_store)
+                                 use_disk=use_store, on_notice=on_notice)
         self.offline_notice_shown = False
         self.system_prompt: str | None = None  # this session's own (over tier and global)
         self.title = ""

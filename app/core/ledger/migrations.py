@@ -1,6 +1,7 @@
-"""The database schema as an append-only list of migration steps.
+"""The database schema as an append-only list of migration steps, shared by both backends.
 
-``PRAGMA user_version`` records how many steps a database has had. Opening a database runs
+A database records how many steps it has had (SQLite: ``PRAGMA user_version``; PostgreSQL:
+the ``routedeck_schema`` table). Opening a database runs
 the missing steps in order inside one write transaction, so a crash mid-upgrade leaves the
 old schema intact. Never edit or reorder a step that has shipped: a user's database may
 already contain it. Change the schema by appending a new step.
@@ -8,8 +9,11 @@ already contain it. Change the schema by appending a new step.
 
 from __future__ import annotations
 
+from app.core.ledger.base import StoreError
+
 # Each step is a tuple of single SQL statements (not a script: executescript() would commit
-# behind our back and break the all-or-nothing upgrade).
+# behind our back and break the all-or-nothing upgrade). They are written in SQLite's
+# spelling; app.core.ledger.dialect rewrites the few words PostgreSQL spells differently.
 MIGRATIONS: list[tuple[str, ...]] = [
     # 1: sessions, their messages (resumable chat history) and one row per model attempt.
     (
@@ -107,6 +111,43 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX compare_pairs_session ON compare_pairs(session_id, id)",
         "CREATE INDEX verdicts_pair ON verdicts(answer_request_id, compared_request_id)",
     ),
+    # 5: many people and machines write one ledger (PostgreSQL, or `store copy` into it).
+    # uid is a row's identity in every database (ids differ between them), so copying a
+    # ledger twice skips what is already there; user_name/host_name say who wrote a row and
+    # on which machine. Rows from before this step get a random uid once, here.
+    (
+        "ALTER TABLE sessions ADD COLUMN uid TEXT",
+        "ALTER TABLE messages ADD COLUMN uid TEXT",
+        "ALTER TABLE requests ADD COLUMN uid TEXT",
+        "ALTER TABLE verdicts ADD COLUMN uid TEXT",
+        "ALTER TABLE compare_pairs ADD COLUMN uid TEXT",
+        "ALTER TABLE sessions ADD COLUMN user_name TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE sessions ADD COLUMN host_name TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE requests ADD COLUMN user_name TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE requests ADD COLUMN host_name TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE verdicts ADD COLUMN user_name TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE verdicts ADD COLUMN host_name TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE compare_pairs ADD COLUMN user_name TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE compare_pairs ADD COLUMN host_name TEXT NOT NULL DEFAULT ''",
+        "UPDATE sessions SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL",
+        "CREATE UNIQUE INDEX sessions_uid ON sessions(uid)",
+        "UPDATE messages SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL",
+        "CREATE UNIQUE INDEX messages_uid ON messages(uid)",
+        "UPDATE requests SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL",
+        "CREATE UNIQUE INDEX requests_uid ON requests(uid)",
+        "UPDATE verdicts SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL",
+        "CREATE UNIQUE INDEX verdicts_uid ON verdicts(uid)",
+        "UPDATE compare_pairs SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL",
+        "CREATE UNIQUE INDEX compare_pairs_uid ON compare_pairs(uid)",
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def check_version(version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the database has schema version {version}, newer than this RouteDeck "
+            f"understands ({SCHEMA_VERSION}); upgrade RouteDeck"
+        )

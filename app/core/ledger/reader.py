@@ -49,6 +49,25 @@ class Bucket:
         return money_text(self.spent, self.unpriced)
 
 
+@dataclass
+class Group(Bucket):
+    """One row of ``report --by``: the attempts of one user, host, tier, model or task, and
+    the turns it answered (a turn belongs to the group of its last attempt) with their
+    all-premium counterfactual and savings, over fully priced turns as in :class:`Totals`."""
+
+    turns: int = 0
+    premium: float = 0.0
+    premium_unpriced: int = 0
+    priced_turns: int = 0
+    savings: float | None = None
+    savings_pct: float | None = None
+    fallbacks: int = 0
+    escalations: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "spent_text": self.spent_text}
+
+
 @dataclass(frozen=True)
 class SeriesPoint:
     turn_id: str
@@ -156,58 +175,124 @@ class RecentRates:
         return self.troubled / self.turns if self.turns else 0.0
 
 
-# One row per turn. MAX(attempt) is the only min/max aggregate, so SQLite takes the bare
-# columns (premium_cost_usd, started_at) from the turn's last attempt: the counterfactual is
-# counted once per turn, from the attempt that finished it.
+def _count(condition: str) -> str:
+    """How many rows meet ``condition``: portable (PostgreSQL cannot SUM a boolean), and no
+    slower than SQLite's SUM(condition)."""
+    return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
+# One row per turn: the turn's attempts folded, and the counterfactual (and start time) of
+# its last attempt, which stands for the turn so it is counted once. Most turns have one
+# attempt, whose values the aggregate already holds (MAX over one row); only turns with
+# several are joined back to their last attempt (through the requests_turn index), so the
+# query stays portable (no bare columns) at close to one scan's cost. (session_id, turn_id,
+# attempt) names one row: the engine numbers a turn's attempts and turn ids are random
+# UUIDs. {key} is a column of the last attempt (the tier, model, user... that answered), or
+# '' when no breakdown is asked for.
 _TURNS = """
-    SELECT session_id, turn_id, MAX(attempt) AS last_attempt, started_at, premium_cost_usd AS cf,
-           SUM(COALESCE(cost_usd, 0)) AS actual,
-           SUM(cost_usd IS NULL) AS unpriced,
-           SUM(fallback_from IS NOT NULL) > 0 AS fell_back,
-           SUM(escalated) > 0 AS escalated,
-           SUM(cache_hit) > 0 AS cache_hit
-    FROM requests WHERE {where} GROUP BY session_id, turn_id"""
+    WITH g AS (
+        SELECT session_id, turn_id, MAX(attempt) AS last_attempt, COUNT(*) AS n,
+               MAX(premium_cost_usd) AS cf1, MAX(started_at) AS at1, MAX({key}) AS key1,
+               SUM(COALESCE(cost_usd, 0)) AS actual,
+               COUNT(*) - COUNT(cost_usd) AS unpriced,
+               MAX(CASE WHEN fallback_from IS NOT NULL THEN 1 ELSE 0 END) AS fell_back,
+               MAX(escalated) AS escalated,
+               MAX(cache_hit) AS cache_hit
+        FROM requests WHERE {where} GROUP BY session_id, turn_id),
+    t AS (
+        SELECT g.session_id, g.turn_id, g.last_attempt, g.actual, g.unpriced, g.fell_back,
+               g.escalated, g.cache_hit,
+               CASE WHEN g.n = 1 THEN g.at1 ELSE r.started_at END AS started_at,
+               CASE WHEN g.n = 1 THEN g.cf1 ELSE r.premium_cost_usd END AS cf,
+               CASE WHEN g.n = 1 THEN g.key1 ELSE r.{key} END AS key
+        FROM g LEFT JOIN requests r ON g.n > 1 AND r.turn_id = g.turn_id
+            AND r.attempt = g.last_attempt
+            AND (r.session_id = g.session_id
+                 OR (r.session_id IS NULL AND g.session_id IS NULL)))"""
 
-_SUMMARY = f"""
-    WITH t AS ({_TURNS})
-    SELECT COUNT(*) AS turns,
+_PRICED = "unpriced = 0 AND cf IS NOT NULL"
+_TURN_SUMS = f"""COUNT(*) AS turns,
            COALESCE(SUM(cf), 0) AS premium,
-           SUM(cf IS NULL) AS premium_unpriced,
-           SUM(unpriced = 0 AND cf IS NOT NULL) AS priced_turns,
-           SUM(CASE WHEN unpriced = 0 AND cf IS NOT NULL THEN cf END) AS priced_cf,
-           SUM(CASE WHEN unpriced = 0 AND cf IS NOT NULL THEN actual END) AS priced_actual,
+           COUNT(*) - COUNT(cf) AS premium_unpriced,
+           {_count(_PRICED)} AS priced_turns,
+           SUM(CASE WHEN {_PRICED} THEN cf END) AS priced_cf,
+           SUM(CASE WHEN {_PRICED} THEN actual END) AS priced_actual,
            SUM(fell_back) AS fallbacks, SUM(escalated) AS escalations,
-           SUM(cache_hit) AS cache_hits
-    FROM t"""
+           SUM(cache_hit) AS cache_hits"""
 
-# One scan grouped by (tier, model): the per-tier and per-model tables are both folded from
-# these few rows in Python, which halves the work over a large table.
-_BUCKETS = """
-    SELECT tier, model, COUNT(*) AS calls,
-           SUM(status = 'ok') AS ok, SUM(status = 'error') AS errors,
-           SUM(status = 'cancelled') AS cancelled, SUM(status = 'truncated') AS truncated,
-           COALESCE(SUM(cost_usd), 0) AS spent, SUM(cost_usd IS NULL) AS unpriced,
+_NO_KEY = "tier"  # any column: the summary ignores the key
+_SUMMARY = f"{_TURNS} SELECT {_TURN_SUMS} FROM t"
+_TURNS_BY = f"{_TURNS} SELECT key, {_TURN_SUMS} FROM t GROUP BY key"
+
+# One scan grouped by {group}: the per-tier and per-model tables are both folded from the
+# few (tier, model) rows in Python, which halves the work over a large table.
+_BUCKETS = f"""
+    SELECT {{select}}, COUNT(*) AS calls,
+           {_count("status = 'ok'")} AS ok, {_count("status = 'error'")} AS errors,
+           {_count("status = 'cancelled'")} AS cancelled,
+           {_count("status = 'truncated'")} AS truncated,
+           COALESCE(SUM(cost_usd), 0) AS spent, COUNT(*) - COUNT(cost_usd) AS unpriced,
            SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
            SUM(cached_input_tokens) AS cached_input_tokens,
            SUM(reasoning_tokens) AS reasoning_tokens,
-           SUM(usage_source != 'provider') AS estimated, SUM(cache_hit) AS cache_hits,
+           {_count("usage_source <> 'provider'")} AS estimated, SUM(cache_hit) AS cache_hits,
            SUM(latency_s) AS latency_sum, COUNT(latency_s) AS latency_n,
            MIN(started_at) AS first_at, MAX(started_at) AS last_at
-    FROM requests WHERE {where} GROUP BY tier, model"""
+    FROM requests WHERE {{where}} GROUP BY {{group}}"""
+
+# report --by NAME -> the requests column it groups by.
+DIMENSIONS = {"user": "user_name", "host": "host_name", "tier": "tier", "model": "model",
+              "task": "task_type"}
 
 _SUMMED = ("calls", "ok", "errors", "spent", "unpriced", "input_tokens", "output_tokens",
            "cached_input_tokens", "reasoning_tokens", "estimated", "cache_hits")
 
 
-def _fold(buckets: dict[str, Bucket], latency: dict[str, list[float]], key: str,
-          row: Any) -> None:
-    b = buckets.setdefault(key, Bucket(key))
+def _fold(buckets: dict[str, Any], latency: dict[str, list[float]], key: str,
+          row: Any, kind: type[Bucket] = Bucket) -> None:
+    b = buckets.setdefault(key, kind(key))
     for name in _SUMMED:
         setattr(b, name, getattr(b, name) + row[name])
     lat = latency.setdefault(key, [0.0, 0])
     lat[0] += row["latency_sum"] or 0.0
     lat[1] += row["latency_n"]
     b.mean_latency_s = lat[0] / lat[1] if lat[1] else None
+
+
+_TURN_FIELDS = ("turns", "premium", "premium_unpriced", "priced_turns", "priced_cf",
+                "priced_actual", "fallbacks", "escalations", "cache_hits")
+
+
+def _column(by: str) -> str:
+    if by not in DIMENSIONS:
+        raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}, not {by!r}")
+    return DIMENSIONS[by]
+
+
+def _turn_figures(t: Totals, s: Any) -> None:
+    """Turn counts, counterfactual and savings from one row of _TURN_SUMS (or their sums)."""
+    t.turns = s["turns"]
+    t.premium = s["premium"]
+    t.premium_unpriced = s["premium_unpriced"] or 0
+    t.priced_turns = s["priced_turns"] or 0
+    t.fallbacks, t.escalations, t.cache_hits = (
+        s["fallbacks"] or 0, s["escalations"] or 0, s["cache_hits"] or 0)
+    if t.priced_turns:
+        t.savings = s["priced_cf"] - s["priced_actual"]
+        t.savings_pct = 100 * t.savings / s["priced_cf"] if s["priced_cf"] else None
+
+
+def _group_turns(groups: dict[str, Group], rows: list[Any]) -> None:
+    for row in rows:
+        key = row["key"] or ""
+        g = groups.setdefault(key, Group(key))
+        g.turns, g.premium = row["turns"], row["premium"]
+        g.premium_unpriced = row["premium_unpriced"] or 0
+        g.priced_turns = row["priced_turns"] or 0
+        g.fallbacks, g.escalations = row["fallbacks"] or 0, row["escalations"] or 0
+        if g.priced_turns:
+            g.savings = row["priced_cf"] - row["priced_actual"]
+            g.savings_pct = 100 * g.savings / row["priced_cf"] if row["priced_cf"] else None
 
 
 class Ledger:
@@ -229,12 +314,53 @@ class Ledger:
         chart; a turn with an unknown counterfactual adds its actual cost to both lines).
         """
         where, params = request_filter(session_id, since, until)
+        t, _rows = self._attempts(where, params)
+        if not t.calls:
+            return t
+        s = self.store.query(_SUMMARY.format(where=where, key=_NO_KEY), params)[0]
+        _turn_figures(t, s)
+        if series:
+            t.series = self._series(where, params)
+        return t
+
+    def report(
+        self,
+        by: str,
+        session_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> tuple[Totals, dict[str, Group]]:
+        """:meth:`totals` and :meth:`breakdown` together, in fewer passes over the rows than
+        asking for both: the turn summary is the sum of the groups' turn figures, and a
+        tier or model breakdown folds from the same scan as the totals."""
+        column = _column(by)
+        where, params = request_filter(session_id, since, until)
+        t, rows = self._attempts(where, params)
+        if not t.calls:
+            return t, {}
+        groups: dict[str, Group] = {}
+        latency: dict[str, list[float]] = {}
+        if by in ("tier", "model"):
+            for row in rows:
+                _fold(groups, latency, row[by], row, Group)
+        else:
+            groups = self._group_attempts(column, where, params)
+        turn_rows = self.store.query(_TURNS_BY.format(where=where, key=column), params)
+        _group_turns(groups, turn_rows)
+        sums = {name: sum(r[name] or 0 for r in turn_rows) for name in _TURN_FIELDS}
+        _turn_figures(t, sums)
+        return t, dict(sorted(groups.items()))
+
+    def _attempts(self, where: str, params: list[Any]) -> tuple[Totals, list[Any]]:
+        """Attempt figures (one scan grouped by tier and model), before any turn figure."""
         t = Totals()
         by_tier: dict[str, Bucket] = {}
         by_model: dict[str, Bucket] = {}
         lat_tier: dict[str, list[float]] = {}
         lat_model: dict[str, list[float]] = {}
-        for row in self.store.query(_BUCKETS.format(where=where), params):
+        rows = self.store.query(_BUCKETS.format(where=where, select="tier, model",
+                                                group="tier, model"), params)
+        for row in rows:
             _fold(by_tier, lat_tier, row["tier"], row)
             _fold(by_model, lat_model, row["model"], row)
             t.calls += row["calls"]
@@ -248,25 +374,11 @@ class Ledger:
             t.last_at = _max(t.last_at, row["last_at"])
         t.by_tier = dict(sorted(by_tier.items()))
         t.by_model = dict(sorted(by_model.items()))
-        if not t.calls:
-            return t
-        s = self.store.query(_SUMMARY.format(where=where), params)[0]
-        t.turns = s["turns"]
-        t.premium = s["premium"]
-        t.premium_unpriced = s["premium_unpriced"] or 0
-        t.priced_turns = s["priced_turns"] or 0
-        t.fallbacks, t.escalations, t.cache_hits = (
-            s["fallbacks"] or 0, s["escalations"] or 0, s["cache_hits"] or 0)
-        if t.priced_turns:
-            t.savings = s["priced_cf"] - s["priced_actual"]
-            t.savings_pct = 100 * t.savings / s["priced_cf"] if s["priced_cf"] else None
-        if series:
-            t.series = self._series(where, params)
-        return t
+        return t, rows
 
     def _series(self, where: str, params: list[Any]) -> list[SeriesPoint]:
         rows = self.store.query(
-            f"SELECT * FROM ({_TURNS.format(where=where)}) ORDER BY started_at, turn_id",
+            _TURNS.format(where=where, key=_NO_KEY) + " SELECT * FROM t ORDER BY started_at, turn_id",
             params)
         actual = premium = 0.0
         out = []
@@ -276,6 +388,30 @@ class Ledger:
             out.append(SeriesPoint(r["turn_id"], r["started_at"], actual, premium))
         return out
 
+    def breakdown(
+        self,
+        by: str,
+        session_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> dict[str, Group]:
+        """Attempts and turns per ``by`` (a key of :data:`DIMENSIONS`), sorted by key."""
+        column = _column(by)
+        where, params = request_filter(session_id, since, until)
+        groups = self._group_attempts(column, where, params)
+        if groups:
+            _group_turns(groups, self.store.query(_TURNS_BY.format(where=where, key=column),
+                                                  params))
+        return dict(sorted(groups.items()))
+
+    def _group_attempts(self, column: str, where: str, params: list[Any]) -> dict[str, Group]:
+        groups: dict[str, Group] = {}
+        latency: dict[str, list[float]] = {}
+        sql = _BUCKETS.format(where=where, select=f"{column} AS key", group=column)
+        for row in self.store.query(sql, params):
+            _fold(groups, latency, row["key"] or "", row, Group)
+        return groups
+
     def satisfaction(
         self, session_id: int | None = None, since: float | None = None
     ) -> dict[str, Satisfaction]:
@@ -284,7 +420,7 @@ class Ledger:
         The compare view escalates from the answer given, so that answer is the cheaper
         side of the pair: "cheap_enough" and "tie" mean its model satisfied the user.
         """
-        where, params = ["1"], []
+        where, params = ["1 = 1"], []
         if session_id is not None:
             where.append("v.session_id = ?")
             params.append(session_id)
@@ -293,9 +429,9 @@ class Ledger:
             params.append(since)
         rows = self.store.query(
             f"""SELECT r.model AS model, COUNT(*) AS n,
-                       SUM(v.verdict = 'cheap_enough') AS cheap_enough,
-                       SUM(v.verdict = 'tie') AS tie,
-                       SUM(v.verdict = 'premium_better') AS premium_better
+                       {_count("v.verdict = 'cheap_enough'")} AS cheap_enough,
+                       {_count("v.verdict = 'tie'")} AS tie,
+                       {_count("v.verdict = 'premium_better'")} AS premium_better
                 FROM verdicts v JOIN requests r ON r.id = v.answer_request_id
                 WHERE {' AND '.join(where)} GROUP BY r.model ORDER BY r.model""",
             params)
@@ -322,7 +458,7 @@ class Ledger:
         """Fallback and escalation share over the session's last ``window`` turns."""
         where, params = request_filter(session_id)
         rows = self.store.query(
-            f"SELECT fell_back, escalated FROM ({_TURNS.format(where=where)}) "
+            _TURNS.format(where=where, key=_NO_KEY) + " SELECT fell_back, escalated FROM t "
             "ORDER BY started_at DESC, turn_id DESC LIMIT ?",
             [*params, int(window)])
         fb = sum(1 for r in rows if r["fell_back"])
