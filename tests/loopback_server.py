@@ -10,6 +10,7 @@ Behaviour is controlled from the test through the server object (thread-safe):
 * ``server.send_usage``: send the final usage chunk when the client asks for it.
 * ``server.logprobs_supported`` / ``server.logprob``: per-token logprob returned on request.
 * ``server.known_models``: when not None, other model names get a 404 ``model_not_found``.
+* ``server.control.honour_max_tokens = False``: ignore the request's max_tokens.
 * ``server.fail_next(*faults, model=None)``: one-shot faults for the next requests (of that
   model, or of any model when ``model`` is None), consumed in order.
 * ``server.fail_always(fault, model=None)``: a fault for every request (of that model).
@@ -120,6 +121,7 @@ class _Control:
     logprob: float = -0.05
     known_models: set[str] | None = None
     tokens_per_s: float = 0.0  # 0: as fast as possible
+    honour_max_tokens: bool = True  # False: a server that ignores max_tokens
 
 
 def tokenize(text: str) -> list[str]:
@@ -386,7 +388,7 @@ class _Handler(BaseHTTPRequestHandler):
             usage = dict(fault.usage or {})
         max_toks = body.get("max_completion_tokens") or body.get("max_tokens")
         finish = "stop"
-        if isinstance(max_toks, int) and len(toks) > max_toks:
+        if ctl.honour_max_tokens and isinstance(max_toks, int) and len(toks) > max_toks:
             toks, finish = toks[:max_toks], "length"
         if not body.get("stream"):
             self._non_stream(model, toks, finish, usage, want_lp)

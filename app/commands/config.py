@@ -41,6 +41,11 @@ def check(ctx: click.Context, file: str | None) -> None:
     except ConfigError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(EXIT_CONFIG)
+    unknown_theme = _unknown_theme(settings.ui.theme)
+    if unknown_theme:
+        click.echo(f"Configuration problem in {path or 'built-in defaults + environment'}:\n"
+                   f"  - ui.theme: {unknown_theme}", err=True)
+        sys.exit(EXIT_CONFIG)
     where = str(path) if path else "no config file (built-in defaults)"
     click.echo(f"OK: {where}")
     for tier in settings.tiers:
@@ -48,6 +53,19 @@ def check(ctx: click.Context, file: str | None) -> None:
         key = ("no key needed" if prov.keyless else
                f"${prov.api_key_env} {'set' if prov.api_key() else 'NOT set'}")
         click.echo(f"  tier {tier.name:<10} {tier.model} via {tier.provider} ({prov.base_url}; {key})")
+
+
+def _unknown_theme(theme: str) -> str:
+    """'' when ``theme`` is a theme file or a Textual built-in, else the problem and fix."""
+    from textual.theme import BUILTIN_THEMES
+
+    from app.core.config import paths
+
+    known = paths.theme_file_names() | set(BUILTIN_THEMES)
+    if theme in known:
+        return ""
+    return (f"no theme named {theme!r}. Fix: use one of {', '.join(sorted(known))}, or add a "
+            f"theme file to {paths.config_dir() / 'themes'}.")
 
 
 @config.command()

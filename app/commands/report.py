@@ -326,6 +326,11 @@ def export(ctx: click.Context, fmt: str, out: str | None, labels: bool,
     if skipped:
         click.echo(f"skipped {skipped} verdict(s) whose prompt is stored as a hash only "
                    "([privacy] store_prompts = false)", err=True)
+    if not n:
+        click.echo("nothing to export: " + (
+            "no verdicts stored yet (judge answers with ctrl+e in the console, or "
+            "`routedeck compare FILE` then `routedeck review`)" if labels else
+            "no calls recorded in this scope"), err=True)
 
 
 def _write_rows(fh: IO[str], rows: Any, fmt: str) -> int:

@@ -61,6 +61,7 @@ class HistorySearch(ModalScreen[str | None]):
     """Type to filter every earlier prompt; Enter puts the chosen one in the input."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="history_close")]
+    AUTO_FOCUS = "#history-query"
 
     def __init__(self, prompts: list[str]) -> None:
         super().__init__()
@@ -77,7 +78,6 @@ class HistorySearch(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self._fill("")
-        self.query_one(Input).focus()
 
     def _fill(self, query: str) -> None:
         words = query.casefold().split()

@@ -54,9 +54,7 @@ class ThemeProblem:
 
 
 def theme_dirs() -> list[Path]:
-    """Directories searched for ``*.toml`` themes, lowest precedence first."""
-    repo_themes = Path(__file__).resolve().parents[2] / "themes"
-    return [repo_themes, paths.config_dir() / "themes"]
+    return paths.theme_dirs()
 
 
 def _colour(value: object, key: str) -> str:

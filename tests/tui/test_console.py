@@ -311,8 +311,8 @@ async def test_screens_and_palette_cover_every_action(loopback_settings):
         await pilot.press("f1")
         assert type(app.screen).__name__ == "HelpScreen"
         await pilot.press("escape")
-        await pilot.press("f2")
-        assert type(app.screen).__name__ == "LedgerDetailsScreen"
+        await pilot.press("f2")  # the figures are read in a thread first
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LedgerDetailsScreen")
         await pilot.press("escape")
         provider = RouteDeckCommands(app.screen)
         titles = [hit.text for hit in [h async for h in provider.discover()]]

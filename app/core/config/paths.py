@@ -68,3 +68,26 @@ def resolve_config_file(explicit: str | os.PathLike[str] | None = None) -> Path 
     if origin != "user config dir":
         return path
     return path if path.exists() else None
+
+
+def theme_dirs() -> list[Path]:
+    """Directories searched for ``*.toml`` colour themes, lowest precedence first: the
+    repository's ``themes/`` (a source checkout or editable install), then the user's."""
+    repo_themes = Path(__file__).resolve().parents[3] / "themes"
+    return [repo_themes, config_dir() / "themes"]
+
+
+def theme_file_names() -> set[str]:
+    """Names of the theme files found (their ``name`` key, else the file name)."""
+    import tomllib
+
+    names: set[str] = set()
+    for directory in theme_dirs():
+        for path in sorted(directory.glob("*.toml")) if directory.is_dir() else ():
+            try:
+                name = tomllib.loads(path.read_text(encoding="utf-8")).get("name", path.stem)
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                continue  # the console reports broken theme files itself
+            if isinstance(name, str) and name.strip():
+                names.add(name.strip())
+    return names

@@ -57,7 +57,6 @@ def ledger_view(store: Store, settings: Settings, session_id: int | None) -> Led
     def pos(tier: str) -> int:
         return names.index(tier) if tier in names else len(names)
 
-    tier_of = {x.model: x.name for x in settings.tiers}
     view = LedgerView(
         spent_usd=t.spent, unpriced_calls=t.unpriced, premium_usd=t.premium,
         savings_usd=t.savings, savings_pct=t.savings_pct, calls_by_tier=t.tier_calls(),
@@ -66,9 +65,10 @@ def ledger_view(store: Store, settings: Settings, session_id: int | None) -> Led
         budget_cap_usd=settings.budget.session_usd,
         budget_act_fraction=settings.budget.act_at_fraction,
         series=[(p.actual, p.premium) for p in t.series],
-        models=sorted((ModelRow(b.key, tier_of.get(b.key, "?"), b.calls, b.input_tokens,
-                                b.output_tokens, b.spent, b.unpriced)
-                       for b in t.by_model.values()), key=lambda r: (pos(r.tier), r.model)),
+        models=sorted((ModelRow(model, tier, b.calls, b.input_tokens, b.output_tokens,
+                                b.spent, b.unpriced)
+                       for (tier, model), b in t.by_tier_model.items()),
+                      key=lambda r: (pos(r.tier), r.model)),
     )
     r = ledger.recent_rates(session_id, settings.ui.alarm_window)
     view.alarm = alarm_text(settings, r.troubled, r.turns)

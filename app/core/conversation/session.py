@@ -127,7 +127,9 @@ class ConsoleSession:
 
     def resume(self, session_id: int) -> None:
         store = self.store()
-        if store.session(session_id) is None:
+        # Ids are 64-bit in the store: a longer number cannot name a session (and would
+        # overflow the database driver).
+        if not 0 < session_id < 2**63 or store.session(session_id) is None:
             known = [str(s[0]) for s in self.list_sessions()[:10]]
             hint = f"recent sessions: {', '.join(known)}" if known else "no sessions stored yet"
             raise SessionError(f"unknown session {session_id} ({hint})")
@@ -245,7 +247,9 @@ class ConsoleSession:
         ids = [i for i in (turn.user_message_id, turn.message_id) if i is not None]
         if ids:
             self.store().delete_messages(ids)
-        return self.start_turn(turn.prompt if prompt is None else prompt)
+        index = self.start_turn(turn.prompt if prompt is None else prompt)
+        self.conversation[index].fresh = prompt is None  # a new answer, not the cached one
+        return index
 
     def cancel_turn(self) -> bool:
         """Ask the running turn (or re-run) to stop; its TurnFinished says "cancelled"."""
@@ -267,7 +271,7 @@ class ConsoleSession:
             engine = await asyncio.to_thread(self.services.engine, self.session_id)
             return engine.run_turn(turn.prompt, history, state=self.state, budget=budget,
                                    cancel=cancel, system=self.system_prompt, tier=tier,
-                                   use_cache=use_cache)
+                                   use_cache=use_cache and not turn.fresh)
 
         async for ev in self._guarded(turn, cancel, start):
             if isinstance(ev, RouteDecided) and ev.decision.forced:

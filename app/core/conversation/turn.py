@@ -44,6 +44,7 @@ class Turn:
     message_id: int | None = None  # the stored assistant message, when there is a store
     user_message_id: int | None = None  # the stored prompt
     superseded: bool = False  # regenerated or edited: no longer part of the conversation
+    fresh: bool = False  # a regenerated turn: never answered from the cache
 
     @property
     def answered(self) -> bool:

@@ -104,6 +104,8 @@ class Totals:
     last_at: float | None = None
     by_tier: dict[str, Bucket] = field(default_factory=dict)
     by_model: dict[str, Bucket] = field(default_factory=dict)
+    # Each (tier, model) pair on its own: two tiers may share a model name.
+    by_tier_model: dict[tuple[str, str], Bucket] = field(default_factory=dict, repr=False)
     series: list[SeriesPoint] = field(default_factory=list)
 
     @property
@@ -130,6 +132,9 @@ class Totals:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["by_tier_model"] = [{"tier": tier, "model": model, **asdict(b),
+                               "spent_text": b.spent_text}
+                              for (tier, model), b in self.by_tier_model.items()]
         d.update(
             spent_text=self.spent_text,
             fallback_rate=self.fallback_rate,
@@ -360,9 +365,12 @@ class Ledger:
         lat_model: dict[str, list[float]] = {}
         rows = self.store.query(_BUCKETS.format(where=where, select="tier, model",
                                                 group="tier, model"), params)
+        by_pair: dict[str, Bucket] = {}
+        lat_pair: dict[str, list[float]] = {}
         for row in rows:
             _fold(by_tier, lat_tier, row["tier"], row)
             _fold(by_model, lat_model, row["model"], row)
+            _fold(by_pair, lat_pair, f"{row['tier']}\x1f{row['model']}", row)
             t.calls += row["calls"]
             t.spent += row["spent"]
             t.unpriced += row["unpriced"]
@@ -374,6 +382,8 @@ class Ledger:
             t.last_at = _max(t.last_at, row["last_at"])
         t.by_tier = dict(sorted(by_tier.items()))
         t.by_model = dict(sorted(by_model.items()))
+        t.by_tier_model = {tuple(k.split("\x1f", 1)): b  # type: ignore[misc]
+                           for k, b in sorted(by_pair.items())}
         return t, rows
 
     def _series(self, where: str, params: list[Any]) -> list[SeriesPoint]:

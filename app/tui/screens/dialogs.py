@@ -13,6 +13,7 @@ class AskText(ModalScreen[str | None]):
     """Enter returns the text (possibly empty), Esc returns None."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="ask_text_close")]
+    AUTO_FOCUS = "#ask-text"
 
     def __init__(self, title: str, hint: str, value: str = "") -> None:
         super().__init__()
@@ -26,9 +27,6 @@ class AskText(ModalScreen[str | None]):
             box.border_subtitle = "enter saves · esc cancels"
             yield Static(self.hint, classes="dialog-hint")
             yield Input(value=self.value, id="ask-text")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)

@@ -47,7 +47,10 @@ class PromptInput(TextArea):
     async def _on_paste(self, event: events.Paste) -> None:
         # TextArea draws its text as-is, so a pasted ESC/C1 byte would reach the terminal and
         # act (clear the screen, set the clipboard); keep it visible but inert instead.
+        # The app forwards a terminal's paste to the focused widget; stopping it here keeps a
+        # paste posted to this widget from bubbling back up and being inserted twice.
         event.prevent_default()
+        event.stop()
         if self.read_only:
             return
         # Terminals (tmux among them) send pasted line ends as CR: keep them as line breaks.

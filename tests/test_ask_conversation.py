@@ -1,0 +1,127 @@
+"""`routedeck ask` as a conversation (-c/--continue, --session, --system), the honest counters
+it shares with the console (escalations, cut answers), and the small untruths that used to
+slip through (`config check` themes, silent `export --labels`, a failure told twice)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.core.config.loader import load_settings
+from app.core.conversation.session import ConsoleSession
+from app.core.ledger.reader import Ledger
+from app.core.ledger.store import open_store
+from tests.fakes import ledger_rows
+from tests.loopback_server import Fault
+
+
+def run(config: Path | None, *args: str, code: int = 0):
+    argv = (["--config", str(config)] if config else []) + list(args)
+    res = CliRunner().invoke(cli, argv, catch_exceptions=False)
+    assert res.exit_code == code, res.output
+    return res
+
+
+def test_continue_sends_the_last_conversation_and_its_system_prompt(loopback, loopback_config):
+    cfg = loopback_config()
+    first = json.loads(run(cfg, "ask", "--json", "--system", "Answer in French.",
+                           "what is the capital of France?").stdout)
+    loopback.reply = "Et Berlin pour l'Allemagne."
+    second = json.loads(run(cfg, "ask", "--json", "-c", "and Germany?").stdout)
+    assert second["session"] == first["session"] is not None
+    messages = loopback.bodies()[-1]["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[0]["content"] == "Answer in French."
+    assert messages[1]["content"] == "what is the capital of France?"
+    assert messages[-1]["content"] == "and Germany?"
+    # A plain ask starts a new conversation; --session picks one by id.
+    third = json.loads(run(cfg, "ask", "--json", "hello").stdout)
+    assert third["session"] != first["session"]
+    assert [m["role"] for m in loopback.bodies()[-1]["messages"]] == ["user"]
+    run(cfg, "ask", "--json", "--session", str(first["session"]), "and Spain?")
+    assert len(loopback.bodies()[-1]["messages"]) == 6
+
+
+def test_continue_with_nothing_to_continue_starts_a_new_one(loopback, loopback_config):
+    res = run(loopback_config(), "ask", "-c", "hello")
+    assert "no earlier conversation" in res.stderr and res.stdout == loopback.reply + "\n"
+
+
+def test_unknown_session_is_a_usage_error(loopback, loopback_config):
+    res = run(loopback_config(), "ask", "--session", "123456789012345678901234567890",
+              "hello", code=2)
+    assert "unknown session" in res.stderr and "Traceback" not in res.output
+
+
+def test_a_failure_is_told_once(loopback, loopback_config):
+    loopback.fail_always(Fault.http(401))
+    res = run(loopback_config(), "ask", "hello", code=1)
+    assert res.stderr.count("rejected the API key") == 1
+
+
+def test_cut_answer_is_ok_to_read_but_marked_in_json_text_and_the_ledger(loopback,
+                                                                       loopback_config):
+    cfg = loopback_config()
+    cfg.write_text(cfg.read_text().replace('model = "cheap-model"\n',
+                                           'model = "cheap-model"\nmax_output_tokens = 2\n'))
+    obj = json.loads(run(cfg, "ask", "--json", "--tier", "cheap", "hello").stdout)
+    assert obj["status"] == "truncated" and obj["finish_reason"] == "length"
+    text = run(cfg, "ask", "--tier", "cheap", "--no-cache", "hello")
+    assert "CUT SHORT" in text.stderr and "max_output_tokens (2)" in text.stderr
+    assert [r["status"] for r in ledger_rows()] == ["truncated", "truncated"]
+    report = json.loads(run(cfg, "report", "--json").stdout)
+    assert report["truncated"] == 2
+
+
+async def test_an_escalation_counts_once_in_the_ledger_report_and_export(loopback,
+                                                                       loopback_config):
+    """The compare view's re-run joins the turn it re-asks: the turn counts as escalated, the
+    re-run's cost is in the turn's actual spend, and the counterfactual is counted once."""
+    loopback.replies["mid-model"] = "a better answer"
+    cfg = loopback_config()
+    settings = load_settings(cfg)
+    session = ConsoleSession(settings)
+    session.open()
+    try:
+        async for _ in session.run_turn(session.start_turn("hello")):
+            pass
+        async for _ in session.escalate():
+            pass
+        session.judge("premium_better")
+        totals = Ledger(session.store()).totals(session.session_id)
+    finally:
+        await session.aclose()
+    assert (totals.turns, totals.calls, totals.escalations) == (1, 2, 1)
+    report = json.loads(run(cfg, "report", "--json").stdout)
+    assert report["escalations"] == 1 and report["escalation_rate"] == 1.0
+    rows = [json.loads(line) for line in run(cfg, "export").stdout.splitlines()]
+    rerun = rows[-1]
+    assert rerun["escalated"] is True and rerun["forced"] is True and rerun["attempt"] == 2
+    assert rerun["turn_id"] == rows[0]["turn_id"]
+    assert rerun["escalation_reason"] == "compare: turn 1 re-run on mid"
+
+
+def test_export_labels_with_no_verdicts_says_so(loopback_config):
+    res = run(loopback_config(), "export", "--labels")
+    assert res.stdout == "" and "no verdicts stored yet" in res.stderr
+
+
+def test_config_check_refuses_an_unknown_theme(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[ui]\ntheme = "neon-nope"\n', encoding="utf-8")
+    res = run(cfg, "config", "check", code=2)
+    assert "ui.theme: no theme named 'neon-nope'" in res.stderr
+    assert "routedeck-dark" in res.stderr and "textual-dark" in res.stderr
+    cfg.write_text('[ui]\ntheme = "nord"\n', encoding="utf-8")
+    assert run(cfg, "config", "check").stdout.startswith("OK")
+
+
+def test_session_titles_come_from_the_first_prompt(loopback, loopback_config):
+    cfg = loopback_config()
+    run(cfg, "ask", "How do I rotate a Postgres password without downtime?")
+    with open_store(load_settings(cfg)) as store:
+        [s] = store.sessions()
+    assert s["title"] == "How do I rotate a Postgres password without downtime?"
