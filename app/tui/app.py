@@ -193,6 +193,7 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
     def kept_after_compare(self, turn_index: int, answer: Answer) -> None:
         if turn_index == len(self.session.conversation) - 1:
             self.query_one(DecisionPanel).show_outcome(Outcome(answer, "ok", True))
+            self.query_one(DecisionStrip).show_answered(answer.tier)
 
     def action_toggle_blind(self) -> None:
         self.blind = not self.blind
@@ -306,6 +307,7 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         self.running_turn = None
         if ev.status not in ("offline", "blocked"):
             self.query_one(DecisionPanel).show_outcome(Outcome(ev.answer, ev.status))
+            self.query_one(DecisionStrip).show_answered(ev.answer.tier)
         if ev.status == "offline":
             self._offline_notice(index, ev)
         elif ev.status != "blocked" and (self._answer is not None or ev.answer.text):

@@ -224,7 +224,7 @@ class AnswerView(Vertical):
             out.append((f"fallback from {ans.fallback_from}", "$warning"))
         elif "fallback" in self.marks:
             out.append(("fallback", "$warning"))
-        if ans is not None and ans.escalated_from:
+        if ans is not None and ans.escalated_from and "compare" not in self.marks:
             out.append((f"escalated from {ans.escalated_from}", "$warning"))
         elif "escalation" in self.marks:
             out.append(("escalated", "$warning"))

@@ -26,7 +26,8 @@ def budget_bar(spent: float, cap: float | None, act_fraction: float,
                bar_width: int = BAR_WIDTH) -> Content:
     """A text bar that turns the warning colour near the cap and the error colour at it."""
     if not cap:
-        return Content.assemble(_label("budget"), ("no cap ([budget] session_usd)", LABEL))
+        hint = "no cap" if bar_width < BAR_WIDTH else "no cap ([budget] session_usd)"
+        return Content.assemble(_label("budget"), (hint, LABEL))
     frac = max(0.0, spent / cap)
     filled = min(bar_width, round(frac * bar_width))
     if frac >= act_fraction:

@@ -14,7 +14,8 @@ from app.tui.fmt import format_usd, tier_style
 
 
 def render_strip(d: RouteDecision | None, v: LedgerView | None,
-                 tier_names: Sequence[str], width: int = 0) -> Content:
+                 tier_names: Sequence[str], width: int = 0,
+                 answered: str | None = None) -> Content:
     """``tier model · reason`` then ``spent · saved``; the reason gives way to the money when
     the line is short."""
     money: list[Content | str | tuple[str, str]] = []
@@ -34,6 +35,9 @@ def render_strip(d: RouteDecision | None, v: LedgerView | None,
     else:
         head = Content.assemble((d.tier, f"{tier_style(d.tier, tier_names)} bold"),
                                 f" {d.model} · ", d.reason)
+        if answered is not None and answered != d.tier:
+            head = Content.assemble(head, (" → answered on ", "dim"),
+                                    (answered, f"{tier_style(answered, tier_names)} bold"))
     if width and head.cell_length + tail.cell_length > width:
         head = head.truncate(max(8, width - tail.cell_length), ellipsis=True)
     return Content.assemble(head, tail)
@@ -45,12 +49,17 @@ class DecisionStrip(Static):
         self.tier_names = list(tier_names)
         self.decision: RouteDecision | None = None
         self.view: LedgerView | None = None
+        self.answered: str | None = None  # the tier the answer that stands came from
 
     def on_mount(self) -> None:
         self._redraw()
 
     def show_decision(self, decision: RouteDecision) -> None:
-        self.decision = decision
+        self.decision, self.answered = decision, None
+        self._redraw()
+
+    def show_answered(self, tier: str) -> None:
+        self.answered = tier
         self._redraw()
 
     def show_ledger(self, view: LedgerView) -> None:
@@ -59,7 +68,7 @@ class DecisionStrip(Static):
 
     def _redraw(self) -> None:
         self.update(render_strip(self.decision, self.view, self.tier_names,
-                                 self.content_size.width))
+                                 self.content_size.width, self.answered))
 
     def on_resize(self) -> None:
         self._redraw()
