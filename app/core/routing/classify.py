@@ -19,7 +19,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 
-from app.core.routing import demands, features, followup, rules, tasktype
+from app.core.routing import demands, features, followup, tasktype
 from app.core.routing.types import TASK_LABELS, Classification, Signal
 
 MAX_SIGNALS = 5
@@ -78,6 +78,8 @@ def classify(
         score, signals = model.score(text, guess.probs, prep, shift=shift, active=active)
         used = "learned"
     else:
+        from app.core.routing import rules  # the v1 scorer: only loaded when asked for
+
         score, signals = rules.score(text)
         if shift:
             score = _sigmoid(_logit(score) + shift)

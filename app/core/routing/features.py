@@ -241,7 +241,7 @@ def dense(text: str, task: str | Sequence[float], prep: Prepared | None = None
     q = prep.question
     head = q  # already capped to NGRAM_HEAD_CHARS + NGRAM_TAIL_CHARS
     # The digit runs of the question are exactly its digit tokens: no second regex scan.
-    numbers = [t for t in prep.tokens if t.isdigit()]
+    numbers = list(filter(str.isdigit, prep.tokens))
     # The substring tests are necessary conditions of the regexes and far cheaper.
     mcq = (("B." in head or "B)" in head or "b." in head or "b)" in head)
            and _MCQ.search(head) is not None)

@@ -117,6 +117,8 @@ class Model:
         """Shared plus layout word weights in one dict (one lookup per word), built the first
         time a layout is seen (a few milliseconds), so start-up stays short."""
         table = self._combined_w.get(form)
+        if table is None and not self.form_w[form]:
+            table = self._combined_w[form] = self.ngram_w  # no words of its own: no copy
         if table is None:
             table = dict(self.ngram_w)
             for g, w in self.form_w[form].items():

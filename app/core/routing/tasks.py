@@ -102,7 +102,7 @@ def marker_tokens(prep: Prepared) -> list[str]:
         out.append("#options")
     if q.rstrip().endswith("?"):
         out.append("#question")
-    if any(t.isdigit() for t in prep.tokens[:60]):
+    if any(map(str.isdigit, prep.tokens[:60])):
         out.append("#number")
     cues = {c for t in filter(_CUE_OF.__contains__, prep.grams) for c in _CUE_OF[t]}
     out += sorted(cues)
