@@ -146,6 +146,21 @@ def seed_table(settings: Settings) -> list[dict]:
     return out
 
 
+def refresh(model_dir: Path) -> None:
+    """Recompute the parts of the report that depend on the policy code, not on the fitted
+    weights (seed table, everyday set, task accuracy), for the weights in model_dir."""
+    path = model_dir / "training_report.json"
+    r = json.loads(path.read_text())
+    settings = Settings()
+    with using_models(model_dir):
+        r["tasks"].update(task_accuracy())
+        r["everyday"] = everyday_results(settings)
+        r["seed_table"] = seed_table(settings)
+    r["tried"] = list(TRIED)
+    path.write_text(json.dumps(r, indent=1, sort_keys=True) + "\n")
+    (model_dir / "training_report.md").write_text(markdown(r))
+
+
 def _f(v) -> str:
     return "n.a." if v is None else f"{v:.3f}"
 

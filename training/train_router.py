@@ -540,7 +540,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--folds", type=int, default=FOLDS)
     ap.add_argument("--no-cv", action="store_true", help="skip cross-validation (faster)")
+    ap.add_argument("--refresh-report", action="store_true",
+                    help="only recompute the report's seed table, everyday set and task "
+                         "accuracy with the current code and the weights in --out")
     args = ap.parse_args(argv)
+    if args.refresh_report:
+        from training import report as reporting
+
+        reporting.refresh(args.out)
+        return
     report = train(args.data, args.out, args.seed, args.folds, cv=not args.no_cv)
     for g in report.get("cv", {}):
         cv_r, lk = report["cv"][g]["router"], report["locked"].get(g, {}).get("router", {})

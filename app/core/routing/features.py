@@ -175,6 +175,9 @@ _LAYOUT_SPECS = (
 
 
 DENSE: tuple[tuple[str, str], ...] = tuple(_dense_specs())
+# Labels that say what the prompt asks for (its lexicons, code in it), as opposed to its
+# form (length, digits, layout counts): the ones worth showing next to a policy decision.
+REQUEST_LABELS = frozenset([label for _, label, _ in _LEXICONS] + ["contains code"])
 _LAYOUT_OFFSET = len(DENSE) - len(_LAYOUT_SPECS)
 DENSE_INDEX = {name: i for i, (name, _) in enumerate(DENSE)}
 _FIRST_OFFSET = DENSE_INDEX["greeting"]

@@ -24,8 +24,8 @@ STOPWORDS = frozenset(
     "only own same s t ll re ve d m let lets get got make like want need".split())
 # A word shared by more than this share of the items (and more than a few of them) is
 # skipped at query time: it would touch most of the index and separate nothing.
-COMMON_SHARE = 0.2
-MAX_QUERY_WORDS = 24
+COMMON_SHARE = 0.02
+MAX_QUERY_WORDS = 10
 
 
 def content_words(text: str, limit: int = 4000) -> frozenset[str]:
@@ -65,17 +65,15 @@ class Index:
             return []
         postings = self._postings
         cap = max(8, int(COMMON_SHARE * self.n))
+        # Rarest words first, and only a few of them: they carry the similarity, and a
+        # common word's long posting list would cost more than the whole routing budget.
+        lists = sorted((p for p in map(postings.get, words) if p is not None and len(p) <= cap),
+                       key=len)[:MAX_QUERY_WORDS]
         hits: dict[int, int] = {}
-        used = 0
-        for w in words:
-            plist = postings.get(w)
-            if plist is None or len(plist) > cap:
-                continue
-            used += 1
+        get = hits.get
+        for plist in lists:
             for i in plist:
-                hits[i] = hits.get(i, 0) + 1
-            if used >= MAX_QUERY_WORDS:
-                break
+                hits[i] = get(i, 0) + 1
         if not hits:
             return []
         q = len(words)

@@ -34,6 +34,7 @@ from app.core.ledger.pricing import price_for
 from app.core.ledger.records import BudgetState
 from app.core.routing.classify import classify
 from app.core.routing.demands import DEMAND_LABELS
+from app.core.routing.features import REQUEST_LABELS
 from app.core.routing.types import Classification, RouteDecision, Signal, TierEstimate
 
 # Scores the policy sets, ordered by the classifier's own score: just past (or under) the
@@ -328,19 +329,32 @@ def decide(
     )
 
 
+def _is_request(label: str) -> bool:
+    return label in REQUEST_LABELS or label.startswith("mentions '")
+
+
 def _signals(c: Classification, policy_rule: str, score: float) -> tuple[Signal, ...]:
-    """The panel's few lines: the task and demands first (what a person would name), then
-    the classifier's largest contributions. A policy raise shows as its size in score."""
+    """The panel's few lines: follow-up and memory first, then the task and demands (what a
+    person would name), then the classifier's largest contributions. A policy raise shows
+    as its size in score; when the policy decided, only contributions that say what the
+    prompt asks for and point the same way are listed ("-0.02 short prompt" or "+0.03
+    fractions" under "code debug/review needs the top tier" would explain nothing)."""
     raise_by = score - c.score
     head: list[Signal] = []
     if c.task_label:
         head.append(Signal(f"task: {c.task_label}",
                            raise_by if policy_rule in ("task_min", "routine") else 0.0))
     for d in c.demands[:2]:
-        head.append(Signal(DEMAND_LABELS.get(d, d), raise_by if policy_rule == "demand" else 0.0))
-    rest = [s for s in c.signals if s.label not in {h.label for h in head}]
+        label = f"{c.domain} domain" if d == "expert_domain" and c.domain else DEMAND_LABELS.get(d, d)
+        head.append(Signal(label, raise_by if policy_rule == "demand" else 0.0))
+    names = {h.label for h in head}
+    rest = [s for s in c.signals if s.label not in names]
     follow = [s for s in rest if s.label.startswith(("follow-up", "you judged"))]
     others = [s for s in rest if s not in follow]
+    if policy_rule in ("task_min", "demand"):
+        others = [s for s in others if s.weight > 0 and _is_request(s.label)]
+    elif policy_rule == "routine":
+        others = [s for s in others if s.weight < 0 and _is_request(s.label)]
     return tuple([*follow, *head, *others][:5])
 
 
