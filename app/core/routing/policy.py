@@ -32,6 +32,7 @@ from app.core.config.settings import Settings, tier_level
 from app.core.ledger.money import format_usd
 from app.core.ledger.pricing import price_for
 from app.core.ledger.records import BudgetState
+from app.core.routing import learned
 from app.core.routing.classify import classify
 from app.core.routing.demands import DEMAND_LABELS
 from app.core.routing.features import REQUEST_LABELS
@@ -83,8 +84,10 @@ def estimates(
     return tuple(out)
 
 
-def _keyword_hit(words: Sequence[str], prompt: str) -> str | None:
-    low = prompt.lower()
+def _keyword_hit(words: Sequence[str], prompt: str, low: str | None = None) -> str | None:
+    if not words:
+        return None
+    low = low if low is not None else prompt.lower()
     for w in words:
         wl = w.lower()
         # A substring test first: the word-boundary regex over a long prompt costs ~30 us per
@@ -99,8 +102,6 @@ def evidence_for(c: Classification, up: bool) -> str:
     decision (``up``: it went above the cheapest tier), or '' when the data has none."""
     if c.strategy != "learned":
         return ""
-    from app.core.routing import learned
-
     m = learned.model()
     table = (m.meta.get("evidence") if m is not None else None) or {}
     e = table.get(f"{c.task_type}:{c.domain}") if c.domain else None
@@ -116,20 +117,22 @@ def evidence_for(c: Classification, up: bool) -> str:
     return ""
 
 
-_tables: dict[int, tuple] = {}
+_tables: dict[tuple, tuple] = {}
 
 
-def _policy_tables(r) -> tuple[dict[str, str], dict[str, int]]:
-    """The merged task levels and demand lifts of a RouterConfig, rebuilt only when its
-    task_min_tier or demand_lift change (they are read on every decision)."""
-    hit = _tables.get(id(r))
+def _policy_tables(r, names: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Task type -> minimum tier index and demand lifts of a RouterConfig for these tiers,
+    rebuilt only when task_min_tier, demand_lift or the tiers change (read every decision)."""
+    key = (id(r), tuple(names))
+    hit = _tables.get(key)
     if hit is not None and hit[0] is r and hit[1] == r.task_min_tier and hit[2] == r.demand_lift:
         return hit[3], hit[4]
     if len(_tables) > 64:
         _tables.clear()
-    levels, lifts = r.task_levels(), r.lifts()
-    _tables[id(r)] = (r, dict(r.task_min_tier), dict(r.demand_lift), levels, lifts)
-    return levels, lifts
+    floors = {t: tier_level(level, names) or 0 for t, level in r.task_levels().items()}
+    lifts = r.lifts()
+    _tables[key] = (r, dict(r.task_min_tier), dict(r.demand_lift), floors, lifts)
+    return floors, lifts
 
 
 def _task_policy(c: Classification, settings: Settings, names: list[str], idx: int,
@@ -142,14 +145,14 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
     if c.form in ("choice", "fewshot") or c.memory_shift < 0:
         return idx, "", ""
     r = settings.router
-    levels, lifts = _policy_tables(r)
+    floors, lifts = _policy_tables(r, names)
     task = c.task_type
     # A numeric problem typed "proof/advanced maths" that neither asks for a proof nor uses
     # advanced vocabulary is a competition-style calculation (MATH, GSM8K): the learned
     # score, fitted on thousands of them, knows better than a blanket minimum.
     if c.form == "numeric" and task == "proof" and not {"proof", "advanced_math"} & set(c.demands):
         task = "calculation"
-    floor = tier_level(levels.get(task, "cheapest"), names) or 0
+    floor = floors.get(task, 0)
     need = floor
     label = c.task_label or c.task_type
     if c.domain:
@@ -267,11 +270,12 @@ def decide(
         reason = f"{reason}; {evidence}"
     if c.follow_up:
         reason = f"follow-up to: {c.follow_up}; {reason}"
-    down = _keyword_hit(settings.router.deescalate_keywords, prompt)
+    low = prompt.lower() if settings.router.escalate_keywords or settings.router.deescalate_keywords else ""
+    down = _keyword_hit(settings.router.deescalate_keywords, prompt, low)
     if down and idx > 0:
         idx = 0
         rule, reason = "keyword", f"keyword '{down}' asks for the cheapest tier"
-    up = _keyword_hit(settings.router.escalate_keywords, prompt)
+    up = _keyword_hit(settings.router.escalate_keywords, prompt, low)
     if up and idx < top:
         idx = top
         rule, reason = "keyword", f"keyword '{up}' escalates to the top tier"
