@@ -322,7 +322,10 @@ _WEAK_WORDS = frozenset(
     "should will shall may might must not no yes please just also very too than into about "
     "over under up down out some any all each more most other such only own same s t ll re ve "
     "d m let get got make like want need following given one two use using answer question "
-    "correct true false".split())
+    "correct true false find give show tell know think look take come made said many much "
+    "well best good new way thing things something someone people person time times help "
+    "sure really right left first last next back even still just ever never always often "
+    "here there where part type kind sort lot lots bit".split())
 
 
 def meaningful_gram(gram: str) -> bool:

@@ -107,7 +107,8 @@ class Model:
             # still counts every word. The nameable ones are found by one set intersection.
             scale = a * val
             big = [(abs(w), w, g) for g in self.named.intersection(grams)
-                   if (w := get(g, 0.0)) > _NAMED_MIN or w < -_NAMED_MIN]
+                   if ((w := get(g, 0.0)) > _NAMED_MIN or w < -_NAMED_MIN)
+                   and features.meaningful_gram(g)]
             if big:
                 big.sort(reverse=True)
                 parts.extend([(scale * w, g, True) for _, w, g in big[:MAX_SIGNALS]])

@@ -100,7 +100,9 @@ def _keyword_hit(words: Sequence[str], prompt: str, low: str | None = None) -> s
 def evidence_for(c: Classification, up: bool) -> str:
     """A sentence from the training data about prompts like this one that supports the
     decision (``up``: it went above the cheapest tier), or '' when the data has none."""
-    if c.strategy != "learned":
+    # Quizzes and few-shot prompts are left to the score (see _task_policy): a task-type
+    # sentence would explain a rule that did not apply.
+    if c.strategy != "learned" or c.form in ("choice", "fewshot"):
         return ""
     m = learned.model()
     table = (m.meta.get("evidence") if m is not None else None) or {}
