@@ -90,7 +90,9 @@ def classify(
     if recall is not None:
         verdict = {"premium_better": "premium", "cheap_enough": "cheap ok",
                    "tie": "a tie"}[recall.verdict]
-        out.append(Signal(f"you judged similar: {verdict}", shift / 10.0))
+        # Its size in probability points: the score with and without the memory's pull.
+        moved = score - _sigmoid(_logit(score) - shift)
+        out.append(Signal(f"you judged similar: {verdict}", moved))
     out += [Signal(short(s.label), s.weight) for s in model_signals]
     score = min(1.0, max(0.0, float(score)))
     confidence = min(1.0, abs(score - 0.5) * 2.0)

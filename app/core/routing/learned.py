@@ -138,12 +138,10 @@ class Model:
 
             task_type = tasktype.guess(prep).probs
         logit, parts = self.logit_parts(text, task_type, prep, active)
-        if shift:
-            logit += shift
-        p = _sigmoid(logit)
         base_logit = self.cal_a * self.bias + self.cal_c
-        signals = _explain(p, logit - shift, base_logit, parts)
-        return apply_guards(prep, p, signals)
+        # The contributions explain the model's own score; the shift is reported apart.
+        signals = _explain(_sigmoid(logit), logit, base_logit, parts)
+        return apply_guards(prep, _sigmoid(logit + shift), signals)
 
 
 def _sigmoid(z: float) -> float:
