@@ -3,27 +3,29 @@
     .venv/bin/python training/train_router.py [--data PATH] [--out DIR] [--seed N]
     (same as ``routedeck train``)
 
-Reads ONLY the training file (never the evaluation-only AlpacaEval file), fits an L2-regularised
-logistic regression in NumPy on the features of app/core/routing/features.py, cross-validates it with
-k folds (duplicate prompts, after normalising text, always share a fold so nothing leaks; the
-vocabulary and any target smoothing are rebuilt from each fold's training rows), and writes
-``router.json.gz`` plus ``training_report.json`` / ``training_report.md`` and, with
-cross-validation, ``calibration.json.gz``: every training row's out-of-fold score with its
-outcomes and costs, so ``routedeck calibrate`` can fit a threshold before the user has
-collected any verdicts (see ``calibration_payload``).
+Reads ONLY the training file (never the evaluation-only AlpacaEval file). First trains the
+task classifier (training/train_tasks.py), whose probabilities are features of the router;
+then fits an L2-regularised logistic regression in NumPy on the features of
+app/core/routing/features.py. Honest figures come from two places (see ``train``): k-fold CV
+on the dev rows, on which every choice was made, and the locked split (training/split.py),
+scored once by a model fitted on all dev rows. Duplicate prompts (normalised text) always
+share a fold; the vocabulary is rebuilt from each fold's training rows. Writes
+``router.json.gz``, ``tasks.json.gz``, ``training_report.json`` / ``.md`` (training/report.py)
+and ``calibration.json.gz``: every row's out-of-fold score with its outcomes and costs, so
+``routedeck calibrate`` can fit a threshold before the user has any verdicts.
 
-Every feature has a shared weight plus one per prompt layout (multiple choice, few-shot,
-numeric problem, free text; see features.form_of), so a word or a length can mean different
-things in a quiz and in a chat request. Datasets are weighted n^-0.3 so MMLU does not drown
-the rest.
+Dense features have a shared weight plus one per prompt layout (multiple choice, few-shot,
+numeric problem, free text; see features.form_of); words have a shared weight plus one for
+quizzes only (FORM_NGRAM_LAYOUTS: the other layouts' own word weights did not pay, see the
+report). Datasets are weighted n^-0.3 so MMLU does not drown the rest.
 
 Target. The score means "how likely the premium tier answers better". Each row's label is the
 premium model's advantage mapped onto 0..1, t = (1 + premium_score - cheap_score) / 2, fitted
 with cross-entropy: the model's probability then estimates the expected gain of sending the
 prompt up, which is exactly what orders the RouteLLM curve. Ties (both right or both wrong)
 sit at 0.5 and teach "no gain". The raw probability is then recalibrated (a 1-D logistic fit
-on out-of-fold scores against "premium strictly better") so 0.5 keeps its meaning as the
-default threshold.
+on out-of-fold scores against "premium strictly better"), so the score keeps its meaning and
+thresholds and `routedeck calibrate` keep working.
 
 Deterministic: fold assignment and vocabulary order come from the seed and sorted data; the
 optimiser is full-batch; weights are rounded before writing, and the gzip header carries no

@@ -3,10 +3,12 @@
 Two kinds, both named so every contribution can be explained in words:
 
 * dense features: length and structure, question forms, code/maths markers, domain lexicons,
-  numbers and units, the rule-based task type. Each has a fixed index and a human label.
+  numbers and units, the task classifier's probabilities. Each has a fixed index and a
+  label of at most 30 characters (the decision panel's width).
 * word n-grams (unigrams and bigrams of the lower-cased text). The model keeps an explicit
   vocabulary rather than hash buckets, so a contribution maps straight back to the words of
-  the prompt ("word 'integral'") and a dictionary lookup is as fast as hashing in Python.
+  the prompt ("mentions 'integral'", only for content words: see meaningful_gram) and a
+  dictionary lookup is as fast as hashing in Python.
 
 Both sides must call exactly these functions: any change here changes the model's inputs,
 so ``FEATURE_VERSION`` is stored with the weights and checked when they are loaded.

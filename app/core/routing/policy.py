@@ -14,9 +14,11 @@ the evidence the router acted on, where raising them any higher cost ranking qua
 (training report). Fitting a new threshold needs scores that do not depend on the current
 one: ``policy_score(..., bands=True)`` puts prompts the policy sends to the top tier in
 [TOP_BAND, 1] and prompts it keeps on the cheapest in [0, BOTTOM_BAND), which is what the
-calibration sample and app.core.evaluation give `routedeck calibrate`. The policy applies to open requests and
-numeric problems; quiz and few-shot layouts (answer options, worked examples) are left to
-the learned score, which was fitted on thousands of them. A "cheap was enough" verdict on
+calibration sample and app.core.evaluation give `routedeck calibrate`.
+
+The policy applies to open requests and numeric problems; quiz and few-shot layouts (answer
+options, worked examples) are left to the learned score, which was fitted on thousands of
+them. A "cheap was enough" verdict on
 a similar prompt (the memory) also outranks the built-in task policy: it is the user's
 own evidence.
 """
