@@ -162,7 +162,8 @@ def test_eval_cli_json(strategy):
     assert data["in_sample"] is False
     assert "overall" in data["groups"]
     overall = data["groups"]["overall"]
-    assert set(overall) == {"router", "random", "always-cheap", "always-premium", "oracle"}
+    assert set(overall) == {"router", "score-only", "random", "always-cheap", "always-premium",
+                            "oracle"}
     assert overall["random"]["apgr"] == 0.5
     assert data["skipped"] == 2  # one malformed line, one without scores
     assert "routellm/mmlu" in data["groups"]

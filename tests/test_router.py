@@ -20,11 +20,12 @@ def three_tier(**router) -> Settings:
             {"name": "cheap", "provider": "openai", "model": "gpt-4o-mini"},
             {"name": "premium", "provider": "openai", "model": "gpt-4o"},
         ],
-        router={"thresholds": [0.3, 0.6], "low_confidence_margin": 0.0, **router},
+        router={"thresholds": [0.3, 0.6], "low_confidence_margin": 0.0, "routine_max_chars": 0,
+                **router},
     )
 
 
-def c(score: float, task: str = "chat") -> Classification:
+def c(score: float, task: str = "factual") -> Classification:
     return Classification(task, score, abs(score - 0.5) * 2, (), 5.0, "rules")
 
 
@@ -44,8 +45,10 @@ def test_low_confidence_band_goes_one_tier_up():
 
 
 def test_task_type_minimum_tier():
-    d = decide(c(0.1, "code"), three_tier(task_min_tier={"code": "premium"}), "x")
-    assert d.tier == "premium" and d.rule == "task_min" and "code" in d.reason
+    # "code" is the old name of code_write + code_debug, still accepted in config files.
+    d = decide(c(0.1, "code_write"), three_tier(task_min_tier={"code": "premium"}), "x")
+    assert d.tier == "premium" and d.rule == "task_min" and "code_write" in d.reason
+    assert d.score >= d.threshold == 0.6
 
 
 def test_keywords_escalate_and_deescalate():

@@ -3,27 +3,29 @@
     .venv/bin/python training/train_router.py [--data PATH] [--out DIR] [--seed N]
     (same as ``routedeck train``)
 
-Reads ONLY the training file (never the evaluation-only AlpacaEval file), fits an L2-regularised
-logistic regression in NumPy on the features of app/core/routing/features.py, cross-validates it with
-k folds (duplicate prompts, after normalising text, always share a fold so nothing leaks; the
-vocabulary and any target smoothing are rebuilt from each fold's training rows), and writes
-``router.json.gz`` plus ``training_report.json`` / ``training_report.md`` and, with
-cross-validation, ``calibration.json.gz``: every training row's out-of-fold score with its
-outcomes and costs, so ``routedeck calibrate`` can fit a threshold before the user has
-collected any verdicts (see ``calibration_payload``).
+Reads ONLY the training file (never the evaluation-only AlpacaEval file). First trains the
+task classifier (training/train_tasks.py), whose probabilities are features of the router;
+then fits an L2-regularised logistic regression in NumPy on the features of
+app/core/routing/features.py. Honest figures come from two places (see ``train``): k-fold CV
+on the dev rows, on which every choice was made, and the locked split (training/split.py),
+scored once by a model fitted on all dev rows. Duplicate prompts (normalised text) always
+share a fold; the vocabulary is rebuilt from each fold's training rows. Writes
+``router.json.gz``, ``tasks.json.gz``, ``training_report.json`` / ``.md`` (training/report.py)
+and ``calibration.json.gz``: every row's out-of-fold score with its outcomes and costs, so
+``routedeck calibrate`` can fit a threshold before the user has any verdicts.
 
-Every feature has a shared weight plus one per prompt layout (multiple choice, few-shot,
-numeric problem, free text; see features.form_of), so a word or a length can mean different
-things in a quiz and in a chat request. Datasets are weighted n^-0.3 so MMLU does not drown
-the rest.
+Dense features have a shared weight plus one per prompt layout (multiple choice, few-shot,
+numeric problem, free text; see features.form_of); words have a shared weight plus one for
+quizzes only (FORM_NGRAM_LAYOUTS: the other layouts' own word weights did not pay, see the
+report). Datasets are weighted n^-0.3 so MMLU does not drown the rest.
 
 Target. The score means "how likely the premium tier answers better". Each row's label is the
 premium model's advantage mapped onto 0..1, t = (1 + premium_score - cheap_score) / 2, fitted
 with cross-entropy: the model's probability then estimates the expected gain of sending the
 prompt up, which is exactly what orders the RouteLLM curve. Ties (both right or both wrong)
 sit at 0.5 and teach "no gain". The raw probability is then recalibrated (a 1-D logistic fit
-on out-of-fold scores against "premium strictly better") so 0.5 keeps its meaning as the
-default threshold.
+on out-of-fold scores against "premium strictly better"), so the score keeps its meaning and
+thresholds and `routedeck calibrate` keep working.
 
 Deterministic: fold assignment and vocabulary order come from the seed and sorted data; the
 optimiser is full-batch; weights are rounded before writing, and the gzip header carries no
@@ -48,9 +50,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from app.core.config.settings import Settings  # noqa: E402
 from app.core.evaluation import metrics  # noqa: E402
 from app.core.evaluation import sample as shipped_sample  # noqa: E402
-from app.core.routing import features, learned, tasktype  # noqa: E402
+from app.core.routing import demands, features, learned, policy, tasktype  # noqa: E402
+from app.core.routing.types import TASK_LABELS, Classification  # noqa: E402
+from training import split, train_tasks  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "routing" / "train.jsonl"
 DEFAULT_OUT = ROOT / "app" / "core" / "routing" / "model"
@@ -58,18 +63,20 @@ MODEL_FILE = learned.MODEL_FILE
 CALIBRATION_FILE = learned.CALIBRATION_FILE
 FORBIDDEN = "eval-only"
 
-MIN_DF = 2
-MAX_VOCAB = 100_000
+MIN_DF = 3
+MAX_VOCAB = 15_000
 L2 = 3e-4
 ITERS = 250
 FOLDS = 5
 WEIGHT_POWER = 0.3
 FORM_NGRAMS = True
+# Layouts that get their own word weights (next to the shared ones); see TRIED.
+FORM_NGRAM_LAYOUTS = ("choice",)
 FORM_DENSE = True
 # LLMRouter's "premium" (nemotron-51b) is a weak premium: its gains describe a different tier
 # pair than a cheap/GPT-4-class deployment, so its rows count half.
 SOURCE_WEIGHT = {"llmrouter": 0.5}
-CATEGORY_SMOOTHING = 0.5
+CATEGORY_SMOOTHING = 0.0
 WEIGHT_DECIMALS = 4
 # The calibration sample keeps scores to 4 decimals (finer than any threshold anyone sets) and
 # costs to 4 significant digits (they are fractions of a cent, so fixed decimals would zero them).
@@ -101,19 +108,26 @@ def group_of(r: dict) -> str:
 
 
 class Featurised:
-    """Features of every row, computed once: dense pairs and n-gram sets."""
+    """Features of every row, computed once: dense pairs, n-gram sets, and what the policy
+    needs to score the row as the app would (task type, demands, layout)."""
 
     def __init__(self, rows: list[dict]):
         self.dense = []
         self.grams = []
         self.forms = []
+        self.policy = []  # (task, demands, domain, form, prepared prompt)
+        self.n_grams = []  # the prompt's own distinct words and pairs (for their value)
         for r in rows:
             text = r["prompt"]
             prep = features.prepare(text)
-            d, form = features.active(text, tasktype.detect(text, prep), prep)
+            guess = tasktype.guess(prep)
+            d, form = features.active(text, guess.probs, prep)
+            fired = demands.detect(prep, guess.task)
+            self.policy.append((guess.task, fired, demands.expert_domain(prep), form, prep))
             self.dense.append(d)
             grams = set(prep.grams)
-            if FORM_NGRAMS:
+            self.n_grams.append(len(grams))
+            if FORM_NGRAMS and form in FORM_NGRAM_LAYOUTS:
                 grams.update([f"{form}|{g}" for g in prep.grams])
             self.grams.append(grams)
             self.forms.append(features.FORMS.index(form))
@@ -149,7 +163,7 @@ def matrix(feats: Featurised, idx: np.ndarray, vocab: dict[str, int]):
                 cols.append(offset + j)
                 vals.append(v)
         g = feats.grams[i]
-        val = features.ngram_value(len(g) // 2 if FORM_NGRAMS else len(g))
+        val = features.ngram_value(feats.n_grams[i])
         for t in g:
             c = vocab.get(t)
             if c is not None:
@@ -266,22 +280,39 @@ def calibrate(z: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(a), float(c)
 
 
-def cv_scores(rows, feats, target, weight, folds, k) -> np.ndarray:
-    z = np.zeros(len(rows))
+def fit_predict(rows, feats, target, weight, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+    """Fit on rows tr (vocabulary and target smoothing from them alone), logits for rows te."""
+    vocab = {t: j for j, t in enumerate(build_vocab(feats.grams, tr))}
+    w, b = fit(matrix(feats, tr, vocab), smoothed_target(rows, target, tr)[tr], weight[tr])
+    return predict(matrix(feats, te, vocab), w, b)
+
+
+def cv_logits(rows, feats, target, weight, idx: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Out-of-fold logits for the rows idx (k folds among them, see assign_folds)."""
+    folds = assign_folds([rows[i] for i in idx], k, seed)
+    z = np.zeros(len(idx))
     for f in range(k):
-        tr, te = np.where(folds != f)[0], np.where(folds == f)[0]
-        vocab = {t: j for j, t in enumerate(build_vocab(feats.grams, tr))}
-        w, b = fit(matrix(feats, tr, vocab), smoothed_target(rows, target, tr)[tr], weight[tr])
-        z[te] = predict(matrix(feats, te, vocab), w, b)
+        te = np.where(folds == f)[0]
+        if len(te):
+            z[te] = fit_predict(rows, feats, target, weight, idx[folds != f], idx[te])
     return z
 
 
-def shipped_scores(rows: list[dict], z: np.ndarray, cal: tuple[float, float]) -> list[float]:
-    """Out-of-fold scores as the app would report them: calibrated, then the guards of
-    app.core.routing.learned (short-hard floor, greeting ceiling) applied."""
+def shipped_scores(feats: Featurised, idx, z: np.ndarray, cal: tuple[float, float],
+                   settings: Settings, bands: bool = False) -> list[float]:
+    """Scores as the app reports them for these rows (their logits z) at the default config:
+    calibrated, the greeting ceiling of app.core.routing.learned, then the task policy
+    (policy.policy_score), exactly as route() computes them; ``bands``: the threshold-free
+    form `routedeck calibrate` fits thresholds on."""
     p = 1.0 / (1.0 + np.exp(-np.clip(cal[0] * z + cal[1], -30, 30)))
-    return [learned.apply_guards(features.prepare(r["prompt"]), float(pi), [])[0]
-            for r, pi in zip(rows, p, strict=True)]
+    out = []
+    for i, pi in zip(idx, p, strict=True):
+        task, fired, domain, form, prep = feats.policy[i]
+        s = learned.apply_guards(prep, float(pi), [])[0]
+        c = Classification(task, s, 0.0, (), 0.0, "learned", task_label=TASK_LABELS[task],
+                           demands=fired, domain=domain, form=form)
+        out.append(policy.policy_score(c, settings, len(prep.text), bands))
+    return out
 
 
 def metrics_table(rows: list[dict], scores: np.ndarray) -> dict:
@@ -347,9 +378,14 @@ def serialise(vocab: list[str], w: np.ndarray, b: float, cal: tuple[float, float
             by_form[form][gram] = val
         else:
             ngram_w[t] = val
+    named = sorted(g for g in {*ngram_w, *(k for t in by_form.values() for k in t)}
+                   if features.meaningful_gram(g)
+                   and max(abs(ngram_w.get(g, 0.0) + t.get(g, 0.0)) for t in by_form.values())
+                   > learned._NAMED_MIN)
     return {
         "format": "routedeck-router",
         "feature_version": features.FEATURE_VERSION,
+        "named": named,
         "bias": round(b, 6),
         "calibration": [round(cal[0], 6), round(cal[1], 6)],
         "dense": dense_w,
@@ -367,155 +403,136 @@ def write_gz(path: Path, payload: dict) -> None:
         gz.write(raw)
 
 
-# Experiments that did not ship, so nobody repeats them blind. Model-only 5-fold CV APGR,
-# seed 0, against the v10 features (MMLU .672, GSM8K .646, arena .534, RouterBench .627,
-# LLMRouter .734, overall .686).
-TRIED = (
-    "answer-option features for quizzes (option lengths, numeric options, 'all of the above', "
-    "NOT/EXCEPT stem, stem length): MMLU .675-.677 in this harness, .674 in the shipped "
-    "pipeline at +19 us p50 routing time, .672 once made cheap; dropped",
-    "the same word-problem / request features for every layout instead of per layout: "
-    "GSM8K .637-.642 (worse), MMLU .674",
-    "two models (P(cheap right), P(premium right)), score = difference, alone or added: "
-    "MMLU .674-.675, GSM8K .643-.645, Winogrande -.005",
-    "gradient-boosted trees (30 x depth 3) on dense features + the linear logit: MMLU .676, "
-    "GSM8K .624, Winogrande .444",
-    "MMLU subject from words: target-encoded word means .672-.674; naive-Bayes subject "
-    "posterior (70% accurate) x subject gain, added to the logit: .677 (a perfect subject "
-    "oracle would give .690)",
-    "hyper-parameters: subject smoothing 0.8 (.669), L2 1e-3 (.660) / 1e-4 (.672, LLMRouter "
-    ".708), 400 iterations (no change)",
+# Evidence quoted in explanations: (key, groups "source/dataset[/category]", name). Keys
+# are a task type, or "expert:<domain>". GPT-4-class pairs are preferred (LLMRouter's
+# premium is a weak one), and only dev rows are counted.
+_LAW = ("professional_law", "jurisprudence", "international_law")
+_MED = ("clinical_knowledge", "professional_medicine", "college_medicine", "medical_genetics",
+        "anatomy", "nutrition", "virology")
+_FIN = ("professional_accounting", "econometrics", "high_school_macroeconomics",
+        "high_school_microeconomics")
+EVIDENCE = (
+    ("expert:legal", tuple(f"routellm/mmlu/{c}" for c in _LAW), "professional-law questions"),
+    ("expert:medical", tuple(f"routellm/mmlu/{c}" for c in _MED), "medical exam questions"),
+    ("expert:financial", tuple(f"routellm/mmlu/{c}" for c in _FIN),
+     "accounting and economics questions"),
+    ("expert", tuple(f"routellm/mmlu/{c}" for c in _LAW + _MED + _FIN),
+     "professional exam questions"),
+    ("proof", ("routellm/mmlu/abstract_algebra", "routellm/mmlu/college_mathematics",
+               "routellm/mmlu/college_physics"), "college maths and physics questions"),
+    ("calculation", ("routellm/gsm8k",), "GSM8K word problems"),
+    ("code_write", ("routerbench/mbpp",), "MBPP coding tasks"),
+    ("logic", ("routellm/mmlu/formal_logic", "routerbench/winogrande"),
+     "formal-logic and Winogrande questions"),
+    ("factual", ("routerbench/arc-challenge",), "ARC science questions"),
+    ("analysis", ("arena_bench_v1/arena_bench_v1",), "open Chatbot Arena requests"),
+    ("code_debug", ("arena_bench_v1/arena_bench_v1",), "open Chatbot Arena requests"),
 )
 
 
-def _fmt(v) -> str:
-    return "n.a." if v is None else f"{v:.3f}"
-
-
-def _sample_note(report: dict) -> list[str]:
-    s = report.get("calibration_sample")
-    if not s:
-        return []
-    return [f"Every figure but model-only is computed from `{s['file']}` ({s['rows']} rows, "
-            f"{s['bytes']} bytes), the out-of-fold sample `routedeck calibrate` uses before "
-            "the user has verdicts: scores rounded to 4 decimals, costs to 4 significant "
-            "digits.", ""]
-
-
-def report_markdown(report: dict) -> str:
-    lines = [
-        "# Learned router: training report",
-        "",
-        f"Data: `{report['data']}` ({report['rows']} rows, sha256 {report['data_sha256'][:16]}...).",
-        f"Seed {report['seed']}; {report['folds']}-fold cross-validation, duplicate prompts "
-        "(normalised text) kept in one fold; vocabulary rebuilt inside each fold.",
-        "",
-        "Cross-validated (out-of-fold) figures. APGR of a random router is 0.500; "
-        "CPT = premium-call share needed for that share of the possible gain; cost@98% = cost of "
-        "reaching 98% of premium-only quality, as a share of premium-only cost.",
-        "",
-        f"Target: {report['target']}. Hyper-parameters: `{json.dumps(report['hyper'], sort_keys=True)}`.",
-        "",
-        "Scores are the ones the app reports: calibrated, then the short-hard guard (short proofs "
-        "and advanced maths/science go to premium) and the greeting ceiling applied. The guard "
-        "costs a little ranking quality; the model-only column shows how much.",
-        "",
-        *_sample_note(report),
-        "| dataset | n | APGR | model-only APGR | random | oracle | CPT(50%) | CPT(80%) | cost@98% | gap |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for g in sorted(report["cv"], key=lambda g: (g == "overall", g.endswith("/*"), g)):
-        m = report["cv"][g]
-        r = m["router"]
-        raw = report.get("cv_model_only_apgr", {}).get(g)
-        gap = r["quality_premium"] - r["quality_cheap"]
-        lines.append(f"| {g} | {r['n']} | {_fmt(r['apgr'])} | {_fmt(raw)} | {_fmt(m['random']['apgr'])} | "
-                     f"{_fmt(m['oracle']['apgr'])} | {_fmt(r['cpt50'])} | {_fmt(r['cpt80'])} | "
-                     f"{_fmt(r['cost98'])} | {gap:+.3f}{'*' if abs(gap) < metrics.ILL_CONDITIONED_GAP else ''} |")
-    lines += [
-        "",
-        "gap = premium-only minus cheap-only quality. PGR divides by it: where it is under (*) "
-        f"{metrics.ILL_CONDITIONED_GAP} APGR is ill-conditioned (even the oracle's can be negative). "
-        "`<source>/*` rows pool that source's datasets.",
-        "",
-        "Dataset identity is never an input: features are computed from the prompt text "
-        "alone, as at inference. Some features (multiple-choice layout, answer cues, length) "
-        "do reveal a prompt's source form, which is legitimate because the same text is "
-        "available when routing; it helps pooled ranking, not ranking within one dataset.",
-        "",
-        f"Model: {report['model']['ngrams']} word/pair weights (shared and per layout) + "
-        f"{report['model']['dense']} named features (shared and per layout); file "
-        f"{report['model']['file']} ({report['model']['bytes']} bytes).",
-        "",
-        "Tried and not shipped (model-only CV APGR; see `TRIED` in the training script):",
-        "",
-        *[f"- {t}" for t in TRIED],
-        "",
-    ]
-    return "\n".join(lines)
+def evidence_table(rows: list[dict], dev: np.ndarray) -> dict:
+    """{key: {name, n, premium_more}}: premium_more = share of rows premium won minus the
+    share cheap won, on dev rows of the listed groups."""
+    out = {}
+    for key, groups, name in EVIDENCE:
+        sel = [rows[i] for i in dev
+               if group_of(rows[i]) in groups
+               or f"{group_of(rows[i])}/{rows[i].get('category')}" in groups]
+        if not sel:
+            continue
+        gain = np.array([r["premium_score"] - r["cheap_score"] for r in sel])
+        out[key] = {"name": name, "n": len(sel),
+                    "premium_more": round(float((gain > 1e-9).mean() - (gain < -1e-9).mean()), 3)}
+    return out
 
 
 def train(data: Path, out: Path, seed: int = 0, folds: int = FOLDS, cv: bool = True,
           log=print) -> dict:
+    """Train the task classifier and the router; with ``cv``, the figures and report too.
+
+    Figures: ``cv`` = k-fold CV on the dev rows (what every choice was made on),
+    ``locked`` = a model fitted on all dev rows scoring the locked rows (20%, training/split.py).
+    Shipped weights are then fitted on every row; the calibration sample holds every row's
+    out-of-fold score (k folds over all rows) on the shipped scale."""
+    from training import report as reporting
+
     t0 = time.time()
     rows = load_rows(data)
     rows.sort(key=lambda r: str(r.get("id")))
     log(f"{len(rows)} rows from {data}")
-    feats = Featurised(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    task_payload, task_report = train_tasks.train(rows, log=log)
+    write_gz(out / train_tasks.MODEL_FILE, task_payload)
+    with reporting.using_models(out):
+        feats = Featurised(rows)
     target, strict = targets(rows)
     weight = row_weights(rows)
+    locked = np.array(split.locked_mask(rows), dtype=bool)
+    dev, lk = np.where(~locked)[0], np.where(locked)[0]
+    everything = np.arange(len(rows))
+    settings = Settings()
     report: dict = {
-        "data": data.name,
-        "rows": len(rows),
+        "data": data.name, "rows": len(rows),
         "data_sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
-        "seed": seed,
-        "folds": folds,
-        "target": "(1 + premium_score - cheap_score) / 2 with cross-entropy (MMLU rows shrunk "
-                  "halfway to their subject's mean within each training fold), then a 1-D "
+        "seed": seed, "folds": folds, "locked_rows": int(len(lk)),
+        "target": "(1 + premium_score - cheap_score) / 2 with cross-entropy, then a 1-D "
                   "calibration to P(premium strictly better)",
         "hyper": {"min_df": MIN_DF, "max_vocab": MAX_VOCAB, "l2": L2, "iters": ITERS,
                   "weight_power": WEIGHT_POWER, "source_weight": SOURCE_WEIGHT,
-                  "category_smoothing": CATEGORY_SMOOTHING, "layout_weights": FORM_NGRAMS},
+                  "category_smoothing": CATEGORY_SMOOTHING, "layout_weights": FORM_NGRAMS,
+                  "layout_word_weights": list(FORM_NGRAM_LAYOUTS)},
+        "tasks": task_report,
     }
     cal = (1.0, 0.0)
     sample_scores: list[float] = []
     if cv:
-        fold_of = assign_folds(rows, folds, seed)
-        z = cv_scores(rows, feats, target, weight, fold_of, folds)
-        cal = calibrate(z, strict)
-        sample_scores = shipped_scores(rows, z, cal)
-        # The guards trade a little ranking quality for safety on short hard prompts; the
-        # model's own figures show what that trade costs.
-        report["cv_model_only_apgr"] = {
-            g: m["router"]["apgr"] for g, m in metrics_table(rows, z).items()}
-        log(f"cross-validation done in {time.time() - t0:.0f}s")
-    vocab_list = build_vocab(feats.grams, np.arange(len(rows)))  # all rows: no held-out part
+        z_dev = cv_logits(rows, feats, target, weight, dev, folds, seed)
+        cal_dev = calibrate(z_dev, strict[dev])
+        z_lk = fit_predict(rows, feats, target, weight, dev, lk)
+        report["cv"] = metrics_table([rows[i] for i in dev],
+                                     shipped_scores(feats, dev, z_dev, cal_dev, settings))
+        report["cv_model_only"] = metrics_table([rows[i] for i in dev], z_dev)
+        report["locked"] = metrics_table([rows[i] for i in lk],
+                                         shipped_scores(feats, lk, z_lk, cal_dev, settings))
+        report["locked_model_only"] = metrics_table([rows[i] for i in lk], z_lk)
+        log(f"dev CV and locked split done in {time.time() - t0:.0f}s")
+        z_all = cv_logits(rows, feats, target, weight, everything, folds, seed)
+        cal = calibrate(z_all, strict)
+        sample_scores = shipped_scores(feats, everything, z_all, cal, settings, bands=True)
+    vocab_list = build_vocab(feats.grams, everything)
     vocab = {t: j for j, t in enumerate(vocab_list)}
-    everything = np.arange(len(rows))
     w, b = fit(matrix(feats, everything, vocab), smoothed_target(rows, target, everything), weight)
-    payload = serialise(vocab_list, w, b, cal, {"seed": seed, "rows": len(rows),
-                                                "data_sha256": report["data_sha256"]})
-    out.mkdir(parents=True, exist_ok=True)
+    meta = {"seed": seed, "rows": len(rows), "data_sha256": report["data_sha256"],
+            "evidence": evidence_table(rows, dev)}
+    payload = serialise(vocab_list, w, b, cal, meta)
     write_gz(out / MODEL_FILE, payload)
-    if cv:
-        sample = calibration_payload(rows, sample_scores, (out / MODEL_FILE).read_bytes())
-        write_gz(out / CALIBRATION_FILE, sample)
-        # The report's CV figures are computed from the shipped sample itself (rounded scores,
-        # scores and costs), so `routedeck calibrate` on it sees exactly these curves.
-        outs, scores = shipped_sample.sample_outcomes(sample)
-        report["cv"] = table_of(outs, scores)
-        report["calibration_sample"] = {"file": CALIBRATION_FILE,
-                                        "bytes": (out / CALIBRATION_FILE).stat().st_size,
-                                        "rows": len(scores)}
     report["model"] = {"file": MODEL_FILE, "bytes": (out / MODEL_FILE).stat().st_size,
+                       "task_file": train_tasks.MODEL_FILE,
+                       "task_bytes": (out / train_tasks.MODEL_FILE).stat().st_size,
                        "ngrams": len(payload["ngrams"]) + sum(
                            len(v) for v in payload["ngrams_by_form"].values()),
                        "dense": len(payload["dense"])}
     if cv:
+        sample = calibration_payload(rows, sample_scores, (out / MODEL_FILE).read_bytes())
+        write_gz(out / CALIBRATION_FILE, sample)
+        outs, scores = shipped_sample.sample_outcomes(sample)
+        report["sample"] = table_of(outs, scores)
+        report["calibration_sample"] = {"file": CALIBRATION_FILE,
+                                        "bytes": (out / CALIBRATION_FILE).stat().st_size,
+                                        "rows": len(scores)}
+        with reporting.using_models(out):
+            report["tasks"].update(reporting.task_accuracy())
+            report["everyday"] = reporting.everyday_results(settings)
+            report["seed_table"] = reporting.seed_table(settings)
+        report["tried"] = list(reporting.TRIED)
         (out / "training_report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-        (out / "training_report.md").write_text(report_markdown(report))
+        (out / "training_report.md").write_text(reporting.markdown(report))
     log(f"wrote {out / MODEL_FILE} ({report['model']['bytes']} bytes) in {time.time() - t0:.0f}s")
     return report
+
+
+def _fmt(v) -> str:
+    return "n.a." if v is None else f"{v:.3f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -525,11 +542,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--folds", type=int, default=FOLDS)
     ap.add_argument("--no-cv", action="store_true", help="skip cross-validation (faster)")
+    ap.add_argument("--refresh-report", action="store_true",
+                    help="only recompute the report's seed table, everyday set and task "
+                         "accuracy with the current code and the weights in --out")
     args = ap.parse_args(argv)
+    if args.refresh_report:
+        from training import report as reporting
+
+        reporting.refresh(args.out)
+        return
     report = train(args.data, args.out, args.seed, args.folds, cv=not args.no_cv)
-    for g, m in report.get("cv", {}).items():
-        r = m["router"]
-        print(f"{g:<34} n={r['n']:>5}  APGR {_fmt(r['apgr'])}  (oracle {_fmt(m['oracle']['apgr'])})")
+    for g in report.get("cv", {}):
+        cv_r, lk = report["cv"][g]["router"], report["locked"].get(g, {}).get("router", {})
+        print(f"{g:<34} n={cv_r['n']:>5}  CV APGR {_fmt(cv_r['apgr'])}  "
+              f"locked {_fmt(lk.get('apgr'))}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ from app.commands.common import config_file_of, load_or_exit, warn_bad
 from app.core.evaluation.metrics import ILL_CONDITIONED_GAP
 from app.core.rows import BadRow, read_rows
 
-ROUTERS = ("router", "random", "always-cheap", "always-premium", "oracle")
+ROUTERS = ("router", "with-memory", "score-only", "random", "always-cheap", "always-premium",
+           "oracle")
+_LABELS = {"with-memory": "+ your verdicts", "score-only": "score alone"}
 _MAX_SKIP_MESSAGES = 20
 
 
@@ -61,9 +63,11 @@ def _block(group: str, n: int, metrics: dict[str, Any], router_name: str) -> lis
     lines = [f"{group}  (n={n})",
              f"  {'router':<16}{'APGR':>8}{'CPT(50%)':>10}{'CPT(80%)':>10}{'cost@98%':>10}"]
     for name in ROUTERS:
-        m = metrics[name]
+        m = metrics.get(name)
+        if m is None:
+            continue
         fixed = name.startswith("always")
-        label = router_name if name == "router" else name
+        label = router_name if name == "router" else _LABELS.get(name, name)
         cost = _fmt(m.cost98) if m.cost98 is not None else "never"
         lines.append(f"  {label:<16}{_fmt(m.apgr, fixed):>8}{_fmt(m.cpt50, fixed):>10}"
                      f"{_fmt(m.cpt80, fixed):>10}{cost:>10}")
@@ -75,20 +79,24 @@ def _block(group: str, n: int, metrics: dict[str, Any], router_name: str) -> lis
 def _cv_lines(report: dict[str, Any] | None) -> list[str]:
     if not report or "cv" not in report:
         return ["no training report with cross-validated figures next to the model"]
-    lines = [f"CROSS-VALIDATED ({report['folds']}-fold, out-of-fold scores; from the training "
-             f"report of {report['data']}, seed {report['seed']})",
-             f"  {'dataset':<34}{'n':>6}{'APGR':>8}{'random':>8}{'oracle':>8}"
-             f"{'CPT(50%)':>10}{'CPT(80%)':>10}{'cost@98%':>10}{'gap':>7}"]
+    locked = report.get("locked") or {}
+    lines = [f"CROSS-VALIDATED ({report['folds']}-fold on the dev rows, out-of-fold scores) and "
+             f"LOCKED split ({report.get('locked_rows', 0)} rows no choice saw); from the "
+             f"training report of {report['data']}, seed {report['seed']}",
+             f"  {'dataset':<34}{'n':>6}{'CV APGR':>9}{'locked':>8}{'random':>8}{'oracle':>8}"
+             f"{'CPT(50%)':>10}{'cost@98%':>10}{'locked':>8}{'gap':>7}"]
     flagged = False
     for g in sorted(report["cv"], key=group_order):
         m = report["cv"][g]
         r = m["router"]
+        lk = (locked.get(g) or {}).get("router") or {}
         gap = (r.get("quality_premium") or 0.0) - (r.get("quality_cheap") or 0.0)
         mark = "*" if "quality_premium" in r and abs(gap) < ILL_CONDITIONED_GAP else ""
         flagged = flagged or bool(mark)
-        lines.append(f"  {g:<34}{r['n']:>6}{_fmt(r['apgr']):>8}{_fmt(m['random']['apgr']):>8}"
-                     f"{_fmt(m['oracle']['apgr']):>8}{_fmt(r['cpt50']):>10}{_fmt(r['cpt80']):>10}"
-                     f"{_fmt(r['cost98']):>10}{gap:>+7.3f}{mark}")
+        lines.append(f"  {g:<34}{r['n']:>6}{_fmt(r['apgr']):>9}{_fmt(lk.get('apgr')):>8}"
+                     f"{_fmt(m['random']['apgr']):>8}{_fmt(m['oracle']['apgr']):>8}"
+                     f"{_fmt(r['cpt50']):>10}{_fmt(r['cost98']):>10}{_fmt(lk.get('cost98')):>8}"
+                     f"{gap:>+7.3f}{mark}")
     lines.append("  gap = premium-only minus cheap-only quality; <source>/* = that source's "
                  "datasets pooled")
     if flagged:
@@ -138,13 +146,16 @@ def _plot(path: Path, outcomes_by_group: dict[str, tuple[list, list[float]]], na
     click.echo(f"plot written to {path}", err=True)
 
 
-def _load(file: Path, strategy: str):  # -> tuple
-    """Score every labelled row of FILE; bad rows are reported with their line and skipped."""
+def _load(file: Path, settings: Any):  # -> tuple
+    """Score every labelled row of FILE as ``route`` does (the score it reports, task policy
+    included, and the classifier's own score before the policy); bad rows are reported with
+    their line and skipped."""
     from app.core.evaluation import metrics
-    from app.core.routing.classify import classify
+    from app.core.routing.policy import route
 
     outcomes: list[metrics.Outcome] = []
     scores: list[float] = []
+    alone: list[float] = []
     cost_sources: Counter[str] = Counter()
     used: Counter[str] = Counter()
     skipped = 0
@@ -160,30 +171,49 @@ def _load(file: Path, strategy: str):  # -> tuple
                 click.echo(f"{file}:{row.line}: skipped: no numeric cheap_score/premium_score",
                            err=True)
             continue
-        c = classify(row.prompt, strategy=strategy)
-        used[c.strategy] += 1
+        d = route(row.prompt, settings)
+        used[d.strategy] += 1
         outcomes.append(o)
-        scores.append(c.score)
+        scores.append(d.score)
+        alone.append(d.model_score if d.model_score is not None else d.score)
         cost_sources[metrics.row_costs(row.data, row.prompt)[2]] += 1
     if skipped > _MAX_SKIP_MESSAGES:
         click.echo(f"... {skipped} rows skipped in all", err=True)
-    return outcomes, scores, cost_sources, used, skipped
+    return outcomes, scores, alone, cost_sources, used, skipped
 
 
-def load_outcomes(file: Path, strategy: str):  # -> tuple[list[Outcome], list[float]]
-    outcomes, scores, *_ = _load(file, strategy)
+def load_outcomes(file: Path, settings: Any):  # -> tuple[list[Outcome], list[float]]
+    """(outcomes, scores) of FILE for fitting a threshold (`routedeck calibrate --data`):
+    the threshold-free form of route's scores (policy.policy_score with bands). ``settings``
+    may still be a strategy name (older callers): the defaults with that strategy then."""
+    from app.core.evaluation import metrics
+    from app.core.evaluation.labels import route_score
+
+    if isinstance(settings, str):
+        from app.core.config.settings import Settings
+
+        settings = Settings(router={"strategy": settings})
+    outcomes, scores = [], []
+    for row in read_rows(file):
+        if isinstance(row, BadRow):
+            continue
+        o = metrics.outcome_from_row(row.data, row.prompt)
+        if o is not None:
+            outcomes.append(o)
+            scores.append(route_score(row.prompt, settings, bands=True))
     return outcomes, scores
 
 
-def _load_mine(settings: Any, strategy: str):  # -> tuple
-    """The user's stored verdicts as labelled outcomes, scored by the current classifier."""
+def _load_mine(settings: Any):  # -> tuple
+    """The user's stored verdicts as labelled outcomes: scores before (the router alone) and
+    after the verdict memory (each verdict left out of the memory that scores it)."""
     from app.core.evaluation import metrics
-    from app.core.evaluation.labels import mine_outcomes
+    from app.core.evaluation.labels import memory_scores, mine_outcomes
     from app.core.ledger.store import StoreError, open_store
 
     try:
         with open_store(settings) as store:
-            outcomes, scores, rows = mine_outcomes(store, settings, strategy)
+            outcomes, scores, rows = mine_outcomes(store, settings, bands=False)
     except StoreError as exc:
         click.echo(f"cannot open the ledger: {exc}", err=True)
         sys.exit(1)
@@ -192,7 +222,9 @@ def _load_mine(settings: Any, strategy: str):  # -> tuple
                    "console, or `routedeck compare FILE` then `routedeck review`.", err=True)
         sys.exit(1)
     cost_sources = Counter(metrics.row_costs(r, r["prompt"])[2] for r in rows)
-    return outcomes, scores, cost_sources, Counter({strategy: len(outcomes)}), 0
+    after = memory_scores(rows, settings)
+    return (outcomes, scores, after, cost_sources,
+            Counter({settings.router.strategy: len(outcomes)}), 0)
 
 
 @click.command("eval")
@@ -220,9 +252,9 @@ def eval_cmd(ctx: click.Context, file: Path | None, mine: bool, as_json: bool,
     if (file is None) == (not mine):
         raise click.UsageError("give a FILE of labelled prompts, or --mine for your own verdicts")
     if mine:
-        outcomes, scores, cost_sources, used, skipped = _load_mine(settings, settings.router.strategy)
+        outcomes, scores, second, cost_sources, used, skipped = _load_mine(settings)
     else:
-        outcomes, scores, cost_sources, used, skipped = _load(file, settings.router.strategy)
+        outcomes, scores, second, cost_sources, used, skipped = _load(file, settings)
     if not outcomes:
         click.echo(f"{file}: no labelled rows to evaluate", err=True)
         sys.exit(1)
@@ -235,6 +267,11 @@ def eval_cmd(ctx: click.Context, file: Path | None, mine: bool, as_json: bool,
     else:
         in_sample, provenance = _provenance(file, strategy_used)
     table = metrics.by_group(outcomes, scores)
+    # Next to the router: without FILE, the classifier's own score (what the task policy
+    # costs or gains); with --mine, the router with the memory of the other verdicts.
+    second_name = "with-memory" if mine else "score-only"
+    for g, m in metrics.by_group(outcomes, second).items():
+        table[g][second_name] = m["router"]
     report = training_report() if show_cv else None
 
     if as_json:
@@ -249,6 +286,15 @@ def eval_cmd(ctx: click.Context, file: Path | None, mine: bool, as_json: bool,
         click.echo(json.dumps(out, ensure_ascii=False))
     else:
         name = f"{strategy_used} (this)"
+        if mine:
+            click.echo("'+ your verdicts' = the same router with a memory of your other "
+                       "verdicts (each verdict left out of the memory that scores it), i.e. "
+                       "what routing does after you judged the rest; 'score alone' rows are "
+                       "on FILE only.")
+        else:
+            click.echo("'score alone' = the classifier's score before the task policy (task "
+                       "minimum tiers, demand lifts, short routine requests): the router row "
+                       "minus this one is what the policy costs or gains.")
         click.echo(f"{len(outcomes)} labelled prompts from {file or 'your verdicts'}"
                    + (f", {skipped} skipped" if skipped else ""))
         click.echo(f"strategy: {strategy_used}. {provenance}.")

@@ -16,8 +16,13 @@ def decision_row(row_id: str, d) -> dict:
         "model": d.model,
         "provider": d.provider,
         "score": round(d.score, 4),
+        "model_score": None if d.model_score is None else round(d.model_score, 4),
         "threshold": d.threshold,
         "task_type": d.task_type,
+        "task_label": d.task_label,
+        "demands": list(d.demands),
+        "follow_up": d.follow_up,
+        "memory": d.memory_note,
         "confidence": round(d.confidence, 3),
         "rule": d.rule,
         "reason": d.reason,
@@ -47,7 +52,14 @@ def route(ctx: click.Context, prompt: str | None, as_json: bool, strategy: str |
         click.echo(json.dumps(decision_row("1", d), ensure_ascii=False))
         return
     click.echo(f"tier      {d.tier}  ({d.model} via {d.provider})")
-    click.echo(f"score     {d.score:.2f}   task {d.task_type}   confidence {d.confidence:.2f}")
+    own = (f" (classifier {d.model_score:.2f})"
+           if d.model_score is not None and abs(d.model_score - d.score) >= 0.005 else "")
+    click.echo(f"score     {d.score:.2f}{own}   task {d.task_label or d.task_type}   "
+               f"confidence {d.confidence:.2f}")
+    if d.demands:
+        from app.core.routing.demands import DEMAND_LABELS
+
+        click.echo("demands   " + ", ".join(DEMAND_LABELS.get(x, x) for x in d.demands))
     click.echo(f"reason    {d.reason}")
     for s in d.signals:
         click.echo(f"  {s.render()}")

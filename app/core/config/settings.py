@@ -93,18 +93,77 @@ class ChatConfig(_Section):
     system_prompt: str = ""
 
 
+# The router's vocabulary, which config keys are checked against (app.core.routing keeps
+# the same ids, with labels, in types.TASKS and demands.DEMANDS; a test holds them equal).
+TASK_TYPES: tuple[str, ...] = (
+    "greeting", "factual", "extraction", "classification", "summarize", "translate", "rewrite",
+    "code_write", "code_debug", "calculation", "proof", "logic", "analysis", "expert", "creative",
+)
+DEMAND_FACTORS: tuple[str, ...] = (
+    "proof", "advanced_math", "nontrivial_code", "constraints", "long_output", "expert_domain",
+    "multi_step", "pasted",
+)
+# Built-in task policy, in the spirit of the seeds' table: routine lookups and transforms may
+# stay on the cheapest tier; expert review, proofs, debugging, logic and multi-step analysis
+# need the top tier. Levels are relative ("cheapest", "top", "top-1", "cheapest+1") so the
+# defaults hold for any list of tiers; a tier name works too.
+DEFAULT_TASK_MIN_TIER: dict[str, str] = {
+    "greeting": "cheapest", "factual": "cheapest", "extraction": "cheapest",
+    "classification": "cheapest", "summarize": "cheapest", "translate": "cheapest",
+    "rewrite": "cheapest", "code_write": "cheapest", "calculation": "cheapest",
+    "creative": "cheapest",
+    "code_debug": "top", "proof": "top", "logic": "top", "analysis": "top", "expert": "top",
+}
+# Demand factor -> tiers it lifts a prompt (0 = only shown, never lifts).
+DEFAULT_DEMAND_LIFT: dict[str, int] = {
+    "proof": 1, "advanced_math": 1, "nontrivial_code": 1, "constraints": 1, "long_output": 1,
+    "expert_domain": 0, "multi_step": 0, "pasted": 0,
+}
+# Task type names of earlier versions, still accepted in config files.
+TASK_ALIASES: dict[str, tuple[str, ...]] = {
+    "code": ("code_write", "code_debug"), "math": ("calculation", "proof"),
+    "reasoning": ("logic",), "factual_qa": ("factual",), "knowledge_mcq": ("factual",),
+    "chat": ("greeting",), "summarization": ("summarize",), "translation": ("translate",),
+}
+_LEVEL = re.compile(r"(cheapest|top)(?:\s*([+-])\s*(\d+))?")
+
+
+def tier_level(value: str, names: list[str]) -> int | None:
+    """Index of a tier given by name or relative level ("top", "top-1", "cheapest+1"),
+    clamped to the tiers that exist; None if it is neither."""
+    if value in names:
+        return names.index(value)
+    m = _LEVEL.fullmatch(value.strip().lower())
+    if m is None or not names:
+        return None
+    base = 0 if m.group(1) == "cheapest" else len(names) - 1
+    step = int(m.group(3) or 0) * (1 if m.group(2) == "+" else -1)
+    return max(0, min(len(names) - 1, base + step))
+
+
 class RouterConfig(_Section):
     strategy: Literal["learned", "rules"] = "learned"
-    # The learned score is "chance the premium tier answers better", which is rarely above
-    # 0.5; on the shipped out-of-fold data 0.2 (minus the margin) keeps ~95% of premium-only
-    # quality at ~47% of its cost. `routedeck calibrate` refits it to the user's own target.
+    # The score is "chance the premium tier answers better"; on the shipped out-of-fold data
+    # 0.2 keeps about 97% of premium-only quality at about half its cost (training report).
+    # `routedeck calibrate` refits it to the user's own target.
     thresholds: list[float] = Field(default_factory=lambda: [0.2])
+    # Merged over DEFAULT_TASK_MIN_TIER: name only the task types you want to change.
     task_min_tier: dict[str, str] = Field(default_factory=dict)
+    demand_lift: dict[str, int] = Field(default_factory=dict)
+    # Your own example prompts per task type; they steer the task classifier at once.
+    task_examples: dict[str, list[str]] = Field(default_factory=dict)
     escalate_keywords: list[str] = Field(
         default_factory=lambda: ["step by step", "prove", "rigorous", "think carefully"]
     )
     deescalate_keywords: list[str] = Field(default_factory=list)
     low_confidence_margin: float = Field(default=0.015, ge=0, le=0.5)
+    # How similar (0..1, cosine of content words) a judged prompt must be to count.
+    memory_min_similarity: float = Field(default=0.5, gt=0, le=1)
+    # A request this short (characters), of a task type whose minimum is the cheapest tier,
+    # with no demand factor, stays on the cheapest tier ("simple lookups and routine
+    # transforms cheap"); 0 turns the rule off.
+    routine_max_chars: int = Field(default=120, ge=0)
+    follow_ups: bool = True
     sticky_after_fallback: bool = True
     sticky_after_premium_verdict: bool = True
     expected_output_tokens: int = Field(default=350, gt=0)
@@ -117,6 +176,25 @@ class RouterConfig(_Section):
         if any(b < a for a, b in zip(v, v[1:], strict=False)):
             raise ValueError("thresholds must be in ascending order")
         return v
+
+    @field_validator("demand_lift")
+    @classmethod
+    def _lifts_small(cls, v: dict[str, int]) -> dict[str, int]:
+        if any(not 0 <= n <= 3 for n in v.values()):
+            raise ValueError("each lift is a number of tiers from 0 to 3")
+        return v
+
+    def task_levels(self) -> dict[str, str]:
+        """The task -> minimum level map in force: built-in defaults, then the file's keys
+        (old task names expanded to the types that replaced them)."""
+        out = dict(DEFAULT_TASK_MIN_TIER)
+        for task, level in self.task_min_tier.items():
+            for t in TASK_ALIASES.get(task, (task,)):
+                out[t] = level
+        return out
+
+    def lifts(self) -> dict[str, int]:
+        return {**DEFAULT_DEMAND_LIFT, **self.demand_lift}
 
 
 class BudgetConfig(_Section):
@@ -276,6 +354,8 @@ class Settings(BaseSettings):
             self.engine.fallback_model,
             store_url=self.store.url,
             otlp_endpoint=self.telemetry.otlp_endpoint,
+            demand_lift=self.router.demand_lift,
+            task_examples=self.router.task_examples,
         )
         if problems:
             raise ValueError(CROSS_SEP.join(problems))
@@ -337,6 +417,8 @@ def cross_problems(
     *,
     store_url: str | None = None,
     otlp_endpoint: str | None = None,
+    demand_lift: dict[str, int] | None = None,
+    task_examples: dict[str, list[str]] | None = None,
 ) -> list[str]:
     """Problems that involve several keys at once, as "key: message" lines.
 
@@ -362,11 +444,24 @@ def cross_problems(
             f"router.thresholds: {len(tiers)} tiers need {len(tiers) - 1} "
             f"threshold(s), got {len(thresholds)}"
         )
+    known_tasks = ", ".join(TASK_TYPES)
     for task, tier in (task_min_tier or {}).items():
-        if tier not in names:
+        if task not in TASK_TYPES and task not in TASK_ALIASES:
+            problems.append(f"router.task_min_tier.{task}: unknown task type (task types: "
+                            f"{known_tasks})")
+        if not isinstance(tier, str) or tier_level(tier, names) is None:
             problems.append(
-                f"router.task_min_tier.{task}: '{tier}' is not a tier name ({', '.join(names)})"
+                f"router.task_min_tier.{task}: '{tier}' is not a tier name ({', '.join(names)}) "
+                "or a level (cheapest, top, top-1, cheapest+1)"
             )
+    for task in task_examples or {}:
+        if task not in TASK_TYPES:
+            problems.append(f"router.task_examples.{task}: unknown task type (task types: "
+                            f"{known_tasks})")
+    for factor in demand_lift or {}:
+        if factor not in DEMAND_FACTORS:
+            problems.append(f"router.demand_lift.{factor}: unknown demand factor (factors: "
+                            f"{', '.join(DEMAND_FACTORS)})")
     if fallback_model and fallback_model not in names:
         problems.append(f"engine.fallback_model: '{fallback_model}' is not a tier name")
     problems += _url_problems(store_url, otlp_endpoint)

@@ -64,11 +64,15 @@ def label_rows(store: Any, settings: Any, session_id: int | None = None,
     return rows, skipped
 
 
-def mine_outcomes(store: Any, settings: Any, strategy: str | None = None):  # -> tuple
-    """(outcomes, router scores, rows) for the stored verdicts, scored by the current router."""
+def mine_outcomes(store: Any, settings: Any, strategy: str | None = None,
+                  bands: bool = True):  # -> tuple
+    """(outcomes, router scores, rows) for the stored verdicts, scored as ``route`` scores
+    them (task policy included, no memory: see ``memory_scores``). ``bands`` (default, what
+    `calibrate` needs): prompts the policy routes regardless of the threshold get
+    threshold-free scores (policy.policy_score); False: the scores ``route`` reports."""
     from app.core.evaluation.metrics import outcome_from_row
-    from app.core.routing.classify import classify
 
+    settings = _with_strategy(settings, strategy)
     rows, _ = label_rows(store, settings)
     outcomes, scores, kept = [], [], []
     for row in rows:
@@ -76,6 +80,36 @@ def mine_outcomes(store: Any, settings: Any, strategy: str | None = None):  # ->
         if o is None:
             continue
         outcomes.append(o)
-        scores.append(classify(row["prompt"], strategy=strategy or settings.router.strategy).score)
+        scores.append(route_score(row["prompt"], settings, bands=bands))
         kept.append(row)
     return outcomes, scores, kept
+
+
+def _with_strategy(settings: Any, strategy: str | None) -> Any:
+    if strategy is None or strategy == settings.router.strategy:
+        return settings
+    return settings.model_copy(update={"router": settings.router.model_copy(
+        update={"strategy": strategy})})
+
+
+def route_score(prompt: str, settings: Any, memory: Any = None, skip: int = -1,
+                bands: bool = False) -> float:
+    """The score ``route`` reports for a prompt (no session state or budget), optionally with
+    a verdict memory that leaves item ``skip`` out; ``bands``: the threshold-free form."""
+    from app.core.routing.classify import classify
+    from app.core.routing.policy import policy_score
+
+    r = settings.router
+    c = classify(prompt, strategy=r.strategy, examples=r.task_examples or None, memory=memory,
+                 follow_ups=False, memory_skip=skip)
+    return policy_score(c, settings, len(prompt), bands)
+
+
+def memory_scores(rows: list[dict[str, Any]], settings: Any) -> list[float]:
+    """Each verdict row scored with a memory of all the other verdicts (leave-one-out), so
+    a verdict never predicts itself: what the memory would have done for that prompt."""
+    from app.core.routing.memory import Memory
+
+    memory = Memory(min_similarity=settings.router.memory_min_similarity)
+    ids = [memory.add(r["prompt"], r["verdict"]) for r in rows]
+    return [route_score(r["prompt"], settings, memory, skip=i) for r, i in zip(rows, ids, strict=True)]

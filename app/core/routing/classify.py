@@ -1,61 +1,107 @@
-"""prompt -> Classification: task type, complexity score, confidence and signals.
+"""prompt -> Classification: task type, demand factors, score, confidence and signals.
 
-No network and no LLM call: the learned model (shipped weights) scores the prompt, or the
-hand-weighted rules when ``strategy="rules"`` or the weights are missing.
+No network and no LLM call. Steps, each explainable:
+
+1. follow-up: an earlier turn counts only when the prompt refers back to it (followup.py);
+   then the prompt is read together with the question it continues;
+2. task type from the task classifier (tasktype.py), steered by the user's own examples;
+3. demand factors (demands.py): asks for a proof, many constraints, long output ...;
+4. score = P(premium answers better) from the learned model (learned.py), or the
+   hand-weighted rules when ``strategy="rules"`` or the weights are missing, moved by the
+   user's verdicts on similar prompts (memory.py) when a memory is given.
+
+What the task type and demands mean for the tier is the policy's decision (policy.py).
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from app.core.routing import features, rules, tasktype
-from app.core.routing.types import Classification, Signal
+from app.core.routing import demands, features, followup, tasktype
+from app.core.routing.types import TASK_LABELS, Classification, Signal
 
-_FOLLOW_UP_CHARS = 80
+MAX_SIGNALS = 5
+SIGNAL_CHARS = 30
 
 
-def _learned_scorer():  # -> learned.Scorer | None
+def _learned_scorer():  # -> learned.Model | None
     # Imported here so strategy="rules" never pays for loading the weights.
     from app.core.routing import learned
 
-    return learned.scorer()
+    return learned.model()
 
 
-def _context_text(prompt: str, history: Sequence[dict[str, str]] | None) -> tuple[str, bool]:
-    """Short follow-ups ("and why?") are as hard as the question they follow."""
-    if not history or len(prompt) >= _FOLLOW_UP_CHARS:
-        return prompt, False
-    last_user = next((m.get("content") or "" for m in reversed(history) if m.get("role") == "user"), "")
-    if not last_user:
-        return prompt, False
-    return f"{last_user[-2000:]}\n{prompt}", True
+def _logit(p: float) -> float:
+    p = min(1 - 1e-9, max(1e-9, p))
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+def short(label: str) -> str:
+    return label if len(label) <= SIGNAL_CHARS else label[: SIGNAL_CHARS - 1] + "…"
 
 
 def classify(
     prompt: str,
     history: Sequence[dict[str, str]] | None = None,
     strategy: str = "learned",
+    *,
+    examples: Mapping[str, Sequence[str]] | None = None,
+    memory=None,  # memory.Memory | None
+    follow_ups: bool = True,
+    memory_skip: int = -1,
 ) -> Classification:
     # Loading the weights (once per process) is start-up, not part of this decision's time.
-    scorer = _learned_scorer() if strategy == "learned" else None
+    model = _learned_scorer() if strategy == "learned" else None
+    ex_index = tasktype.examples_for(examples)
+    tasktype.model()
     start = time.perf_counter()
-    text, follow_up = _context_text(prompt, history)
-    prep = features.prepare(text)
-    task = tasktype.detect(text, prep)
+    prep = features.prepare(prompt)
+    anchor = followup.anchor(prompt, history, prep) if follow_ups and history else ""
+    if anchor:
+        text = f"{anchor[-followup.ANCHOR_CHARS:]}\n{prompt}"
+        prep = features.prepare(text)
+    else:
+        text = prompt
+    guess = tasktype.guess(prep, ex_index)
+    fired = demands.detect(prep, guess.task)
+    recall = memory.recall(prep, skip=memory_skip) if memory is not None and len(memory) else None
+    shift = recall.shift if recall is not None else 0.0
     used = "rules"
-    result = None
-    if strategy == "learned":
-        if scorer is not None:
-            result = scorer(text, task_type=task, prep=prep)
-            used = "learned"
-    if result is None:
-        result = rules.score(text)
-    score, signals = result
-    signals = list(signals)
-    if follow_up:
-        signals.append(Signal("follow-up: scored with the previous question", 0.0))
+    active = features.active(text, guess.probs, prep)
+    if model is not None:
+        score, signals = model.score(text, guess.probs, prep, shift=shift, active=active)
+        used = "learned"
+    else:
+        from app.core.routing import rules  # the v1 scorer: only loaded when asked for
+
+        score, signals = rules.score(text)
+        if shift:
+            score = _sigmoid(_logit(score) + shift)
+    model_signals = [s for s in signals if not s.label.startswith("task: ")]
+    out: list[Signal] = []
+    if anchor:
+        out.append(Signal(short(f"follow-up: {followup.first_words(anchor, 3, 18)}"), 0.0))
+    if recall is not None:
+        verdict = {"premium_better": "premium", "cheap_enough": "cheap ok",
+                   "tie": "a tie"}[recall.verdict]
+        # Its size in probability points: the score with and without the memory's pull.
+        moved = score - _sigmoid(_logit(score) - shift)
+        out.append(Signal(f"you judged similar: {verdict}", moved))
+    out += [Signal(short(s.label), s.weight) for s in model_signals]
     score = min(1.0, max(0.0, float(score)))
     confidence = min(1.0, abs(score - 0.5) * 2.0)
     decision_us = (time.perf_counter() - start) * 1e6
-    return Classification(task, score, confidence, tuple(signals[:5]), decision_us, used)
+    return Classification(
+        guess.task, score, confidence, tuple(out[:MAX_SIGNALS]), decision_us, used,
+        task_label=TASK_LABELS.get(guess.task, guess.task), task_confidence=guess.confidence,
+        demands=fired, domain=demands.expert_domain(prep) if "expert_domain" in fired else "",
+        follow_up=followup.first_words(anchor) if anchor else "",
+        memory_note=recall.note if recall is not None else "",
+        memory_shift=shift, form=active[1], task_example=guess.example,
+    )

@@ -3,10 +3,12 @@
 Two kinds, both named so every contribution can be explained in words:
 
 * dense features: length and structure, question forms, code/maths markers, domain lexicons,
-  numbers and units, the rule-based task type. Each has a fixed index and a human label.
+  numbers and units, the task classifier's probabilities. Each has a fixed index and a
+  label of at most 30 characters (the decision panel's width).
 * word n-grams (unigrams and bigrams of the lower-cased text). The model keeps an explicit
   vocabulary rather than hash buckets, so a contribution maps straight back to the words of
-  the prompt ("word 'integral'") and a dictionary lookup is as fast as hashing in Python.
+  the prompt ("mentions 'integral'", only for content words: see meaningful_gram) and a
+  dictionary lookup is as fast as hashing in Python.
 
 Both sides must call exactly these functions: any change here changes the model's inputs,
 so ``FEATURE_VERSION`` is stored with the weights and checked when they are loaded.
@@ -17,8 +19,11 @@ from __future__ import annotations
 import math
 import re
 import string
+from collections.abc import Sequence
 
-FEATURE_VERSION = 11
+from app.core.routing.types import TASK_TYPES, TASKS
+
+FEATURE_VERSION = 12
 
 # Only the head and tail of very long prompts feed the n-grams: it bounds latency, and the
 # instruction that decides difficulty is nearly always at one of the two ends.
@@ -34,7 +39,7 @@ _TOKEN = re.compile(r"[^\W\d_]+|\d+")
 _LEXICONS: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
     (name, label, frozenset(terms.split("|")))
     for name, label, terms in (
-        ("hard", "asks for a proof or advanced maths/science",
+        ("hard", "proof or advanced maths",
          "prove|proof|proofs|show that|theorem|lemma|rigorous|rigorously|olympiad|imo|putnam|"
          "only if|iff|irrational|infinitely many|eigenvalue|eigenvalues|"
          "eigenvector|eigenvectors|hilbert|banach|manifold|manifolds|homology|homotopy|"
@@ -45,7 +50,7 @@ _LEXICONS: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
         ("compare", "asks to compare options",
          "compare|comparison|contrast|tradeoff|tradeoffs|trade offs|pros and|and cons|versus|"
          "vs|differences between|difference between"),
-        ("steps", "asks for step-by-step reasoning",
+        ("steps", "asks for step-by-step work",
          "step by|by step|explain why|explain how|justify|walk me|reasoning|reason"),
         ("code_words", "asks for code",
          "python|javascript|typescript|function|algorithm|sql|regex|code|program|script|"
@@ -61,7 +66,7 @@ _LEXICONS: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
         ("open_advice", "asks for advice or an opinion",
          "should i|what do|do you|recommend|advice|best way|suggest|suggestions|ideas|"
          "opinion|tips"),
-        ("routine", "routine request (translate, define, summarise)",
+        ("routine", "routine request",
          "translate|summarize|summarise|rephrase|typo|capital of|define|synonym|spell|"
          "definition"),
         ("constraints", "explicit constraints",
@@ -69,18 +74,25 @@ _LEXICONS: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
          "no more|format|words|sentences"),
         ("roleplay", "role-play or persona",
          "pretend|act as|you are|roleplay|role play|imagine you|persona"),
-        ("analysis", "asks for analysis or evaluation",
+        ("analysis", "asks for an evaluation",
          "analyze|analyse|analysis|evaluate|assess|critique|implications|impact|discuss"),
     )
 )
 
+# word or pair -> the lexicons it belongs to: one lookup per word instead of a set scan per
+# lexicon (the same features, in the same order, a third of the time).
+_LEXICON_OF: dict[str, tuple[int, ...]] = {}
+for _i, (_, _, _terms) in enumerate(_LEXICONS):
+    for _t in _terms:
+        _LEXICON_OF[_t] = (*_LEXICON_OF.get(_t, ()), _i)
+
 _FIRST_WORDS: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("greeting", "short greeting or thanks",
      frozenset("hi hello hey yo thanks thank thx hiya greetings".split())),
-    ("wh_start", "a plain who/what/when/where question",
+    ("wh_start", "a plain wh- question",
      frozenset("who what when where which".split())),
     ("how_why", "asks how or why", frozenset("how why".split())),
-    ("imperative", "an instruction (write, create, list ...)",
+    ("imperative", "an instruction",
      frozenset("write create generate make list give design plan describe explain".split())),
 )
 
@@ -103,10 +115,6 @@ _UNITS = re.compile(
     r"meters?|pounds?|years?|days?|weeks?|usd)(?![a-z])")
 _MCQ = re.compile(r"^\s*\(?[Aa][.)]\s?.+\n\s*\(?[Bb][.)]\s?.+", re.MULTILINE)
 
-TASK_TYPES = (
-    "greeting", "translation", "summarization", "knowledge_mcq", "code", "math", "extraction",
-    "classification", "rewrite", "creative", "analysis", "reasoning", "factual_qa", "chat",
-)
 
 _LENGTH_BINS = (
     ("len_tiny", "very short prompt", 0, 40),
@@ -117,7 +125,6 @@ _LENGTH_BINS = (
     ("len_huge", "huge prompt (pasted document)", 4000, 10**12),
 )
 
-_NUMBER = re.compile(r"\d+")
 _DROP_UPPER = str.maketrans("", "", string.ascii_uppercase)
 _ANSWER_CUE = "Answer:"
 
@@ -130,16 +137,15 @@ def _dense_specs() -> list[tuple[str, str]]:
     specs += [
         ("log_chars", "prompt length"),
         ("lines", "many lines"),
-        ("questions", "several questions in one prompt"),
+        ("questions", "several questions"),
         ("numbers", "many numbers"),
         ("digits_share", "mostly digits and symbols"),
         ("upper_share", "many capitals"),
-        ("fewshot", "worked examples before the question"),
+        ("fewshot", "worked examples first"),
         ("q_log_chars", "length of the question itself"),
-        ("q_log_chars_mcq", "length of a multiple-choice question"),
+        ("q_log_chars_mcq", "length of the quiz question"),
     ]
-    specs += [(f"task_{t}", f"looks like {'an' if t[0] in 'aeiou' else 'a'} "
-                            f"{t.replace('_', ' ')} task") for t in TASK_TYPES]
+    specs += [(f"task_{t}", f"task: {label}") for t, label in TASKS]
     specs += [(name, label) for _, name, label in _LAYOUT_SPECS]
     return specs
 
@@ -152,25 +158,28 @@ def _dense_specs() -> list[tuple[str, str]]:
 _LAYOUT_SPECS = (
     ("numeric", "wp_values", "many quantities to combine"),
     ("numeric", "wp_sentences", "a long multi-sentence problem"),
-    ("numeric", "wp_ops", "many quantity words (each, per, twice ...)"),
-    ("numeric", "wp_steps", "several steps (then, after, remaining ...)"),
+    ("numeric", "wp_ops", "many quantity words"),
+    ("numeric", "wp_steps", "several steps in the problem"),
     ("numeric", "wp_percent", "percentages"),
     ("numeric", "wp_fraction", "fractions"),
     ("numeric", "wp_money", "money amounts"),
     ("numeric", "wp_decimal", "decimal numbers"),
     ("numeric", "wp_big", "large numbers"),
     ("numeric", "wp_magnitude", "size of the largest number"),
-    ("free", "req_items", "an enumerated list of requirements"),
-    ("free", "req_constraints", "several constraints (must, only, without ...)"),
+    ("free", "req_items", "a list of requirements"),
+    ("free", "req_constraints", "several constraints"),
     ("free", "req_code_block", "a code block"),
     ("free", "req_questions", "several questions"),
-    ("free", "req_length", "asks for a length or level of detail"),
+    ("free", "req_length", "asks for length or detail"),
     ("free", "req_sentences", "a long multi-sentence request"),
     ("free", "req_personal", "about the user's own situation"),
 )
 
 
 DENSE: tuple[tuple[str, str], ...] = tuple(_dense_specs())
+# Labels that say what the prompt asks for (its lexicons, code in it), as opposed to its
+# form (length, digits, layout counts): the ones worth showing next to a policy decision.
+REQUEST_LABELS = frozenset([label for _, label, _ in _LEXICONS] + ["contains code"])
 _LAYOUT_OFFSET = len(DENSE) - len(_LAYOUT_SPECS)
 DENSE_INDEX = {name: i for i, (name, _) in enumerate(DENSE)}
 _FIRST_OFFSET = DENSE_INDEX["greeting"]
@@ -223,21 +232,21 @@ def prepare(text: str) -> Prepared:
     return Prepared(text)
 
 
-def dense(text: str, task_type: str, prep: Prepared | None = None) -> list[tuple[int, float]]:
+def dense(text: str, task: str | Sequence[float], prep: Prepared | None = None
+          ) -> list[tuple[int, float]]:
     """Active dense features of a prompt as (index, value); values are roughly 0..1."""
     prep = prep or Prepared(text)
     grams = prep.grams
-    out: list[tuple[int, float]] = []
-    for i, (_, _, terms) in enumerate(_LEXICONS):
-        if not grams.isdisjoint(terms):
-            out.append((i, 1.0))
+    hit = {i for g in filter(_LEXICON_OF.__contains__, grams) for i in _LEXICON_OF[g]}
+    out: list[tuple[int, float]] = [(i, 1.0) for i in sorted(hit)]
     first = prep.tokens[0] if prep.tokens else ""
     for j, (name, _, starts) in enumerate(_FIRST_WORDS):
         if first in starts and (name != "wh_start" or len(prep.question) < 120):
             out.append((_FIRST_OFFSET + j, 1.0))
     q = prep.question
     head = q  # already capped to NGRAM_HEAD_CHARS + NGRAM_TAIL_CHARS
-    numbers = _NUMBER.findall(head)
+    # The digit runs of the question are exactly its digit tokens: no second regex scan.
+    numbers = list(filter(str.isdigit, prep.tokens))
     # The substring tests are necessary conditions of the regexes and far cheaper.
     mcq = (("B." in head or "B)" in head or "b." in head or "b)" in head)
            and _MCQ.search(head) is not None)
@@ -283,10 +292,13 @@ def dense(text: str, task_type: str, prep: Prepared | None = None) -> list[tuple
     out.append((_LOG_IDX + 7, q_len))
     if mcq:
         out.append((_LOG_IDX + 8, q_len))
-    try:
-        out.append((_TASK_OFFSET + TASK_TYPES.index(task_type), 1.0))
-    except ValueError:
-        pass
+    # The task classifier's probabilities (or a single type, as one-hot): soft values keep a
+    # hesitant guess from acting like a certain one.
+    if isinstance(task, str):
+        if task in TASK_TYPES:
+            out.append((_TASK_OFFSET + TASK_TYPES.index(task), 1.0))
+    else:
+        out += [(_TASK_OFFSET + k, p) for k, p in enumerate(task) if p >= 0.02]
     return out
 
 
@@ -302,7 +314,28 @@ def ngram_value(count: int) -> float:
 
 
 def ngram_label(gram: str) -> str:
-    return f"phrase '{gram}'" if " " in gram else f"word '{gram}'"
+    return f"mentions '{gram}'"
+
+
+_WEAK_WORDS = frozenset(
+    "a an the and or but if then so of to in on at by for with from as is are was were be been "
+    "being am do does did have has had i me my we our you your he she it its they them their "
+    "this that these those there here what which who whom how why when where can could would "
+    "should will shall may might must not no yes please just also very too than into about "
+    "over under up down out some any all each more most other such only own same s t ll re ve "
+    "d m let get got make like want need following given one two use using answer question "
+    "correct true false find give show tell know think look take come made said many much "
+    "well best good new way thing things something someone people person time times help "
+    "sure really right left first last next back even still just ever never always often "
+    "here there where part type kind sort lot lots bit".split())
+
+
+def meaningful_gram(gram: str) -> bool:
+    """A word or pair worth naming to a person: every word a real content word (no
+    stopwords, no bare numbers, nothing shorter than 4 letters) and the label short."""
+    words = gram.split(" ")
+    return len(gram) <= 18 and all(len(w) >= 4 and w.isalpha() and w not in _WEAK_WORDS
+                                   for w in words)
 
 
 def dense_label(index: int, value: float) -> str:
@@ -328,16 +361,6 @@ def form_of(prep: Prepared, dense_features: list[tuple[int, float]]) -> str:
     if _NUMBERS_DENSE in active and _NUMERIC_DENSE & active:
         return "numeric"
     return "free"
-
-
-def has_hard_marker(prep: Prepared) -> bool:
-    """Proof / olympiad / graduate-science vocabulary (the short-hard guard's trigger)."""
-    return not prep.grams.isdisjoint(_LEXICONS[0][2])
-
-
-def is_greeting(prep: Prepared) -> bool:
-    return bool(prep.tokens) and prep.tokens[0] in _FIRST_WORDS[0][2]
-
 
 
 _SENTENCE_ENDS = (". ", "? ", "! ", ".\n")
@@ -425,10 +448,11 @@ _LAYOUT_START = {f: _LAYOUT_OFFSET + next(i for i, (lf, _, _) in enumerate(_LAYO
                  for f in _LAYOUT_FEATURES}
 
 
-def active(text: str, task_type: str, prep: Prepared) -> tuple[list[tuple[int, float]], str]:
+def active(text: str, task: str | Sequence[float], prep: Prepared
+           ) -> tuple[list[tuple[int, float]], str]:
     """All active dense features and the layout: ``dense`` plus the layout's own features.
     Training and inference both call this, so they can never disagree."""
-    out = dense(text, task_type, prep)
+    out = dense(text, task, prep)
     form = form_of(prep, out)
     fn = _LAYOUT_FEATURES.get(form)
     if fn is not None:

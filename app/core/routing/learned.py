@@ -1,12 +1,13 @@
 """Inference for the learned router: shipped weights -> score in [0, 1] and its explanation.
 
 The model is a logistic regression over the features of ``app.core.routing.features`` (named dense
-features and word n-grams), trained by ``training/train_router.py``. Pure Python: a few regexes,
-one tokenisation and dictionary lookups, so a decision costs tens of microseconds.
+features, the task classifier's probabilities and word n-grams), trained by
+``training/train_router.py``. Pure Python: one tokenisation and dictionary lookups, so a
+decision costs tens of microseconds.
 
-Two guards sit on top of the model, because the training data cannot teach them: short,
-plainly worded proofs and graduate-level science rarely appear in it, yet they are exactly the
-prompts a cheap model gets wrong; and a bare greeting should never cost a premium call.
+One guard sits on top of the model: a bare greeting or thanks never scores above
+GREETING_CEILING. What the outcome data cannot teach (short proofs, expert review,
+debugging, design work) is the task policy's job (policy.py), not a guard's.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from app.core.routing import features
+from app.core.routing import features, followup
 from app.core.routing.types import Signal
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
@@ -32,16 +33,16 @@ MODEL_FILE = "router.json.gz"
 # before the user has any verdicts.
 CALIBRATION_FILE = "calibration.json.gz"
 
-# A short prompt that asks for a proof or advanced maths/science scores at least this much,
-# comfortably above the default threshold 0.5 and its low-confidence band.
-HARD_GUARD_FLOOR = 0.7
-HARD_GUARD_MAX_CHARS = 600
 # A bare greeting or thanks scores at most this.
 GREETING_CEILING = 0.1
 GREETING_MAX_CHARS = 40
 MAX_SIGNALS = 5
+# Raw word weights smaller than this never make the explanation (they would show as
+# +0.00): skipping them keeps the top-list selection cheap.
+_NAMED_MIN = 0.05
 
 Scorer = Callable[..., tuple[float, list[Signal]]]
+_DENSE_LABELS = [label for _, label in features.DENSE]
 
 
 class Model:
@@ -64,49 +65,61 @@ class Model:
                 for w, (name, _) in zip(self.dense_w, features.DENSE, strict=True)]
             for f in features.FORMS
         }
-        self.ngram_w: dict[str, float] = {k: float(v) for k, v in payload["ngrams"].items()}
-        # Word weights specific to a prompt layout (see features.form_of), added to the shared.
+        # Word weights as parsed (JSON numbers are floats already): shared ones, plus one
+        # table per prompt layout (see features.form_of) looked up next to them.
+        self.ngram_w: dict[str, float] = payload["ngrams"]
         by_form = payload.get("ngrams_by_form") or {}
-        self.form_w: dict[str, dict[str, float]] = {
-            f: {k: float(v) for k, v in (by_form.get(f) or {}).items()} for f in features.FORMS
-        }
+        self.form_w: dict[str, dict[str, float]] = {f: by_form.get(f) or {} for f in features.FORMS}
         self._combined_w: dict[str, dict[str, float]] = {}
+        # Words and pairs worth naming in an explanation (features.meaningful_gram, with a
+        # weight that can show), listed by the trainer so start-up need not test 30k of them.
+        named = payload.get("named")
+        self.named: frozenset[str] = frozenset(named) if named is not None else frozenset(
+            g for g in {*self.ngram_w, *(k for t in self.form_w.values() for k in t)}
+            if features.meaningful_gram(g))
         self.meta: dict[str, Any] = payload.get("meta") or {}
         self.bias = float(payload["bias"])
         self.cal_a, self.cal_c = (float(x) for x in payload["calibration"])
 
-    def logit_parts(self, text: str, task_type: str, prep: features.Prepared
+    def logit_parts(self, text: str, task_type, prep: features.Prepared,
+                    active: tuple[list[tuple[int, float]], str] | None = None
                     ) -> tuple[float, list[tuple[float, str, bool]]]:
-        """Raw logit and each contribution (already scaled by the calibration slope)."""
+        """Calibrated logit and each contribution (already scaled by the calibration slope).
+        ``active``: the prompt's features.active() result, when the caller has it already."""
         a = self.cal_a
         parts: list[tuple[float, str, bool]] = []  # (contribution, key, is n-gram)
         z = self.bias
-        active, form = features.active(text, task_type, prep)
+        dense_active, form = active or features.active(text, task_type, prep)
         dw = self.dense_form_w[form]
-        for i, v in active:
+        labels = _DENSE_LABELS
+        for i, v in dense_active:
             c = dw[i] * v
             if c:
                 z += c
-                parts.append((a * c, features.dense_label(i, v), False))
+                parts.append((a * c, labels[i], False))
         grams = prep.grams
-        val = features.ngram_value(len(grams))
         if grams:
+            val = features.ngram_value(len(grams))
             get = self._combined(form).get
-            words = list(grams)
-            ws = list(map(get, words, repeat(0.0, len(words))))
             # fsum is exact, so the score does not depend on the set's (per-process) order.
-            z += val * math.fsum(ws)
-            # Only the largest word terms can make the explanation's top list.
+            z += val * math.fsum(map(get, grams, repeat(0.0, len(grams))))
+            # Only words worth naming can become signals (never "to" or "its"); the score
+            # still counts every word. The nameable ones are found by one set intersection.
             scale = a * val
-            parts.extend([(scale * w, g, True) for _, w, g in
-                          heapq.nlargest(MAX_SIGNALS, zip(map(abs, ws), ws, words, strict=True))
-                          if w])
+            big = [(abs(w), w, g) for g in self.named.intersection(grams)
+                   if ((w := get(g, 0.0)) > _NAMED_MIN or w < -_NAMED_MIN)
+                   and features.meaningful_gram(g)]
+            if big:
+                big.sort(reverse=True)
+                parts.extend([(scale * w, g, True) for _, w, g in big[:MAX_SIGNALS]])
         return a * z + self.cal_c, parts
 
     def _combined(self, form: str) -> dict[str, float]:
         """Shared plus layout word weights in one dict (one lookup per word), built the first
-        time a layout is seen so start-up stays short."""
+        time a layout is seen (a few milliseconds), so start-up stays short."""
         table = self._combined_w.get(form)
+        if table is None and not self.form_w[form]:
+            table = self._combined_w[form] = self.ngram_w  # no words of its own: no copy
         if table is None:
             table = dict(self.ngram_w)
             for g, w in self.form_w[form].items():
@@ -114,18 +127,21 @@ class Model:
             self._combined_w[form] = table
         return table
 
-    def score(self, text: str, task_type: str | None = None,
-              prep: features.Prepared | None = None) -> tuple[float, list[Signal]]:
+    def score(self, text: str, task_type=None, prep: features.Prepared | None = None,
+              shift: float = 0.0, active: tuple[list[tuple[int, float]], str] | None = None
+              ) -> tuple[float, list[Signal]]:
+        """(score, signals). ``task_type``: the task classifier's probabilities (or one
+        type); ``shift`` is added to the logit before the sigmoid (the verdict memory)."""
         prep = prep or features.prepare(text)
         if task_type is None:
             from app.core.routing import tasktype
 
-            task_type = tasktype.detect(text, prep)
-        logit, parts = self.logit_parts(text, task_type, prep)
-        p = _sigmoid(logit)
+            task_type = tasktype.guess(prep).probs
+        logit, parts = self.logit_parts(text, task_type, prep, active)
         base_logit = self.cal_a * self.bias + self.cal_c
-        signals = _explain(p, logit, base_logit, parts)
-        return apply_guards(prep, p, signals)
+        # The contributions explain the model's own score; the shift is reported apart.
+        signals = _explain(_sigmoid(logit), logit, base_logit, parts)
+        return apply_guards(prep, _sigmoid(logit + shift), signals)
 
 
 def _sigmoid(z: float) -> float:
@@ -158,15 +174,11 @@ def _explain(p: float, logit: float, base_logit: float,
 
 def apply_guards(prep: features.Prepared, p: float,
                  signals: list[Signal]) -> tuple[float, list[Signal]]:
-    """The short-hard floor and the greeting ceiling (see the module docstring)."""
+    """The greeting ceiling (see the module docstring)."""
     n = len(prep.text)
-    if n <= HARD_GUARD_MAX_CHARS and p < HARD_GUARD_FLOOR and features.has_hard_marker(prep):
-        bump = HARD_GUARD_FLOOR - p
-        return HARD_GUARD_FLOOR, [Signal("short proof or advanced maths/science: kept "
-                                         "off the cheap tier", bump), *signals]
-    if n <= GREETING_MAX_CHARS and p > GREETING_CEILING and features.is_greeting(prep):
+    if n <= GREETING_MAX_CHARS and p > GREETING_CEILING and followup.is_greeting(prep):
         drop = GREETING_CEILING - p
-        return GREETING_CEILING, [Signal("just a greeting or thanks", drop), *signals]
+        return GREETING_CEILING, [Signal("just a greeting or thanks", drop)]
     return p, signals
 
 

@@ -2,7 +2,25 @@
 
 The policy is applied in a fixed order and the last rule that changed the tier is reported as
 the reason, in words. Precedence, strongest first: budget block, force, pin, budget
-downgrade, session stickiness, keywords, task-type minimum, low-confidence band, thresholds.
+downgrade, session stickiness, keywords, task policy (task-type minimum tier, demand
+lifts, short routine requests) or else the low-confidence band, thresholds.
+
+The task policy and the score tell one story: when the policy needs a higher tier than the
+score reached, the decision's score is raised just past that tier's threshold, and a short
+routine request kept on the cheapest tier is lowered just under the first one, in the order
+of the classifier's own score (kept as ``model_score``). So "score >= threshold" holds for
+every tier the policy picks, and anything that ranks prompts by score (audit, eval) sees
+the evidence the router acted on, where raising them any higher cost ranking quality
+(training report). Fitting a new threshold needs scores that do not depend on the current
+one: ``policy_score(..., bands=True)`` puts prompts the policy sends to the top tier in
+[TOP_BAND, 1] and prompts it keeps on the cheapest in [0, BOTTOM_BAND), which is what the
+calibration sample and app.core.evaluation give `routedeck calibrate`.
+
+The policy applies to open requests and numeric problems; quiz and few-shot layouts (answer
+options, worked examples) are left to the learned score, which was fitted on thousands of
+them. A "cheap was enough" verdict on
+a similar prompt (the memory) also outranks the built-in task policy: it is the user's
+own evidence.
 """
 
 from __future__ import annotations
@@ -12,12 +30,23 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.core.config.settings import Settings
+from app.core.config.settings import Settings, tier_level
 from app.core.ledger.money import format_usd
 from app.core.ledger.pricing import price_for
 from app.core.ledger.records import BudgetState
+from app.core.routing import learned
 from app.core.routing.classify import classify
-from app.core.routing.types import Classification, RouteDecision, TierEstimate
+from app.core.routing.demands import DEMAND_LABELS
+from app.core.routing.features import REQUEST_LABELS
+from app.core.routing.types import Classification, RouteDecision, Signal, TierEstimate
+
+# Scores the policy sets, ordered by the classifier's own score: just past (or under) the
+# threshold by _TIE_BREAK; for threshold fitting, in the top / bottom bands instead.
+TOP_BAND = 0.9
+BOTTOM_BAND = 0.1
+_TIE_BREAK = 1e-3
+_UNDER = 0.975
+_TIER_WORDS = {1: "one tier up", 2: "two tiers up", 3: "three tiers up"}
 
 
 @dataclass
@@ -57,8 +86,10 @@ def estimates(
     return tuple(out)
 
 
-def _keyword_hit(words: Sequence[str], prompt: str) -> str | None:
-    low = prompt.lower()
+def _keyword_hit(words: Sequence[str], prompt: str, low: str | None = None) -> str | None:
+    if not words:
+        return None
+    low = low if low is not None else prompt.lower()
     for w in words:
         wl = w.lower()
         # A substring test first: the word-boundary regex over a long prompt costs ~30 us per
@@ -66,6 +97,126 @@ def _keyword_hit(words: Sequence[str], prompt: str) -> str | None:
         if wl and wl in low and re.search(rf"(?<!\w){re.escape(wl)}(?!\w)", low):
             return w
     return None
+
+
+def evidence_for(c: Classification, up: bool) -> str:
+    """A sentence from the training data about prompts like this one that supports the
+    decision (``up``: it went above the cheapest tier), or '' when the data has none."""
+    # Quizzes and few-shot prompts are left to the score (see _task_policy): a task-type
+    # sentence would explain a rule that did not apply.
+    if c.strategy != "learned" or c.form in ("choice", "fewshot"):
+        return ""
+    m = learned.model()
+    table = (m.meta.get("evidence") if m is not None else None) or {}
+    e = table.get(f"{c.task_type}:{c.domain}") if c.domain else None
+    e = e or table.get(c.task_type)
+    if not e or e.get("n", 0) < 30:
+        return ""
+    more = round(100 * e["premium_more"])
+    if up and more >= 5:
+        return f"like {e['name']}, where premium won {more}% more often"
+    if not up and more < 5:
+        return (f"like {e['name']}, where premium won only {more}% more often" if more > 0
+                else f"like {e['name']}, where premium won no more often than cheap")
+    return ""
+
+
+_tables: dict[tuple, tuple] = {}
+
+
+def _policy_tables(r, names: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Task type -> minimum tier index and demand lifts of a RouterConfig for these tiers,
+    rebuilt only when task_min_tier, demand_lift or the tiers change (read every decision)."""
+    key = (id(r), tuple(names))
+    hit = _tables.get(key)
+    if hit is not None and hit[0] is r and hit[1] == r.task_min_tier and hit[2] == r.demand_lift:
+        return hit[3], hit[4]
+    if len(_tables) > 64:
+        _tables.clear()
+    floors = {t: tier_level(level, names) or 0 for t, level in r.task_levels().items()}
+    lifts = r.lifts()
+    _tables[key] = (r, dict(r.task_min_tier), dict(r.demand_lift), floors, lifts)
+    return floors, lifts
+
+
+def _task_policy(c: Classification, settings: Settings, names: list[str], idx: int,
+                 chars: int, near: bool = False) -> tuple[int, str, str]:
+    """(tier index the task policy wants, rule id, reason); idx itself when it has no say.
+
+    Up: the task type's minimum tier or a demand factor's lift. Down: a short routine request (a task type whose minimum
+    is the cheapest tier, no demand factor, not a follow-up) stays on the cheapest tier, even
+    when its score is ``near`` the threshold (the low-confidence band)."""
+    if c.form in ("choice", "fewshot") or c.memory_shift < 0:
+        return idx, "", ""
+    r = settings.router
+    floors, lifts = _policy_tables(r, names)
+    task = c.task_type
+    # A numeric problem typed "proof/advanced maths" that neither asks for a proof nor uses
+    # advanced vocabulary is a competition-style calculation (MATH, GSM8K): the learned
+    # score, fitted on thousands of them, knows better than a blanket minimum.
+    if c.form == "numeric" and task == "proof" and not {"proof", "advanced_math"} & set(c.demands):
+        task = "calculation"
+    floor = floors.get(task, 0)
+    need = floor
+    label = c.task_label or c.task_type
+    if c.domain:
+        label = f"{label} ({c.domain})"
+    rule, reason = "task_min", f"{label} needs at least the {names[need]} tier"
+    fired = [d for d in c.demands if lifts.get(d, 0) > 0]
+    if fired:
+        step = max(lifts[d] for d in fired)
+        lifted = min(len(names) - 1, max(idx, need) + step)
+        if lifted > max(idx, need):
+            words = " and ".join(DEMAND_LABELS.get(d, d) for d in fired[:2])
+            need = lifted
+            rule = "demand"
+            reason = f"{words}: {_TIER_WORDS.get(step, f'{step} tiers up')} ({names[need]})"
+    elif (floor == 0 and (idx > 0 or near) and 0 < chars <= r.routine_max_chars
+          and not c.follow_up and c.memory_shift <= 0):
+        return 0, "routine", f"short {label} request: the {names[0]} tier is enough"
+    if need <= idx:
+        return idx, "", ""
+    return need, rule, reason
+
+
+def raise_to(score: float, bar: float, band: bool = False) -> float:
+    """A score the policy lifts to a tier: just above that tier's threshold ``bar``, or
+    with ``band`` into the top band (TOP_BAND + (1 - TOP_BAND) * score); order kept."""
+    if band:
+        return max(score, TOP_BAND + (1.0 - TOP_BAND) * score)
+    return min(1.0, max(score, bar + _TIE_BREAK * min(score, bar)))
+
+
+def lower_to(score: float, bar: float, band: bool = False) -> float:
+    """A score the policy keeps under a tier's threshold ``bar``: just under it, or with
+    ``band`` into the bottom band (BOTTOM_BAND * score); order kept."""
+    if band:
+        return min(score, BOTTOM_BAND * score)
+    # Far enough under the bar that two decimals still show it ("0.19 < 0.20").
+    return max(0.0, min(score, bar * _UNDER - _TIE_BREAK * (1.0 - min(max(score, bar), 1.0))))
+
+
+def _near(score: float, th: list[float], idx: int, settings: Settings) -> bool:
+    """Within the low-confidence margin under the next threshold."""
+    margin = settings.router.low_confidence_margin
+    # float-safe: calibrate writes t + margin
+    return idx < len(th) and margin > 0 and th[idx] - score <= margin + 1e-9
+
+
+def policy_score(c: Classification, settings: Settings, chars: int, bands: bool = False
+                 ) -> float:
+    """The score decide() reports for this classification of a prompt of ``chars``
+    characters, with no session state or budget. ``bands``: the threshold-free form for
+    fitting a threshold (see the module docstring)."""
+    names = [t.name for t in settings.tiers]
+    th = settings.router.thresholds
+    idx = sum(1 for t in th if c.score >= t)
+    need, _, _ = _task_policy(c, settings, names, idx, chars, _near(c.score, th, idx, settings))
+    if need > idx:
+        return raise_to(c.score, th[need - 1], bands and need == len(names) - 1)
+    if need < idx:
+        return lower_to(c.score, th[need], bands and need == 0)
+    return c.score
 
 
 def decide(
@@ -81,32 +232,54 @@ def decide(
     names = [t.name for t in settings.tiers]
     top = len(names) - 1
     th = settings.router.thresholds
-    idx = sum(1 for t in th if c.score >= t)
+    score = c.score
+    idx = sum(1 for t in th if score >= t)
     if idx < top:
         threshold = th[idx]
-        reason = f"score {c.score:.2f} < threshold {threshold:.2f}"
+        reason = f"score {score:.2f} < threshold {threshold:.2f}"
     else:
         threshold = th[-1] if th else None
-        reason = f"score {c.score:.2f} >= threshold {threshold:.2f}" if threshold is not None else "top tier"
+        reason = f"score {score:.2f} >= threshold {threshold:.2f}" if threshold is not None else "top tier"
     rule = "threshold"
     forced = pinned = blocked = False
+    c_idx = idx
 
+    # The task policy sees the score's own tier; the low-confidence band only applies when
+    # the policy has no say, so a policy decision always reports a score at its threshold.
+    near = _near(score, th, idx, settings)
+    need, policy_rule, policy_reason = _task_policy(c, settings, names, idx, len(prompt), near)
     margin = settings.router.low_confidence_margin
-    if idx < top and margin > 0 and th[idx] - c.score <= margin + 1e-9:  # float-safe: calibrate writes t + margin
+    if need > idx:
+        idx = need
+        threshold = th[idx - 1]
+        score = raise_to(c.score, threshold)
+        rule, reason = policy_rule, policy_reason
+    elif need < idx or policy_rule == "routine":
+        idx = need
+        threshold = th[idx]
+        score = lower_to(c.score, threshold)
+        rule, reason = policy_rule, policy_reason
+    elif near:
         idx += 1
         rule, reason = "low_confidence", (
-            f"score {c.score:.3f} is within {margin:g} of threshold {th[idx - 1]:g} "
+            f"score {score:.3f} is within {margin:g} of threshold {th[idx - 1]:g} "
             "(low confidence): one tier up"
         )
-    min_tier = settings.router.task_min_tier.get(c.task_type)
-    if min_tier and names.index(min_tier) > idx:
-        idx = names.index(min_tier)
-        rule, reason = "task_min", f"task type '{c.task_type}' needs at least the {min_tier} tier"
-    down = _keyword_hit(settings.router.deescalate_keywords, prompt)
+    elif rule == "threshold" and c.task_label:
+        reason = f"{c.task_label}: {reason}"
+    if c.memory_note and rule in ("threshold", "low_confidence"):
+        reason = f"{c.memory_note}; {reason}"
+    evidence = evidence_for(c, idx > 0)
+    if evidence and rule in ("threshold", "task_min", "demand", "routine"):
+        reason = f"{reason}; {evidence}"
+    if c.follow_up:
+        reason = f"follow-up to: {c.follow_up}; {reason}"
+    low = prompt.lower() if settings.router.escalate_keywords or settings.router.deescalate_keywords else ""
+    down = _keyword_hit(settings.router.deescalate_keywords, prompt, low)
     if down and idx > 0:
         idx = 0
         rule, reason = "keyword", f"keyword '{down}' asks for the cheapest tier"
-    up = _keyword_hit(settings.router.escalate_keywords, prompt)
+    up = _keyword_hit(settings.router.escalate_keywords, prompt, low)
     if up and idx < top:
         idx = top
         rule, reason = "keyword", f"keyword '{up}' escalates to the top tier"
@@ -142,20 +315,55 @@ def decide(
         tier_index=idx,
         model=tier.model,
         provider=tier.provider,
-        score=c.score,
+        score=score,
         threshold=threshold,
         task_type=c.task_type,
         confidence=c.confidence,
         rule=rule,
         reason=reason,
-        signals=c.signals,
+        signals=_signals(c, policy_rule if need != c_idx else "", score),
         decision_us=c.decision_us + elapsed,
         estimates=est,
         blocked=blocked,
         forced=forced,
         pinned=pinned,
         strategy=c.strategy,
+        model_score=c.score,
+        task_label=c.task_label,
+        demands=c.demands,
+        follow_up=c.follow_up,
+        memory_note=c.memory_note,
+        evidence=evidence,
     )
+
+
+def _is_request(label: str) -> bool:
+    return label in REQUEST_LABELS or label.startswith("mentions '")
+
+
+def _signals(c: Classification, policy_rule: str, score: float) -> tuple[Signal, ...]:
+    """The panel's few lines: follow-up and memory first, then the task and demands (what a
+    person would name), then the classifier's largest contributions. A policy raise shows
+    as its size in score; when the policy decided, only contributions that say what the
+    prompt asks for and point the same way are listed ("-0.02 short prompt" or "+0.03
+    fractions" under "code debug/review needs the top tier" would explain nothing)."""
+    raise_by = score - c.score
+    head: list[Signal] = []
+    if c.task_label:
+        head.append(Signal(f"task: {c.task_label}",
+                           raise_by if policy_rule in ("task_min", "routine") else 0.0))
+    for d in c.demands[:2]:
+        label = f"{c.domain} domain" if d == "expert_domain" and c.domain else DEMAND_LABELS.get(d, d)
+        head.append(Signal(label, raise_by if policy_rule == "demand" else 0.0))
+    names = {h.label for h in head}
+    rest = [s for s in c.signals if s.label not in names]
+    follow = [s for s in rest if s.label.startswith(("follow-up", "you judged"))]
+    others = [s for s in rest if s not in follow]
+    if policy_rule in ("task_min", "demand"):
+        others = [s for s in others if s.weight > 0 and _is_request(s.label)]
+    elif policy_rule == "routine":
+        others = [s for s in others if s.weight < 0 and _is_request(s.label)]
+    return tuple([*follow, *head, *others][:5])
 
 
 def _budget_pressure(settings: Settings, budget: BudgetState | None, next_cost: float | None) -> str:
@@ -182,7 +390,14 @@ def route(
     history: Sequence[dict[str, str]] | None = None,
     state: SessionState | None = None,
     budget: BudgetState | None = None,
+    memory=None,  # app.core.routing.memory.Memory | None: the user's judged prompts
 ) -> RouteDecision:
-    """Classify and route one prompt. Pure and local: no network, well under a millisecond."""
-    c = classify(prompt, history, strategy=settings.router.strategy)
+    """Classify and route one prompt. Pure and local: no network, well under a millisecond.
+    Every face (console, ``route``, ``audit``, ``eval``) calls this, so the same prompt,
+    history and memory give the same decision everywhere."""
+    r = settings.router
+    if memory is not None:
+        memory.min_similarity = r.memory_min_similarity
+    c = classify(prompt, history, strategy=r.strategy, examples=r.task_examples or None,
+                 memory=memory, follow_ups=r.follow_ups)
     return decide(c, settings, prompt, state, budget, history)

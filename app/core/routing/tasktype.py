@@ -1,78 +1,180 @@
-"""Rule-based task type detection: first strong match wins.
+"""Task type of a prompt: a small linear classifier over words, pairs, cue and marker tokens.
 
-Keywords are looked up in the prompt's set of words and word pairs (shared with the learned
-model's features, built once per prompt) rather than searched with case-insensitive regexes,
-which cost hundreds of microseconds on a long prompt. A few structural forms (code fences,
-answer options, formulas) keep small regexes over the first few thousand characters.
+Trained by training/train_tasks.py on hand-written examples of every type plus weak labels
+from the benchmark data (see there), shipped as model/tasks.json.gz. Inference is one
+dictionary lookup per token and a softmax over the 15 types.
+
+Users can teach it with their own example prompts per type (``[router.task_examples]``):
+a prompt close enough to one of them (cosine of content words, see neighbours.py) gets that
+type's logit raised in proportion to the similarity, with no retraining.
 """
 
 from __future__ import annotations
 
-import re
+import base64
+import gzip
+import json
+import math
+import threading
+from array import array
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+from app.core.routing import neighbours
 from app.core.routing.features import Prepared, prepare
-
-
-def _terms(s: str) -> frozenset[str]:
-    return frozenset(s.split("|"))
-
-
-_GREETING_WORDS = _terms("hi|hello|hey|yo|hiya|thanks|thank|thx|morning|afternoon|evening|good|"
-                         "how|are|you|what|s|up|there|again|all|whats|sup")
-_GREETING_START = _terms("hi|hello|hey|yo|hiya|thanks|thank|thx|good|how|what|whats|sup")
-_LANGUAGES = _terms("french|german|spanish|italian|chinese|japanese|korean|portuguese|russian|"
-                    "arabic|hindi|dutch|english")
-
-# Order matters: the first rule that matches decides. Specific forms come before broad ones.
-# (task type, words and word pairs, structural regex or None)
-_RULES: tuple[tuple[str, frozenset[str], re.Pattern[str] | None], ...] = (
-    ("translation", _terms("translate|translation|translating|translated"), None),
-    ("summarization", _terms("summarize|summarise|summary|tl dr|tldr|condense|key points"), None),
-    ("knowledge_mcq", frozenset(),
-     re.compile(r"^\s*A[.)]\s.+\n\s*B[.)]\s.+\n\s*C[.)]\s", re.MULTILINE)),
-    ("code", _terms("python|javascript|typescript|java|rust|golang|cpp|sql|regex|bash|html|css|api|"
-                    "bug|compile|stack trace|implement|refactor|unit test|function"),
-     re.compile(r"```|\bdef \w+\(|\bclass \w+[:(]|[{};]\s*$", re.MULTILINE)),
-    ("math", _terms("prove|proof|theorem|lemma|integral|derivative|equation|solve for|how many|"
-                    "probability|matrix|eigenvalue|eigenvalues|polynomial|modulo|prime|primes|calculate|"
-                    "compute"),
-     re.compile(r"\d\s*[-+*/^=]\s*\d|\$[^$\n]+\$|\\(frac|sum|int)")),
-    ("extraction", _terms("extract|pull out|list all|list every|find all|parse"), None),
-    ("classification", _terms("classify|categorize|categorise|label|sentiment|is this"), None),
-    ("rewrite", _terms("rewrite|rephrase|paraphrase|proofread|fix the|grammar|polish|edit this|"
-                       "edit my|make it|make this"), None),
-    ("creative", _terms("poem|story|song|haiku|limerick|joke|essay|script|tweet|slogan|letter|"
-                        "speech|brainstorm"), None),
-    ("analysis", _terms("compare|contrast|analyze|analyse|evaluate|assess|pros and|tradeoffs|"
-                        "trade offs|advantages|critique|implications"), None),
-    ("reasoning", _terms("why|explain|reason|logic|puzzle|riddle|deduce|infer|would happen"), None),
+from app.core.routing.tasks import (
+    HEAD_TOKENS,
+    TAIL_TOKENS,
+    TASK_IDS,
+    TASK_INDEX,
+    marker_tokens,
+    task_tokens,
 )
-_FACTUAL_START = _terms("who|what|when|where|which|how|is|are|does|did")
-_HOW_FACTUAL = _terms("big|old|far|long|much|many")
+
+MODEL_FILE = Path(__file__).resolve().parent / "model" / "tasks.json.gz"
+# A user example this similar (cosine of content words) or more counts as evidence ...
+EXAMPLE_MIN_SIM = 0.45
+# ... adding up to this much to its type's logit (at similarity 1).
+EXAMPLE_BOOST = 8.0
 
 
-def _translation(p: Prepared) -> bool:
-    if not p.grams.isdisjoint(_RULES[0][1]):
-        return True
-    # "... into French", "... in Spanish"
-    toks = p.tokens
-    return any(toks[i] in ("into", "in") and toks[i + 1] in _LANGUAGES
-               for i in range(len(toks) - 1)) if not p.words.isdisjoint(_LANGUAGES) else False
+@dataclass(frozen=True, slots=True)
+class TaskGuess:
+    task: str
+    confidence: float  # the classifier's probability of that type
+    probs: tuple[float, ...]  # one per TASK_IDS entry
+    example: str = ""  # the user's example that decided it, if one did
+
+
+class TaskModel:
+    def __init__(self, payload: dict):
+        if payload.get("format") != "routedeck-tasks":
+            raise ValueError("not a RouteDeck task model")
+        if tuple(payload.get("tasks") or ()) != TASK_IDS:
+            raise ValueError("task model built for other task types: retrain with `routedeck train`")
+        self.bias: list[float] = payload["bias"]
+        k = len(self.bias)
+        flat = array("f")
+        flat.frombytes(base64.b64decode(payload["weights_f32"]))
+        tokens = payload["tokens"].split("\n")
+        if len(flat) != k * len(tokens):
+            raise ValueError("task model weights do not match its tokens")
+        # token -> its row of weights (one per type): a prompt's logits are then the C-level
+        # column sums of the rows of the tokens it has.
+        self.rows: dict[str, array] = {t: flat[i * k:(i + 1) * k] for i, t in enumerate(tokens)}
+
+    def logits(self, prep: Prepared) -> list[float]:
+        rows = self.rows
+        if len(prep.tokens) > HEAD_TOKENS + TAIL_TOKENS:
+            toks = task_tokens(prep)
+            n = len(toks)
+            hits = [rows[t] for t in filter(rows.__contains__, toks)]
+        else:
+            # A short prompt's tokens are its grams plus the markers: no set copy.
+            markers = marker_tokens(prep)
+            n = len(prep.grams) + len(markers)
+            hits = [rows[t] for t in filter(rows.__contains__, prep.grams)]
+            hits += [rows[t] for t in filter(rows.__contains__, markers)]
+        if not hits:
+            return list(self.bias)
+        val = 1.0 / math.sqrt(n)
+        return [b + val * x for b, x in zip(self.bias, map(math.fsum, zip(*hits, strict=True)), strict=True)]
+
+
+def _softmax(z: list[float]) -> list[float]:
+    m = max(z)
+    e = [math.exp(x - m) for x in z]
+    s = sum(e)
+    return [x / s for x in e]
+
+
+_lock = threading.Lock()
+_model: TaskModel | None = None
+_loaded = False
+load_error: str | None = None
+
+
+def model() -> TaskModel | None:
+    global _model, _loaded, load_error
+    if _loaded:
+        return _model
+    with _lock:
+        if not _loaded:
+            try:
+                _model = TaskModel(json.loads(gzip.decompress(MODEL_FILE.read_bytes())))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                load_error = f"{type(exc).__name__}: {exc}"
+                _model = None
+            _loaded = True
+    return _model
+
+
+class Examples:
+    """The user's example prompts per type, indexed once per distinct config."""
+
+    def __init__(self, by_task: Mapping[str, Sequence[str]]):
+        self.items: list[tuple[str, str]] = [
+            (task, text) for task in sorted(by_task) for text in by_task[task] if text.strip()]
+        self.index = neighbours.Index(neighbours.words_of(prepare(t).tokens)
+                                      for _, t in self.items)
+
+    def nearest(self, words: frozenset[str]) -> tuple[str, str, float] | None:
+        hit = self.index.query(words, k=1, min_sim=EXAMPLE_MIN_SIM)
+        if not hit:
+            return None
+        i, sim = hit[0]
+        task, text = self.items[i]
+        return task, text, sim
+
+
+_examples_cache: dict[tuple, Examples] = {}
+
+
+def examples_for(by_task: Mapping[str, Sequence[str]] | None) -> Examples | None:
+    """One index per distinct set of examples (config objects are rebuilt, examples rarely
+    change), so indexing is paid once, not per prompt."""
+    if not by_task:
+        return None
+    key = tuple(sorted((t, tuple(v)) for t, v in by_task.items()))
+    ex = _examples_cache.get(key)
+    if ex is None:
+        if len(_examples_cache) > 8:
+            _examples_cache.clear()
+        ex = _examples_cache[key] = Examples(by_task)
+    return ex
+
+
+def _fallback(prep: Prepared) -> list[float]:
+    """Without the model file: one vote per cue family present (a crude but honest guess)."""
+    from app.core.routing.tasks import CUES
+
+    cue_task = {"greet": "greeting", "lookup": "factual", "extract": "extraction",
+                "classify": "classification", "summarize": "summarize", "translate": "translate",
+                "rewrite": "rewrite", "code": "code_write", "debug": "code_debug",
+                "calc": "calculation", "proof": "proof", "logic": "logic",
+                "analysis": "analysis", "expert": "expert", "creative": "creative"}
+    z = [0.0] * len(TASK_IDS)
+    z[TASK_INDEX["factual"]] = 0.5
+    for name, terms in CUES:
+        if not prep.grams.isdisjoint(terms):
+            z[TASK_INDEX[cue_task[name]]] += 1.0
+    return z
+
+
+def guess(prep: Prepared, examples: Examples | None = None) -> TaskGuess:
+    m = model()
+    z = m.logits(prep) if m is not None else _fallback(prep)
+    near = None
+    if examples is not None:
+        near = examples.nearest(neighbours.words_of(prep.tokens))
+        if near is not None and near[0] in TASK_INDEX:
+            z[TASK_INDEX[near[0]]] += EXAMPLE_BOOST * near[2]
+    probs = _softmax(z)
+    k = max(range(len(probs)), key=probs.__getitem__)
+    used = near[1] if near is not None and near[0] == TASK_IDS[k] else ""
+    return TaskGuess(TASK_IDS[k], probs[k], tuple(probs), used)
 
 
 def detect(prompt: str, prep: Prepared | None = None) -> str:
-    p = prep or prepare(prompt)
-    toks = p.tokens
-    if toks and len(toks) <= 6 and toks[0] in _GREETING_START and set(toks) <= _GREETING_WORDS:
-        return "greeting"
-    if _translation(p):
-        return "translation"
-    head = p.question[:4000]
-    for name, terms, pattern in _RULES[1:]:
-        if terms and not p.grams.isdisjoint(terms):
-            return name
-        if pattern is not None and pattern.search(head):
-            return name
-    if toks and (toks[0] in _FACTUAL_START and (toks[0] != "how" or (len(toks) > 1 and toks[1] in _HOW_FACTUAL))):
-        return "factual_qa"
-    return "chat"
+    return guess(prep or prepare(prompt)).task

@@ -5,22 +5,27 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-TASK_TYPES = (
-    "greeting",
-    "factual_qa",
-    "extraction",
-    "classification",
-    "summarization",
-    "translation",
-    "rewrite",
-    "code",
-    "math",
-    "reasoning",
-    "analysis",
-    "creative",
-    "knowledge_mcq",
-    "chat",
+# (id, label shown to people). Order is the task classifier's class order: never reorder
+# without retraining (the model files store the ids and are checked against this list).
+TASKS: tuple[tuple[str, str], ...] = (
+    ("greeting", "greeting/chit-chat"),
+    ("factual", "factual lookup"),
+    ("extraction", "extraction"),
+    ("classification", "classification"),
+    ("summarize", "summarisation"),
+    ("translate", "translation"),
+    ("rewrite", "rewrite/format"),
+    ("code_write", "code write"),
+    ("code_debug", "code debug/review"),
+    ("calculation", "calculation"),
+    ("proof", "proof/advanced maths"),
+    ("logic", "logic puzzle"),
+    ("analysis", "analysis/compare/plan"),
+    ("expert", "expert review"),
+    ("creative", "creative writing"),
 )
+TASK_TYPES: tuple[str, ...] = tuple(t for t, _ in TASKS)
+TASK_LABELS: dict[str, str] = dict(TASKS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,15 @@ class Classification:
     signals: tuple[Signal, ...]
     decision_us: float
     strategy: str = "rules"
+    task_label: str = ""  # the task type in words ("code debug/review")
+    task_confidence: float = 0.0  # the task classifier's probability of that type
+    demands: tuple[str, ...] = ()  # demand factor ids that fired (demands.DEMANDS)
+    domain: str = ""  # legal / medical / financial when "expert_domain" fired
+    follow_up: str = ""  # first words of the earlier prompt this one continues, if any
+    memory_note: str = ""  # what the user's verdicts on similar prompts said, if anything
+    memory_shift: float = 0.0  # how far they moved the score's logit
+    form: str = "free"  # layout: choice / fewshot / numeric / free (features.form_of)
+    task_example: str = ""  # the user's example prompt that decided the task type, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +88,13 @@ class RouteDecision:
     pinned: bool = False
     strategy: str = "rules"
     extra: dict[str, Any] = field(default_factory=dict)
+    # Added with the task policy; defaults keep older constructors working.
+    model_score: float | None = None  # the classifier's own score before any policy raise
+    task_label: str = ""
+    demands: tuple[str, ...] = ()
+    follow_up: str = ""  # first words of the earlier prompt this one continues
+    memory_note: str = ""  # "you judged a similar prompt: premium was better"
+    evidence: str = ""  # "like professional-law questions, where premium won 21% more often"
 
     def estimate_for(self, tier: str) -> TierEstimate | None:
         return next((e for e in self.estimates if e.tier == tier), None)

@@ -1,0 +1,123 @@
+"""Demand factors: what a prompt asks of the answer, beyond its task type.
+
+Each factor is a named, explainable test on the prepared prompt (word sets and a few counts,
+no regex scan of the whole text). The policy can lift a prompt a tier for each factor that
+fired (``[router.demand_lift]``), and the decision names them ("asks for a proof").
+"""
+
+from __future__ import annotations
+
+import re
+
+from app.core.routing.features import Prepared
+
+
+def _terms(s: str) -> frozenset[str]:
+    return frozenset(s.split("|"))
+
+
+# (id, label shown in the decision, at most ~24 characters)
+DEMANDS: tuple[tuple[str, str], ...] = (
+    ("proof", "asks for a proof"),
+    ("advanced_math", "advanced maths/science"),
+    ("nontrivial_code", "non-trivial code"),
+    ("constraints", "many constraints"),
+    ("long_output", "long answer expected"),
+    ("expert_domain", "expert domain"),
+    ("multi_step", "several steps/questions"),
+    ("pasted", "pasted log/code to study"),
+)
+DEMAND_IDS = tuple(d for d, _ in DEMANDS)
+DEMAND_LABELS = dict(DEMANDS)
+
+_PROOF = _terms("prove|proof|proofs|derive|derivation|show that|rigorous|rigorously|"
+                "justify|formally verify|closed form")
+_ADVANCED = _terms(
+    "theorem|lemma|eigenvalue|eigenvalues|eigenvector|hilbert|banach|manifold|manifolds|"
+    "homology|homotopy|topology|topological|galois|riemann|lagrangian|hamiltonian|"
+    "schrodinger|schrödinger|quantum|renormalization|thermodynamics|stochastic|"
+    "differential equation|pde|pdes|ode|fourier|laplace|integral|integrals|convergence|"
+    "converges|diverges|asymptotic|np hard|np complete|irrational|infinitely many|"
+    "induction|bayesian|posterior|markov|kalman|black scholes|navier stokes|tensor|"
+    "olympiad|putnam|combinatorics|number theory|group theory|measure theory|p np|"
+    "central limit|harmonic series|backpropagation|pde")
+_HARD_CODE = _terms(
+    "lock free|wait free|lockless|concurrent|concurrency|thread safe|mutex|atomic|atomics|"
+    "red black|avl|b tree|b+ tree|btree|trie|skip list|raft|paxos|consensus|distributed|"
+    "garbage collector|compiler|interpreter|parser|allocator|kernel|driver|cuda|simd|"
+    "mpmc|spsc|scheduler|rate limiter|crdt|with deletion|deletion|rebalancing|"
+    "zero copy|memory model|async runtime|event loop|jit|bytecode|vm|virtual machine|"
+    "consistent hashing|sharding|replication|backoff|robots txt|range scans|ttl")
+_CODE_ASK = _terms("implement|write|build|code|program|create|function|class|library|cli")
+_CONSTRAINT_WORDS = ("must ", "without ", "exactly", "at least", "at most", "no more than",
+                     "make sure", "ensure", "don't ", "do not ", "never ", "with a ", "including ",
+                     "support", " and a ", "with retries", "per-", "bounded")
+_LONG = _terms("comprehensive|in depth|in detail|thorough|thoroughly|essay|design doc|"
+               "technical design|whitepaper|chapters|serialized|novella|full report|"
+               "detailed report|detailed plan|rollback plans|rollout plan")
+_EXPERT = (
+    ("legal", _terms("contract|clause|clauses|legal|legally|lawyer|law|laws|enforceable|"
+                     "liability|liable|indemnify|indemnity|indemnification|nda|gdpr|hipaa|"
+                     "ccpa|compliance|compliant|lease|tenant|landlord|lawsuit|sue|court|"
+                     "statute|copyright|trademark|patent|terms of service|my rights|laid off|"
+                     "employment law|regulation|regulatory")),
+    ("medical", _terms("symptom|symptoms|diagnosis|diagnose|dosage|dose|side effects|drug|"
+                       "drugs|medication|medications|mri|ct scan|blood test|surgery|"
+                       "pregnant|pregnancy|disease|chest pain|antidepressant|antibiotics|"
+                       "interaction|interactions|prescription|clinical|wort|lithium|"
+                       "ibuprofen|warfarin|birth control|disc|cancer|diabetes")),
+    ("financial", _terms("tax|taxes|taxed|deduct|deduction|irs|accounting|ifrs|gaap|audit|"
+                         "balance sheet|cash flow|invest|investment|mortgage|retirement|"
+                         "stock options|vesting|option pool|safe notes|valuation|"
+                         "depreciation|solvency|401k|pension|w 2|1099|capital gains")),
+)
+_LEN_WORDS = _terms("word|words|line|lines|page|pages")
+_PART_WORDS = _terms("part|parts|chapter|chapters|step|steps|section|sections|episode|episodes")
+_LEN_ASK = re.compile(r"(\d{3,5})[- ]?(word|words|line|lines|page|pages)\b")
+_PARTS = re.compile(r"(\d+)[- ](part|chapter|step|section|episode)s?\b")
+_LOG_MARKS = ("Traceback", "ERROR", "Error:", "error:", "Exception", "FATAL", "panic:",
+              "    at ", "```", "WARN", "stack trace")
+
+
+def expert_domain(prep: Prepared) -> str:
+    """'legal' / 'medical' / 'financial' when the prompt uses that field's vocabulary."""
+    grams = prep.grams
+    for name, terms in _EXPERT:
+        if not grams.isdisjoint(terms):
+            return name
+    return ""
+
+
+def detect(prep: Prepared, task: str) -> tuple[str, ...]:
+    """The demand factors that fired, in DEMANDS order."""
+    grams, low, q = prep.grams, prep.low, prep.question
+    out: list[str] = []
+    if not grams.isdisjoint(_PROOF):
+        out.append("proof")
+    if not grams.isdisjoint(_ADVANCED):
+        out.append("advanced_math")
+    if task in ("code_write", "code_debug") or not grams.isdisjoint(_CODE_ASK):
+        if not grams.isdisjoint(_HARD_CODE):
+            out.append("nontrivial_code")
+    head = low[:1500]
+    pasted = len(prep.text) >= 200 and any(map(q.__contains__, _LOG_MARKS))
+    # Requirements stacked in one request ("with a rate limit, retries, robots.txt support
+    # and a bounded queue"); pasted code or docstrings are not requirements on the answer.
+    if not pasted and not q.lstrip().startswith(("def ", "from ", "import ", "class ")):
+        constraints = sum(1 for w in _CONSTRAINT_WORDS if w in head) + min(head.count(", "), 4) // 2
+        if constraints >= 3:
+            out.append("constraints")
+    # The regexes only run when their words are there (a scan of a long prompt costs more
+    # than every other factor together).
+    m = _LEN_ASK.search(head) if not grams.isdisjoint(_LEN_WORDS) else None
+    parts = _PARTS.search(head) if not grams.isdisjoint(_PART_WORDS) else None
+    if (m and int(m.group(1)) >= 800) or (parts and int(parts.group(1)) >= 5) \
+            or not grams.isdisjoint(_LONG):
+        out.append("long_output")
+    if expert_domain(prep):
+        out.append("expert_domain")
+    if q.count("?") >= 3 or "step by step" in grams or "walk me" in grams:
+        out.append("multi_step")
+    if pasted:
+        out.append("pasted")
+    return tuple(out)

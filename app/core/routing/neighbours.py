@@ -1,0 +1,85 @@
+"""A small nearest-neighbour index over prompts' word sets, for the user's own examples.
+
+Used by the verdict memory (memory.py) and by the task examples users add in config. Items
+are indexed by their content words (stopwords dropped) in an inverted index; a query scores
+only the items that share a word with it, and skips words so common among the items that
+they say nothing, so a few thousand items cost a few microseconds per query. Similarity is
+the cosine of the two word sets, |A & B| / sqrt(|A| |B|).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+
+_WORD = re.compile(r"[^\W_]+")
+
+STOPWORDS = frozenset(
+    "a an the and or but if then so of to in on at by for with from as is are was were be "
+    "been being am do does did done have has had i me my we our you your he she it its they "
+    "them their this that these those there here what which who whom whose how why when "
+    "where can could would should will shall may might must not no yes please just also "
+    "very too than into about over under up down out some any all each more most other such "
+    "only own same s t ll re ve d m let lets get got make like want need".split())
+# A word shared by more than this share of the items (and more than a few of them) is
+# skipped at query time: it would touch most of the index and separate nothing.
+COMMON_SHARE = 0.02
+MAX_QUERY_WORDS = 10
+
+
+def content_words(text: str, limit: int = 4000) -> frozenset[str]:
+    return frozenset(w for w in _WORD.findall(text[:limit].lower()) if w not in STOPWORDS)
+
+
+def words_of(tokens: Sequence[str], limit: int = 400) -> frozenset[str]:
+    """Content words of already tokenised text (features.Prepared.tokens): no second scan."""
+    return frozenset(t for t in tokens[:limit] if t not in STOPWORDS and not t.isdigit())
+
+
+class Index:
+    """Items (word sets) with an inverted index; query by cosine similarity."""
+
+    __slots__ = ("_postings", "_sizes", "n")
+
+    def __init__(self, items: Iterable[frozenset[str]] = ()):
+        self._postings: dict[str, list[int]] = {}
+        self._sizes: list[int] = []
+        self.n = 0
+        for words in items:
+            self.add(words)
+
+    def add(self, words: frozenset[str]) -> int:
+        i = self.n
+        self._sizes.append(len(words))
+        for w in words:
+            self._postings.setdefault(w, []).append(i)
+        self.n += 1
+        return i
+
+    def query(self, words: frozenset[str] | Sequence[str], k: int = 5,
+              min_sim: float = 0.0, skip: int = -1) -> list[tuple[int, float]]:
+        """Up to k (item, similarity) pairs, most similar first, similarity >= min_sim;
+        ``skip`` leaves one item out (leave-one-out evaluation)."""
+        if not words or not self.n:
+            return []
+        postings = self._postings
+        cap = max(8, int(COMMON_SHARE * self.n))
+        # Rarest words first, and only a few of them: they carry the similarity, and a
+        # common word's long posting list would cost more than the whole routing budget.
+        lists = sorted((p for p in map(postings.get, words) if p is not None and len(p) <= cap),
+                       key=len)[:MAX_QUERY_WORDS]
+        hits: dict[int, int] = {}
+        get = hits.get
+        for plist in lists:
+            for i in plist:
+                hits[i] = get(i, 0) + 1
+        if not hits:
+            return []
+        q = len(words)
+        sizes = self._sizes
+        scored = [(c / math.sqrt(q * sizes[i]), i) for i, c in hits.items()
+                  if sizes[i] and i != skip]
+        scored = [(s, i) for s, i in scored if s >= min_sim]
+        scored.sort(key=lambda t: (-t[0], t[1]))
+        return [(i, s) for s, i in scored[:k]]

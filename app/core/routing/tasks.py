@@ -1,0 +1,129 @@
+"""The task types, in words, and the tokens the task classifier reads.
+
+Shared by training (training/train_tasks.py) and inference (tasktype.py): the classifier's
+inputs are the prompt's word unigrams and pairs plus a few marker tokens for structure that
+words miss (a code block, answer options, a formula, the first word, the length).
+"""
+
+from __future__ import annotations
+
+from app.core.routing.features import Prepared
+from app.core.routing.types import TASKS
+
+TASK_IDS: tuple[str, ...] = tuple(t for t, _ in TASKS)
+TASK_LABELS: dict[str, str] = dict(TASKS)
+TASK_INDEX: dict[str, int] = {t: i for i, t in enumerate(TASK_IDS)}
+
+def _terms(s: str) -> frozenset[str]:
+    return frozenset(s.split("|"))
+
+
+# Cue words per task type, as marker tokens the classifier weighs (they are evidence, not a
+# rule: "fix" is a rewrite cue and a debugging cue, the model learns which wins with what).
+# A handful of examples per type cannot teach every synonym; these lists carry that.
+CUES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("greet", _terms("hi|hello|hey|hiya|yo|thanks|thank|thx|ty|cheers|morning|bye|sup|"
+                     "appreciate|awesome|cool|great|nice|ok|okay|lol|good night")),
+    ("lookup", _terms("what is|who is|who was|who wrote|who invented|when did|when was|"
+                      "where is|how many|how tall|what does|stand for|define|definition|"
+                      "capital of|default|meaning of|what year")),
+    ("extract", _terms("extract|pull out|pull the|get the|list all|list the|find all|parse|"
+                       "return the|which companies|names of|out of this")),
+    ("classify", _terms("classify|categorize|categorise|label|tag|sentiment|spam|is this|"
+                        "positive or|or negative|which of these|flag|detect|intent|toxic")),
+    ("summarize", _terms("summarize|summarise|summary|tl dr|tldr|gist|key points|key point|"
+                         "sum up|recap|condense|synopsis|takeaway|in a nutshell|abstract")),
+    ("translate", _terms("translate|translation|in french|in spanish|in german|in italian|"
+                         "to french|to spanish|to german|to italian|in japanese|to english|"
+                         "into english|how do you say|word for|mean in")),
+    ("rewrite", _terms("rewrite|rephrase|paraphrase|proofread|grammar|typos|typo|polish|"
+                       "reformat|format|convert|shorter|more formal|formally|politely|tone|"
+                       "snake case|camelcase|sort these|edit this|make this|make it")),
+    ("code", _terms("python|javascript|typescript|java|rust|golang|go|c|sql|bash|regex|"
+                    "function|script|implement|code|snippet|api|class|react|html|css|"
+                    "dockerfile|query|cli|algorithm|one liner|command|git")),
+    ("debug", _terms("bug|bugs|debug|error|exception|traceback|stack trace|crash|crashes|"
+                     "fails|failing|failed|broken|why does|why is|doesn t|leak|deadlock|"
+                     "race condition|slow|segfault|review this|code review|fix this|"
+                     "what s wrong|not working|wrong with|rebalancing|hangs")),
+    ("calc", _terms("calculate|compute|what s|how much|percent|tip|convert|average|sum|"
+                    "total|price|cost|speed|interest|hours|minutes|km|miles|celsius|"
+                    "fahrenheit")),
+    ("proof", _terms("prove|proof|derive|derivation|show that|theorem|lemma|rigorous|"
+                     "closed form|integral|eigenvalues|converges|diverges|irrational|"
+                     "induction|equations|transform|limit")),
+    ("logic", _terms("puzzle|riddle|clues|who owns|liar|lies|truth|knights|knaves|"
+                     "prisoners|weighings|jug|sit|sits|houses|next in the sequence|"
+                     "odd one out|valid|deduce")),
+    ("analysis", _terms("compare|comparison|versus|vs|pros and|and cons|trade offs|"
+                        "tradeoffs|recommend|should we|should i|plan|roadmap|design|"
+                        "architecture|strategy|evaluate|assess|analyze|analyse|weigh|"
+                        "migrate|migration|pick one|choose|root cause|what could explain")),
+    ("expert", _terms("contract|clause|legal|lawyer|law|enforceable|liability|indemnify|"
+                      "indemnity|nda|gdpr|hipaa|ccpa|compliance|compliant|lease|tenant|"
+                      "landlord|rights|tax|taxes|taxed|deduct|irs|accounting|ifrs|gaap|"
+                      "audit|balance sheet|dosage|symptoms|diagnosis|side effects|drug|"
+                      "medication|mri|blood test|surgery|pregnant|invest|mortgage|"
+                      "retirement|patent|regulation|laid off")),
+    ("creative", _terms("poem|haiku|limerick|sonnet|story|stories|joke|lyrics|song|rap|"
+                        "slogan|tagline|toast|speech|novel|fiction|fantasy|screenplay|"
+                        "scene|dialogue|bedtime|names for|name ideas|ideas for|brainstorm|"
+                        "creative|tweet|rhyme|blog post")),
+)
+
+# word -> the cue tokens it raises: one lookup per word instead of a scan per cue family.
+_CUE_OF: dict[str, tuple[str, ...]] = {}
+for _name, _terms_of in CUES:
+    for _t in _terms_of:
+        _CUE_OF[_t] = (*_CUE_OF.get(_t, ()), f"@{_name}")
+
+_CODE_MARKS = ("```", "def ", "return ", "();", "){", ") {", "#include", "=>", "};", "import ",
+               "Traceback", "Error:", "error:", "Exception", " at line ", "    at ")
+_MATH_MARKS = ("$", "^", "\\frac", "\\sum", "\\int", "∫", "∑", "√", "≤", "≥", "=")
+
+
+def marker_tokens(prep: Prepared) -> list[str]:
+    """Structure the words alone do not show, as tokens that cannot collide with words."""
+    q = prep.question
+    out = [f"^{prep.tokens[0]}" if prep.tokens else "^"]
+    if len(prep.tokens) > 1:
+        out.append(f"^{prep.tokens[0]} {prep.tokens[1]}")
+    n = len(prep.text)
+    out.append("#tiny" if n < 40 else "#short" if n < 160 else "#medium" if n < 800 else "#long")
+    if any(map(q.__contains__, _CODE_MARKS)):
+        out.append("#code")
+    if "```" in q:
+        out.append("#fence")
+    if any(map(q.__contains__, _MATH_MARKS)):
+        out.append("#math")
+    if q.count("\n") >= 3:
+        out.append("#lines")
+    if ("\nA" in q or "\n(A" in q) and ("\nB" in q or "\n(B" in q):
+        out.append("#options")
+    if q.rstrip().endswith("?"):
+        out.append("#question")
+    if any(map(str.isdigit, prep.tokens[:60])):
+        out.append("#number")
+    cues = {c for t in filter(_CUE_OF.__contains__, prep.grams) for c in _CUE_OF[t]}
+    out += sorted(cues)
+    return out
+
+
+HEAD_TOKENS = 64
+TAIL_TOKENS = 32
+
+
+def task_tokens(prep: Prepared) -> set[str]:
+    """Words and pairs of the prompt's first and last few dozen words, plus markers: what a
+    prompt asks for is said at its start or end, and a pasted log or document in between
+    would only add noise (and time)."""
+    toks = prep.tokens
+    if len(toks) <= HEAD_TOKENS + TAIL_TOKENS:
+        out = set(prep.grams)
+    else:
+        out = set()
+        for part in (toks[:HEAD_TOKENS], toks[-TAIL_TOKENS:]):
+            out.update(part)
+            out.update(map(" ".join, zip(part, part[1:], strict=False)))
+    out.update(marker_tokens(prep))
+    return out
