@@ -41,10 +41,12 @@ def audit(ctx: click.Context, file: Path, as_json: bool, summary: bool, html_fil
         raise click.UsageError("--summary goes with --json")
     overrides = {"router": {"strategy": strategy}} if strategy else None
     settings = load_or_exit(config_file_of(ctx), overrides)
+    from app.commands.common import stored_memory
     from app.commands.route import decision_row
     from app.core.evaluation.audit import AuditTally
     from app.core.routing.policy import route
 
+    memory = stored_memory(settings)
     tally = AuditTally([t.name for t in settings.tiers], source=str(file))
     rows_out = as_json and not summary
     out = sys.stdout
@@ -59,7 +61,7 @@ def audit(ctx: click.Context, file: Path, as_json: bool, summary: bool, html_fil
                 tally.bad_rows += 1
                 warn_bad(row, file)
                 continue
-            d = route(row.prompt, settings)
+            d = route(row.prompt, settings, memory=memory)
             tally.add(row.id, row.prompt, d)
             if bar is not None and row.line - last_line >= 500:
                 bar.update(row.line - last_line)

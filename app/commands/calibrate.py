@@ -58,7 +58,7 @@ def _labels(settings, data: Path | None):
     if data is not None:
         from app.commands.eval import load_outcomes
 
-        outcomes, scores = load_outcomes(data, settings.router.strategy)
+        outcomes, scores = load_outcomes(data, settings)
         return outcomes, scores, f"{len(outcomes)} labelled rows from {data}"
     try:
         with open_store(settings) as store:

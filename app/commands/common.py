@@ -57,3 +57,20 @@ def config_file_of(ctx: click.Context) -> str | None:
 
 def warn_bad(bad: BadRow, path: Path) -> None:
     click.echo(f"{path}:{bad.line}: skipped: {bad.problem}", err=True)
+
+
+def stored_memory(settings: Settings) -> Any:
+    """The user's judged prompts (the router's memory), so `route` and `audit` decide as the
+    console does; None when there is no ledger yet (nothing is created just to read it)."""
+    from app.core.ledger.store import StoreError, default_path, open_store
+
+    if not settings.store.url and not default_path().exists():
+        return None
+    from app.core.evaluation.labels import verdict_memory
+
+    try:
+        with open_store(settings) as store:
+            return verdict_memory(store, settings)
+    except (StoreError, OSError) as exc:
+        click.echo(f"warning: your verdicts are not used for this decision ({exc})", err=True)
+        return None

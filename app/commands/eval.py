@@ -184,15 +184,11 @@ def _load(file: Path, settings: Any):  # -> tuple
 
 def load_outcomes(file: Path, settings: Any):  # -> tuple[list[Outcome], list[float]]
     """(outcomes, scores) of FILE for fitting a threshold (`routedeck calibrate --data`):
-    the threshold-free form of route's scores (policy.policy_score with bands). ``settings``
-    may still be a strategy name (older callers): the defaults with that strategy then."""
+    the threshold-free form of route's scores (policy.policy_score with bands), under the
+    user's own policy settings."""
     from app.core.evaluation import metrics
     from app.core.evaluation.labels import route_score
 
-    if isinstance(settings, str):
-        from app.core.config.settings import Settings
-
-        settings = Settings(router={"strategy": settings})
     outcomes, scores = [], []
     for row in read_rows(file):
         if isinstance(row, BadRow):

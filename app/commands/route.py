@@ -44,10 +44,11 @@ def route(ctx: click.Context, prompt: str | None, as_json: bool, strategy: str |
     prompt = prompt_or_stdin(prompt)
     overrides = {"router": {"strategy": strategy}} if strategy else None
     settings = load_or_exit(config_file_of(ctx), overrides)
+    from app.commands.common import stored_memory
     from app.core.ledger.money import format_usd
     from app.core.routing.policy import route as do_route
 
-    d = do_route(prompt, settings)
+    d = do_route(prompt, settings, memory=stored_memory(settings))
     if as_json:
         click.echo(json.dumps(decision_row("1", d), ensure_ascii=False))
         return

@@ -86,7 +86,7 @@ class ScriptedEngine:
                        budget: Any = None, use_cache: bool = True,
                        tier: str | None = None, cancel: Any = None,
                        fallback: bool = True, system: str | None = None,
-                       continues: Any = None) -> AsyncIterator[Event]:
+                       continues: Any = None, memory: Any = None) -> AsyncIterator[Event]:
         self.turns += 1
         step = type(self).script.pop(0)
         decision = step.decision or replace(route(prompt, self.settings, history, state, budget),

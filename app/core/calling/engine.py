@@ -207,6 +207,7 @@ class Engine:
         fallback: bool = True,
         system: str | None = None,
         continues: Continues | None = None,
+        memory: Any = None,
     ) -> AsyncIterator[Event]:
         """One turn as events (see the module docstring for the order and the guarantees).
 
@@ -216,19 +217,22 @@ class Engine:
         refreshes the cache. ``fallback=False`` keeps every attempt on the routed (or forced)
         tier: a comparison must not quietly answer from another tier. ``system`` is the
         session's system prompt (over the tier's and the global one); ``continues`` makes
-        this turn's attempts part of an answered turn (see :class:`Continues`).
+        this turn's attempts part of an answered turn (see :class:`Continues`); ``memory``
+        is the user's judged prompts (:class:`app.core.routing.memory.Memory`), which move
+        the route of similar prompts.
         """
         settings = self.settings
         state = state if state is not None else SessionState()
         names = [t.name for t in settings.tiers]
         if tier is not None and tier not in names:
-            decision = route(prompt, settings, history, replace(state, force_next=None), budget)
+            decision = route(prompt, settings, history, replace(state, force_next=None), budget,
+                             memory)
             yield RouteDecided(decision)
             yield TurnFinished("error", Answer("", decision.tier, decision.model),
                                f"unknown tier '{tier}' (tiers: {', '.join(names)})")
             return
         route_state = replace(state, force_next=tier) if tier else state
-        decision = route(prompt, settings, history, route_state, budget)
+        decision = route(prompt, settings, history, route_state, budget, memory)
         yield RouteDecided(decision)
         chosen = settings.tier(decision.tier)
         base = [{"role": m["role"], "content": m.get("content") or ""} for m in history]

@@ -34,10 +34,12 @@ from app.core.conversation.services import EngineFactory, Services
 from app.core.conversation.stored import stored_system_prompt, stored_turns
 from app.core.conversation.turn import Conversation, Turn
 from app.core.conversation.verdict_stats import VerdictStats, verdict_stats
+from app.core.evaluation.labels import verdict_memory
 from app.core.ledger.money import money_text
 from app.core.ledger.reader import Ledger
 from app.core.ledger.records import BudgetState
 from app.core.ledger.store import Store
+from app.core.routing.memory import Memory
 from app.core.routing.policy import SessionState
 
 log = logging.getLogger("routedeck")
@@ -91,6 +93,7 @@ class ConsoleSession:
                                  use_disk=use_store, on_notice=on_notice)
         self.offline_notice_shown = False
         self.system_prompt: str | None = None  # this session's own (over tier and global)
+        self._memory: Memory | None = None  # judged prompts, loaded on first use
         self.title = ""
         self._cancel: asyncio.Event | None = None
 
@@ -269,9 +272,10 @@ class ConsoleSession:
         async def start() -> AsyncIterator[Event]:
             budget = await asyncio.to_thread(self.budget_state)
             engine = await asyncio.to_thread(self.services.engine, self.session_id)
+            memory = await asyncio.to_thread(self.memory)
             return engine.run_turn(turn.prompt, history, state=self.state, budget=budget,
                                    cancel=cancel, system=self.system_prompt, tier=tier,
-                                   use_cache=use_cache and not turn.fresh)
+                                   use_cache=use_cache and not turn.fresh, memory=memory)
 
         async for ev in self._guarded(turn, cancel, start):
             if isinstance(ev, RouteDecided) and ev.decision.forced:
@@ -338,6 +342,13 @@ class ConsoleSession:
                                             answer.request_id)
         if not self.title and store.store_prompts:  # privacy mode keeps no prompt text
             self.rename(turn.prompt)
+
+    def memory(self) -> Memory:
+        """Every verdict the user gave, as the router's memory of similar prompts (read from
+        the store once, then kept current by :meth:`judge`)."""
+        if self._memory is None:
+            self._memory = verdict_memory(self.store(), self.settings)
+        return self._memory
 
     def budget_state(self) -> BudgetState:
         return Ledger(self.store()).budget_state(self.session_id)
@@ -418,6 +429,8 @@ class ConsoleSession:
             stored = True
         turn = self.conversation[plan.turn_index]
         turn.compared, turn.verdict = pending.compared, verdict
+        # Routing learns from it at once: similar prompts now go where the verdict says.
+        self.memory().add(plan.prompt, verdict)
         if keep_new:
             turn.answer = kept
             if turn.message_id is not None:

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.routing.memory import Memory
+
 # verdict -> (cheap_score, premium_score, preference)
 LABEL_SCORES = {
     "cheap_enough": (1.0, 1.0, "cheap_win"),
     "tie": (1.0, 1.0, "tie"),
     "premium_better": (0.0, 1.0, "premium_win"),
 }
+
+
+def verdict_memory(store: Any, settings: Any) -> Memory:
+    """The user's judged prompts as the router's memory (every session's verdicts)."""
+    rows, _ = label_rows(store, settings)
+    return Memory.from_rows(rows, settings.router.memory_min_similarity)
 
 
 def label_rows(store: Any, settings: Any, session_id: int | None = None,

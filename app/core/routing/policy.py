@@ -318,7 +318,7 @@ def decide(
         score=score,
         threshold=threshold,
         task_type=c.task_type,
-        confidence=c.confidence,
+        confidence=threshold_confidence(c.score, th),
         rule=rule,
         reason=reason,
         signals=_signals(c, policy_rule if need != c_idx else "", score),
@@ -335,6 +335,21 @@ def decide(
         memory_note=c.memory_note,
         evidence=evidence,
     )
+
+
+def threshold_confidence(score: float, thresholds: Sequence[float]) -> float:
+    """How clearly the score sits on its side of the boundary in force, 0..1: the distance
+    to the nearest threshold over the room on that side (to 0, to 1, or to the next one).
+    A score against 0.5 says little when the useful threshold is 0.2."""
+    if not thresholds:
+        return 1.0
+    edges = [0.0, *thresholds, 1.0]
+    best = 1.0
+    for i, t in enumerate(thresholds, start=1):
+        room = (t - edges[i - 1]) if score < t else (edges[i + 1] - t)
+        if room > 0:
+            best = min(best, abs(score - t) / room)
+    return max(0.0, min(1.0, best))
 
 
 def _is_request(label: str) -> bool:

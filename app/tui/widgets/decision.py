@@ -66,7 +66,8 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
         _row("tier", (d.tier, f"{style} bold"), versus,
              (f"  [{', '.join(flags)}]" if flags else "", "$warning")),
         _row("model", f"{d.model}  via {d.provider}"),
-        _row("task", d.task_type, (f"   confidence {d.confidence:.2f}", LABEL)),
+        _row("task", d.task_label or d.task_type,
+             (f"   confidence {d.confidence:.2f}", LABEL)),
         _row("why", d.reason),
     ]
     if outcome is not None and (outcome.answer.tier != d.tier or outcome.status != "ok"
