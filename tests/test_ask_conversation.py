@@ -125,3 +125,31 @@ def test_session_titles_come_from_the_first_prompt(loopback, loopback_config):
     with open_store(load_settings(cfg)) as store:
         [s] = store.sessions()
     assert s["title"] == "How do I rotate a Postgres password without downtime?"
+
+
+def test_eval_counts_training_prompts_by_content_not_by_file(tmp_path, monkeypatch):
+    """A head (or a shuffle) of the training data is the model's own data under another
+    name: eval finds it by the prompts' fingerprints."""
+    from app.core.evaluation import overlap
+
+    rows = [json.dumps({"prompt": f"question number {i}", "cheap_score": i % 2,
+                        "premium_score": 1}) for i in range(40)]
+    data = tmp_path / "renamed.jsonl"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    trained = [f"Question  number {i}" for i in range(30)]  # case and spacing do not matter
+    overlap.write(tmp_path / overlap.FILE, trained)
+    monkeypatch.setattr(overlap, "trained_on",
+                        lambda model_dir=None, real=overlap.trained_on: real(tmp_path))
+    res = run(None, "eval", str(data))
+    assert "IN-SAMPLE: 30 of 40 prompts (75%) are ones the learned model was trained on" \
+        in res.stdout
+
+
+def test_eval_plot_without_matplotlib_fails_before_any_work(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is not None:  # the [plot] extra is installed
+        return
+    res = run(None, "eval", "tests/fixtures/routing_small.jsonl", "--plot",
+              str(tmp_path / "p.png"), code=1)
+    assert "needs matplotlib" in res.stderr and res.stdout == ""

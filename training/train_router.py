@@ -51,7 +51,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app.core.config.settings import Settings  # noqa: E402
-from app.core.evaluation import metrics  # noqa: E402
+from app.core.evaluation import metrics, overlap  # noqa: E402
 from app.core.evaluation import sample as shipped_sample  # noqa: E402
 from app.core.routing import demands, features, learned, policy, tasktype  # noqa: E402
 from app.core.routing.types import TASK_LABELS, Classification  # noqa: E402
@@ -506,6 +506,9 @@ def train(data: Path, out: Path, seed: int = 0, folds: int = FOLDS, cv: bool = T
             "evidence": evidence_table(rows, dev)}
     payload = serialise(vocab_list, w, b, cal, meta)
     write_gz(out / MODEL_FILE, payload)
+    # Fingerprints of the training prompts: `routedeck eval` reports how much of a file the
+    # model has seen, whatever the file is called or however it was cut.
+    overlap.write(out / overlap.FILE, (r["prompt"] for r in rows))
     report["model"] = {"file": MODEL_FILE, "bytes": (out / MODEL_FILE).stat().st_size,
                        "task_file": train_tasks.MODEL_FILE,
                        "task_bytes": (out / train_tasks.MODEL_FILE).stat().st_size,

@@ -7,6 +7,7 @@ and optional costs/prices. Figures per source/dataset and overall, next to the b
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import sys
 from collections import Counter
@@ -48,15 +49,28 @@ def training_report() -> dict[str, Any] | None:
 
 
 def _provenance(file: Path, used: str) -> tuple[bool, str]:
-    """(in-sample?, sentence): whether FILE is the data the shipped model was fitted on."""
+    """(in-sample?, sentence): how much of FILE the shipped model was fitted on, by prompt
+    (not by file name or digest: a head or a shuffle of the training data is still it)."""
     if used != "learned":
         return False, "rule-based v1 (hand-set weights, nothing fitted): figures are not in-sample"
-    digest = hashlib.sha256(file.read_bytes()).hexdigest()
-    if digest == _model_meta().get("data_sha256"):
-        return True, ("IN-SAMPLE: FILE is the learned model's own training data, so these figures "
-                      "flatter it; the honest (cross-validated) figures are under --cv")
-    return False, ("learned model scored on a file other than its training data (rows could "
-                   "still overlap with it if FILE is a subset)")
+    from app.core.evaluation.overlap import overlap
+
+    seen = overlap(r.prompt for r in read_rows(file) if not isinstance(r, BadRow))
+    if seen is None:
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        if digest == _model_meta().get("data_sha256"):
+            return True, ("IN-SAMPLE: FILE is the learned model's own training data, so these "
+                          "figures flatter it; the honest (cross-validated) figures are under --cv")
+        return False, ("learned model scored on a file other than its training data (no "
+                       "training fingerprints to check its prompts against)")
+    hits, total = seen
+    if not hits:
+        return False, f"none of the {total} prompts is one the learned model was trained on"
+    share = hits / total if total else 0.0
+    return share >= 0.5, (
+        f"{'IN-SAMPLE: ' if share >= 0.5 else ''}{hits} of {total} prompts ({share:.0%}) are "
+        "ones the learned model was trained on, so these figures flatter it; the honest "
+        "(cross-validated) figures are under --cv")
 
 
 def _block(group: str, n: int, metrics: dict[str, Any], router_name: str) -> list[str]:
@@ -245,6 +259,11 @@ def eval_cmd(ctx: click.Context, file: Path | None, mine: bool, as_json: bool,
     settings = load_or_exit(config_file_of(ctx), overrides)
     from app.core.evaluation import metrics
 
+    if plot_file is not None and importlib.util.find_spec("matplotlib") is None:
+        # Said before any work: the figures would be computed only to end in an error.
+        click.echo("--plot needs matplotlib, which is not installed: "
+                   "pip install 'routedeck[plot]'", err=True)
+        sys.exit(1)
     if (file is None) == (not mine):
         raise click.UsageError("give a FILE of labelled prompts, or --mine for your own verdicts")
     if mine:

@@ -146,11 +146,9 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         self.theme = wanted
 
     def _theme_changed(self, theme: Theme) -> None:
-        self.off_loop(lambda: themes.save_theme(theme.name, self.settings.ui.theme),
-                      self._theme_saved, "Could not save the theme choice")
-
-    def _theme_saved(self, saved: bool) -> None:
-        if not saved:
+        # A few hundred bytes, written here rather than in a thread: a choice made just before
+        # quitting must not be lost with an unfinished worker.
+        if not themes.save_theme(theme.name, self.settings.ui.theme):
             self.notify("Could not save the theme choice (data dir not writable).",
                         severity="warning")
 
