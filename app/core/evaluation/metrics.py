@@ -1,4 +1,5 @@
-"""Routing quality on labelled outcomes, with the RouteLLM definitions (see DESIGN.md).
+"""Routing quality on labelled outcomes, with the RouteLLM definitions (APGR, CPT, cost at a
+quality target; README "How routing decides" shows them in use).
 
 A router is judged by the curve it traces when the top-k scored prompts go to the premium tier,
 k = 0..n. Prompts with equal router scores move together: a tie block is one step of the curve
@@ -15,7 +16,6 @@ Costs per row, best source first:
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -188,14 +188,6 @@ class Metrics:
     r_cheap: float | None = None
     r_premium: float | None = None
 
-    @property
-    def ill_conditioned(self) -> bool:
-        """PGR divides by the premium-cheap quality gap; under ILL_CONDITIONED_GAP a handful of
-        prompts swing APGR far outside 0..1 and it says little about the router."""
-        if self.r_cheap is None or self.r_premium is None:
-            return False
-        return abs(self.r_premium - self.r_cheap) < ILL_CONDITIONED_GAP
-
     def to_dict(self) -> dict[str, Any]:
         def r(v: float | None) -> float | None:
             return None if v is None else round(v, 4)
@@ -247,12 +239,6 @@ def oracle_metrics(outcomes: Sequence[Outcome]) -> Metrics:
     among equal gains."""
     scores = [o.gain - 1e-9 * (o.premium_cost - o.cheap_cost) for o in outcomes]
     return router_metrics(outcomes, scores)
-
-
-def shuffled_metrics(outcomes: Sequence[Outcome], seed: int = 0) -> Metrics:
-    """One concrete random router (used to sanity-check the analytic expectation)."""
-    rng = random.Random(seed)
-    return router_metrics(outcomes, [rng.random() for _ in outcomes])
 
 
 BASELINES = ("random", "always-cheap", "always-premium", "oracle")
