@@ -259,6 +259,8 @@ def policy_card(policy: dict[str, Any], note: str) -> str:
         ("strategy", esc(policy["strategy"])),
         ("score thresholds", bounds),
         ("task minimums", mins or "none configured"),
+        ("demand lifts", ", ".join(f"{esc(k)} +{v}" for k, v in
+                                   policy.get("demand_lift", {}).items()) or "none"),
     ]
     if "low_confidence_margin" in policy:
         items.append(("low-confidence band", f"{policy['low_confidence_margin']:g} below a threshold"))

@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from app.core.config.settings import tier_level
 from app.core.ledger.pricing import price_for, snapshot_label
 from app.core.ledger.reader import Ledger, Satisfaction, SeriesPoint, Totals
 from app.core.ledger.store import request_filter
@@ -170,6 +171,7 @@ def policy_in_force(settings: Settings) -> dict[str, Any]:
     """The routing policy and prices the current config applies (not necessarily those of
     past calls: :class:`PriceSeen` tells what each call was priced at)."""
     r = settings.router
+    names = [t.name for t in settings.tiers]
     tiers = []
     for tier in settings.tiers:
         price = price_for(tier, settings.provider_for(tier))
@@ -184,7 +186,11 @@ def policy_in_force(settings: Settings) -> dict[str, Any]:
         "tiers": tiers,
         "thresholds": list(r.thresholds),
         "low_confidence_margin": r.low_confidence_margin,
-        "task_min_tier": dict(r.task_min_tier),
+        # The minimums in force (built-in defaults and the file's keys), as tier names, for
+        # the task types kept above the cheapest tier; and the demand factors that lift.
+        "task_min_tier": {task: names[level] for task, level in (
+            (t, tier_level(v, names) or 0) for t, v in r.task_levels().items()) if level > 0},
+        "demand_lift": {d: n for d, n in r.lifts().items() if n > 0},
         "escalate_keywords": list(r.escalate_keywords),
         "deescalate_keywords": list(r.deescalate_keywords),
         "cascade": {"enabled": settings.cascade.enabled,
