@@ -47,7 +47,7 @@ def check(ctx: click.Context, file: str | None) -> None:
         prov = settings.provider_for(tier)
         key = ("no key needed" if prov.keyless else
                f"${prov.api_key_env} {'set' if prov.api_key() else 'NOT set'}")
-        click.echo(f"  tier {tier.name:<10} {tier.model} via {tier.provider} ({prov.base_url}; {key})")
+        click.echo(f"  tier {tier.name:<10} {tier.model} via {tier.provider} ({prov.shown_url}; {key})")
 
 
 @config.command()

@@ -37,8 +37,9 @@ from app.core.conversation.verdict_stats import VerdictStats, verdict_stats
 from app.core.ledger.money import money_text
 from app.core.ledger.reader import Ledger
 from app.core.ledger.records import BudgetState
-from app.core.ledger.store import Store
+from app.core.ledger.store import Store, StoreError
 from app.core.routing.policy import SessionState
+from app.core.textsafe import clean
 
 log = logging.getLogger("routedeck")
 
@@ -112,11 +113,28 @@ class ConsoleSession:
         return self.services.store()
 
     def open(self, session_id: int | None = None) -> None:
-        """Start a new session, or resume ``session_id`` (SessionError if it is unknown)."""
-        if session_id is None:
+        """Start a new session, or resume ``session_id`` (SessionError if it is unknown or
+        cannot be read).
+
+        A new session whose store fails on its first write still opens: a damaged file is
+        replaced by an in-memory store for this run, a locked one is kept (the calls are
+        recorded when it frees) with the conversation unsaved; :attr:`store_problem` says
+        which."""
+        if session_id is not None:
+            try:
+                self.resume(session_id)
+            except StoreError as exc:
+                raise SessionError(f"session {session_id} cannot be read: {exc}") from None
+            return
+        try:
             self.new_session()
-        else:
-            self.resume(session_id)
+        except StoreError as exc:
+            if exc.kind == "locked":
+                self.services.problems.append(f"this conversation is not stored ({exc})")
+                self.session_id = None
+                return
+            self.services.fall_back(str(exc))
+            self.new_session()
 
     def new_session(self) -> int:
         self.session_id = self.store().new_session()
@@ -229,7 +247,7 @@ class ConsoleSession:
     def start_turn(self, prompt: str) -> int:
         """Add a turn for ``prompt``; :meth:`run_turn` then answers it. Returns its index."""
         self._new_cancel()
-        return self.conversation.start(prompt)
+        return self.conversation.start(clean(prompt))
 
     def replace_last(self, prompt: str | None = None) -> int:
         """Regenerate (``prompt`` None) or edit the last turn: it leaves the conversation
