@@ -74,7 +74,13 @@ def init(force: bool) -> None:
     if target.exists() and not force:
         click.echo(f"{target} already exists; left unchanged (use --force to overwrite).")
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(example_config_path(), target)
-    target.chmod(0o600)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(example_config_path(), target)
+        target.chmod(0o600)
+    except OSError as exc:
+        click.echo(f"error: cannot write {target}: {target.parent} is not writable "
+                   f"({exc.strerror or exc}); make it writable or point ROUTEDECK_HOME at a "
+                   "writable directory", err=True)
+        sys.exit(1)
     click.echo(f"wrote {target}; edit it, then run `routedeck config check`.")

@@ -9,14 +9,20 @@ turn between steps (so deadlines and cancel fire on time), and stops at a size: 
 (status >= 400) is cut at :data:`ERROR_BODY_MAX` (its message is all that is kept of it), any
 other body fails with :class:`BodyTooLarge` past :data:`BODY_MAX`. Other encodings are refused
 (:class:`BadEncoding`): the request says it accepts only gzip and deflate.
+
+The transport logs every request's URL (at INFO), password included when ``base_url``
+carries one: :class:`RedactURLs` rewrites those records before any handler sees them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
+
+from app.core.config.urls import redact_urls_in
 
 try:  # the transport of the openai SDK: httpx2 in the SDKs this project pins, else httpx
     import httpx2 as httpx
@@ -121,10 +127,35 @@ async def bound_response(response: Any) -> None:
                                   ERROR_BODY_MAX if error else BODY_MAX, cut=error)
 
 
+class RedactURLs(logging.Filter):
+    """Log records of the HTTP stack, with the userinfo of any URL in them masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        safe = redact_urls_in(text)
+        if safe != text:
+            record.msg, record.args = safe, None
+        return True
+
+
+_LOGGERS = ("httpx2", "httpx", "httpcore2", "httpcore", "openai", "openai._base_client")
+
+
+def _redact_logs() -> None:
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactURLs) for f in logger.filters):
+            logger.addFilter(RedactURLs())
+
+
 def http_client(**kwargs: Any) -> Any:
     """The HTTP client the SDK is given: its defaults, plus the bounds of this module."""
     import openai
 
+    _redact_logs()
     headers = {"Accept-Encoding": ACCEPTED, **kwargs.pop("headers", {})}
     return openai.DefaultAsyncHttpxClient(headers=headers,
                                           event_hooks={"response": [bound_response]}, **kwargs)

@@ -265,7 +265,7 @@ class ProviderPool:
                         break
             finally:
                 await events.aclose()
-                await response.aclose()
+                await _close(response)
         except ProviderError:
             raise
         except TimeoutError:
@@ -420,7 +420,10 @@ class ProviderPool:
 
 
 def _chunk(ev: ServerEvent) -> dict[str, Any]:
-    """The chat-completion chunk an event carries ({} for an event of another type)."""
+    """The chat-completion chunk an event carries ({} for an event of another type, or one
+    whose data is empty: a keep-alive)."""
+    if not ev.data.strip():
+        return {}
     try:
         data = json.loads(ev.data)
     except (ValueError, RecursionError) as exc:  # not JSON, nested too deep, huge integer
@@ -439,6 +442,13 @@ def _chunk(ev: ServerEvent) -> dict[str, Any]:
             return {}
         raise _BadChunk(f"a JSON {_JSON_TYPES.get(type(data), 'value')} instead of an object")
     return data
+
+
+async def _close(response: Any) -> None:
+    """Close the response, but never wait long: a peer that stalls cannot hold the turn."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_S):
+            await response.aclose()
 
 
 async def _drain(events: AsyncIterator[ServerEvent], until: float) -> None:

@@ -117,9 +117,9 @@ class ConsoleSession:
         cannot be read).
 
         A new session whose store fails on its first write still opens: a damaged file is
-        replaced by an in-memory store for this run, a locked one is kept (the calls are
-        recorded when it frees) with the conversation unsaved; :attr:`store_problem` says
-        which."""
+        replaced by an in-memory store for this run, any other one is kept (the calls are
+        recorded when it can be, or kept for the next run) with the conversation unsaved;
+        :attr:`store_problem` says which."""
         if session_id is not None:
             try:
                 self.resume(session_id)
@@ -129,12 +129,15 @@ class ConsoleSession:
         try:
             self.new_session()
         except StoreError as exc:
-            if exc.kind == "locked":
-                self.services.problems.append(f"this conversation is not stored ({exc})")
-                self.session_id = None
+            if exc.kind == "damaged":
+                self.services.fall_back(str(exc))
+                self.new_session()
                 return
-            self.services.fall_back(str(exc))
-            self.new_session()
+            # Locked, full, read-only: the store stays, so each call's row is still written
+            # when it can be, or kept for the next run (LedgerWriter); only the conversation
+            # itself goes unsaved.
+            self.services.problems.append(f"this conversation is not stored ({exc})")
+            self.session_id = None
 
     def new_session(self) -> int:
         self.session_id = self.store().new_session()
@@ -146,7 +149,7 @@ class ConsoleSession:
     def resume(self, session_id: int) -> None:
         store = self.store()
         if store.session(session_id) is None:
-            known = [str(s[0]) for s in self.list_sessions()[:10]]
+            known = [str(s.id) for s in self.list_sessions()[:10]]
             hint = f"recent sessions: {', '.join(known)}" if known else "no sessions stored yet"
             raise SessionError(f"unknown session {session_id} ({hint})")
         self.session_id = session_id

@@ -97,6 +97,15 @@ def damaged(path: Path | str, exc: BaseException) -> str:
             f"`sqlite3 '{path}.broken' .recover` may save its rows")
 
 
+def _disk_full(path: Path | str) -> bool:
+    import shutil
+
+    try:
+        return shutil.disk_usage(Path(path).parent).free < 64 << 10
+    except OSError:
+        return False
+
+
 def fault(path: Path | str, exc: BaseException, busy_timeout_s: float | None = None
           ) -> StoreError:
     """A SQLite (or OS) failure on the ledger file as a StoreError with words to act on."""
@@ -109,6 +118,8 @@ def fault(path: Path | str, exc: BaseException, busy_timeout_s: float | None = N
         return StoreError(f"{path} is locked by another program (waited{wait}): close the "
                           "other RouteDeck or sqlite3 that holds it, or raise [store] "
                           "busy_timeout_s", "locked")
+    if "disk i/o error" in low and _disk_full(path):
+        low = "disk is full"  # SQLite says I/O error when it cannot even map its -shm file
     if "disk is full" in low or "database or disk is full" in low or "no space" in low:
         return StoreError(f"{path}: the disk is full; free some space")
     if "readonly" in low or "read-only" in low or "permission" in low:
@@ -126,6 +137,12 @@ def migrate(conn: sqlite3.Connection, upto: int | None = None) -> int:
     once upgrade it exactly once.
     """
     target = SCHEMA_VERSION if upto is None else upto
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    check_version(version)
+    if version >= target:
+        # Up to date: no write lock is needed, so a ledger that another program is writing
+        # (or that cannot be written at all) still opens.
+        return version
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
