@@ -130,19 +130,21 @@ class Fault:
     @classmethod
     def endless(cls, mode: str = "deltas") -> Fault:
         """A stream that never ends: ``line`` (one data line that never gets its newline),
-        ``deltas`` (chunks with no content, forever) or ``text`` (content tokens, forever)."""
+        ``deltas`` (chunks with no content, forever), ``text`` (content tokens, forever, as
+        fast as possible) or ``trickle`` (one content token every 50 ms, forever)."""
         return cls("endless", mode=mode)
 
 
 def sse_chunk(content: Any = None, finish: str | None = None, *, model: str = "m",
-              usage: dict[str, Any] | None = None, raw_json: bool = False) -> str:
+              usage: dict[str, Any] | None = None) -> str:
     """The ``data: ...`` line of one chat-completion chunk (and its blank line), with
     ``content`` as given: any JSON value (a number, an object, a lone surrogate)."""
     delta: dict[str, Any] = {} if content is None else {"content": content}
+    choices = [{"index": 0, "delta": delta, "finish_reason": finish}]
+    if usage is not None and content is None and finish is None:
+        choices = []  # the usage chunk of include_usage has no choices
     obj: dict[str, Any] = {"id": "chatcmpl-raw", "object": "chat.completion.chunk",
-                           "created": 0, "model": model,
-                           "choices": [] if usage is not None and content is None and finish is None
-                           else [{"index": 0, "delta": delta, "finish_reason": finish}]}
+                           "created": 0, "model": model, "choices": choices}
     if usage is not None:
         obj["usage"] = usage
     return f"data: {json.dumps(obj)}\n\n"
@@ -536,6 +538,10 @@ class _Handler(BaseHTTPRequestHandler):
             block = b"a" * 65536
             while not self.owner._stop.is_set():
                 self._chunk(block)
+            return
+        if fault.mode == "trickle":
+            while not self._wait(0.05):
+                self._chunk(sse_chunk("drop ", model=model).encode())
             return
         piece = sse_chunk(None, model=model) if fault.mode == "deltas" else \
             sse_chunk("endless ", model=model)
