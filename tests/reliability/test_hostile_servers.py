@@ -21,7 +21,7 @@ import pytest
 from app.core.config.loader import load_settings
 from tests.loopback_server import Fault, config_toml, sse_chunk
 from tests.reliability.disks import measured
-from tests.reliability.helpers import ledger_rows, run_cli
+from tests.reliability.helpers import ErrorServer, ledger_rows, run_cli
 from tests.tui.helpers import make_app, send, wait_for
 
 pytestmark = pytest.mark.reliability
@@ -316,3 +316,18 @@ def ledger_rows_at(home) -> list[dict]:
 
     with SQLiteStore.open(home / "data" / "routedeck.db") as store:
         return store.requests()
+
+
+def test_a_gzip_bombed_error_body_is_cut_not_inflated(tmp_path):
+    with ErrorServer(500, "unused", gzip_bomb=512 << 20) as server:
+        cfg = tmp_path / "bomb.toml"
+        cfg.write_text(config_toml(server.base_url, max_retries=0, cache=False, **DEADLINE),
+                       encoding="utf-8")
+        run = measured(["--config", str(cfg), "ask", "--json", "--tier", "premium", "hi"],
+                       tmp_path / "home", timeout=30)
+    assert "Traceback" not in run.stderr, run.stderr
+    out = json.loads(run.stdout)
+    MEASURED["gzip-bombed-500-body"] = (run.peak_mb, out["latency_s"], 0.0)
+    assert run.code == 1 and out["attempts"][0]["error_kind"] == "server"
+    assert run.peak_mb < MAX_MB, f"{run.peak_mb:.0f} MB"
+    assert out["latency_s"] < DEADLINE["first_token_timeout_s"] + SLACK_S

@@ -219,7 +219,8 @@ def test_report_and_export_read_a_read_only_ledger(tmp_path, loopback_config):
 
 # --- a damaged database -----------------------------------------------------------------
 @pytest.mark.parametrize("args", [["report"], ["report", "--json"], ["export"],
-                                  ["export", "--labels"], ["report", "--by", "tier"]])
+                                  ["export", "--labels"], ["report", "--by", "tier"],
+                                  ["review"]])
 def test_damaged_ledger_names_the_file_and_the_way_out(args, loopback_config):
     db = seeded(400)
     damage(db)
@@ -272,7 +273,8 @@ def test_unwritable_state_dir_is_a_message(args, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("args", [["ask", "--session", "1" + "0" * 29, "hi"],
                                   ["report", "--session", "9" * 30],
-                                  ["export", "--session", "9" * 30]])
+                                  ["export", "--session", "9" * 30],
+                                  ["review", "--session", "9" * 30]])
 def test_thirty_digit_session_id_is_a_clear_error(args, loopback_config):
     seeded(1)
     res = run_cli(*args, config=loopback_config())
