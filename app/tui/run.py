@@ -10,6 +10,7 @@ from typing import Any
 
 from app.core.config.settings import Settings
 from app.core.conversation.session import ConsoleSession, SessionError
+from app.core.textsafe import inert
 
 EXIT_USAGE = 2
 
@@ -62,6 +63,12 @@ def run_console(
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         session.close()
+        # Rows the ledger refused until the end: kept for the next run, or lost. Said here,
+        # on the restored terminal, since the console is gone.
+        outcome = session.services.write_outcome
+        if outcome is not None and outcome.summary():
+            head = "error" if outcome.lost else "warning"
+            sys.stderr.write(inert(f"routedeck: {head}: {outcome.summary()}") + "\n")
     if caught:
         sys.exit(128 + caught[0])
 

@@ -380,6 +380,24 @@ async def test_console_ctrl_n_on_a_locked_ledger_is_a_toast(loopback_config):
         await wait_for(pilot, lambda: app.session.session_id != first)
 
 
+async def test_console_on_a_locked_ledger_answers_and_keeps_the_row(loopback, loopback_config):
+    from app.core.config.loader import load_settings
+    from tests.tui.helpers import ask_and_wait, make_app
+
+    cfg = loopback_config(cache=False, extra=FAST_LOCK)
+    app = make_app(load_settings(cfg))
+    with write_lock(db_path()):  # locked until after the console has closed
+        async with app.run_test(size=(150, 44)) as pilot:
+            await ask_and_wait(pilot, "hello there")
+            assert app.session.conversation[0].status == "ok"
+            told = " ".join(str(n.message) for n in app._notifications)
+            assert "not written yet" in told and "locked" in told, told
+        outcome = app.session.services.write_outcome  # what the console's exit says
+        assert (outcome.spooled, outcome.lost) == (1, 0)
+    rep = run_cli("report", "--json", config=cfg)
+    assert json.loads(rep.stdout)["calls"] == 1
+
+
 async def test_console_on_a_full_disk_keeps_the_answer_and_says_it(loopback, loopback_config,
                                                                    tmp_path, monkeypatch):
     from app.core.config.loader import load_settings
@@ -459,3 +477,34 @@ def test_spool_survives_and_drains_once(tmp_path):
         (tmp_path / "copy.jsonl").read_bytes())  # the same rows offered a second time
     open_store().close()
     assert sorted(r["turn_id"] for r in ledger_rows()) == ["k0", "k1", "k2", "t0"]
+
+
+def test_kept_rows_drain_into_either_backend(backend):
+    """The spool is the store's, whichever it is: rows a team database refused (it was
+    unreachable) go into it on the next open, once."""
+    from app.core.ledger.records import AttemptRecord
+    from app.core.ledger.store import StoreError, spool_dir
+    from app.core.ledger.writer import LedgerWriter
+    from tests.fakes import open_test_store
+
+    class Unreachable:
+        def __init__(self, real):
+            self.location, self.in_memory_only, self.path = real.location, False, \
+                getattr(real, "path", None)
+
+        def record_attempt(self, rec):
+            raise StoreError(f"{self.location}: the server closed the connection")
+
+    with open_test_store() as real:
+        writer = LedgerWriter(Unreachable(real), spool_dir(real))
+        for i in range(2):
+            with pytest.raises(Exception, match="closed the connection"):
+                writer.record_attempt(AttemptRecord(
+                    turn_id=f"gone{i}", attempt=1, session_id=None, tier="cheap", model="m",
+                    provider="p", status="ok", started_at=1.0, cost_usd=0.5))
+        outcome = writer.close()
+        assert outcome.spooled == 2 and outcome.spool_file.is_file()
+    with open_test_store() as again:  # the next open writes them
+        assert sorted(r["turn_id"] for r in again.requests()) == ["gone0", "gone1"]
+    with open_test_store() as third:  # and only once
+        assert len(third.requests()) == 2
