@@ -303,7 +303,7 @@ def ask(ctx: click.Context, prompt: str | None, tier: str | None, as_json: bool,
             click.echo(inert(f"{head}: {ledger['summary']}"), err=True)
     if fin.status in ("ok", "truncated"):
         if not as_json:
-            click.echo(_summary(fin, settings.tier(fin.answer.tier).provider), err=True)
+            click.echo(inert(_summary(fin, settings.tier(fin.answer.tier).provider)), err=True)
             if fin.status == "truncated":
                 click.echo(inert(f"note: {fin.message}"), err=True)
         if unrecorded:

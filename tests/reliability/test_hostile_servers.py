@@ -118,6 +118,16 @@ def test_lone_surrogates_in_answers_and_prompts_are_replaced_not_fatal(as_json, 
     assert [json.loads(line)["answer"] for line in out.stdout.splitlines()][0] == rows[0]["answer"]
 
 
+def test_a_prompt_on_stdin_that_is_not_utf8_is_sent_cleaned(loopback, loopback_config):
+    res = run_cli("ask", "--json", config=loopback_config(cache=False),
+                  input=b"caf\xe9 \xff and \xed\xa0\x80 (a UTF-8-encoded surrogate)\n")
+    assert res.exit_code == 0, res.stderr
+    sent = loopback.bodies()[-1]["messages"][-1]["content"]
+    assert sent.startswith("caf\ufffd \ufffd and ")
+    assert not any("\ud800" <= c <= "\udfff" for c in sent)
+    assert ledger_rows()[0]["prompt"] == sent
+
+
 def test_surrogates_in_input_rows_audit_and_compare(loopback, loopback_config, tmp_path):
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps({"id": f"id-{LONE}", "prompt": f"hello {LONE} there"}) + "\n"

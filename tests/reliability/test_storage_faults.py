@@ -433,6 +433,8 @@ def test_export_refuses_the_ledger_and_existing_files(tmp_path, loopback_config)
                           config=cfg)
             no_traceback(res)
             assert res.exit_code == 1 and "ledger's own database" in res.stderr
+    res = run_cli("report", "--html", str(db), config=cfg)  # any page written from the ledger
+    assert res.exit_code == 1 and "ledger's own database" in res.stderr
     assert db.read_bytes()[:100] == before[:100] and len(ledger_rows()) == 5
     existing = tmp_path / "old.jsonl"
     existing.write_text("keep me\n")

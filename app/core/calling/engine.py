@@ -67,6 +67,7 @@ from app.core.routing.types import RouteDecision
 from app.core.textsafe import clean
 
 T = TypeVar("T")
+MAX_BACKOFF_S = 60.0
 
 
 class Cache(Protocol):
@@ -453,7 +454,8 @@ class Engine:
         eng = self.settings.engine
         if not err.retryable:
             return None, 0.0, ""
-        wait = eng.backoff_s * (2 ** retries)
+        # Doubling per retry, but never past a minute: a turn must end in minutes.
+        wait = min(eng.backoff_s * (2 ** retries), MAX_BACKOFF_S)
         too_long = False
         if err.retry_after is not None:
             too_long = err.retry_after > eng.retry_after_max_s
