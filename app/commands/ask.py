@@ -230,8 +230,14 @@ def _open_session(settings: Any, continue_: bool, session_id: int | None) -> Any
     # [telemetry]: each attempt is also exported; the one collector notice goes to stderr.
     session = ConsoleSession(settings, on_notice=lambda text: click.echo(f"warning: {text}",
                                                                           err=True))
+    from app.core.ledger.store import StoreError
+
     if continue_:
-        latest = session.list_sessions(1)
+        try:
+            latest = session.list_sessions(1)
+        except StoreError as exc:  # the ledger cannot be read: a new conversation, said
+            click.echo(f"warning: no earlier conversation can be read ({exc})", err=True)
+            latest = []
         session_id = latest[0].id if latest else None
         if session_id is None:
             click.echo("note: no earlier conversation to continue; starting a new one", err=True)
@@ -276,7 +282,12 @@ def ask(ctx: click.Context, prompt: str | None, tier: str | None, as_json: bool,
         raise click.UsageError("choose one of -c/--continue and --session")
     session = _open_session(settings, continue_, session_id)
     if system is not None:
-        session.set_system_prompt(system)
+        from app.core.ledger.store import StoreError
+
+        try:
+            session.set_system_prompt(system)
+        except StoreError as exc:  # still sent with this prompt; only not kept for -c
+            click.echo(f"warning: the system prompt is not stored ({exc})", err=True)
     out: dict[str, Any] = {}
     try:
         live = sys.stdout.isatty() if stream is None else stream
