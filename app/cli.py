@@ -43,7 +43,8 @@ class LazyGroup(click.Group):
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="Config file (default: $ROUTEDECK_CONFIG, then the user config dir).")
-@click.option("--session", "session_id", type=int, help="Resume this session in the console.")
+@click.option("--session", "session_id", type=click.IntRange(1, 2**63 - 1),
+              help="Resume this session in the console.")
 @click.option("--tier", "pin_tier", help="Pin every prompt of the console session to this tier.")
 @click.option("--play", "play_file", type=click.Path(exists=True, dir_okay=False),
               help="Demo: type the prompts of FILE (text or JSONL) into the console one by one.")

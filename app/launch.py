@@ -11,11 +11,11 @@ import sys
 
 import click
 
-from app.commands.common import config_file_of, load_or_exit
+from app.commands.common import ROW_ID, config_file_of, load_or_exit
 
 
 @click.command()
-@click.option("--session", "session_id", type=int,
+@click.option("--session", "session_id", type=ROW_ID,
               help="Only the pairs of this session (default: every pair awaiting a verdict).")
 @click.option("--blind/--no-blind", default=None,
               help="Show the two answers as A and B in random order, tiers hidden until the "
@@ -33,7 +33,11 @@ def review(ctx: click.Context, session_id: int | None, blind: bool | None) -> No
         click.echo(f"cannot open the ledger: {exc}", err=True)
         sys.exit(1)
     try:
-        pairs = store.compare_pairs(session_id=session_id, pending_only=True)
+        try:
+            pairs = store.compare_pairs(session_id=session_id, pending_only=True)
+        except StoreError as exc:  # a damaged or locked ledger: said, never a traceback
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
         if not pairs:
             where = f" in session {session_id}" if session_id is not None else ""
             click.echo(f"No answer pairs are waiting for a verdict{where}. Make some with "

@@ -19,7 +19,10 @@ Behaviour is controlled from the test through the server object (thread-safe):
 Faults (see :class:`Fault`): HTTP errors (401/403/404/429 + Retry-After/500/503), a stall
 before the first token, a stream cut without finish_reason/[DONE], malformed JSON in a
 chunk, a slow stream, a 200 with a non-JSON body, missing or negative usage fields, and a
-server that accepts the request and never answers.
+server that accepts the request and never answers. Hostile servers (the reliability suite):
+a raw SSE body written byte for byte (any field, any content value, lone surrogates), a
+body dripped one byte at a time, a gzip-compressed body that inflates to far more than it
+weighs, and streams that never end (an endless line, endless empty deltas, endless text).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -47,12 +51,16 @@ class Fault:
     """One injected misbehaviour. Build them with the class methods below."""
 
     kind: str  # http | stall | cut | cut_tail | malformed | slow | non_json | bad_usage | hang
+    #            | raw | drip | gzip | endless
     status: int = 500
     retry_after: float | None = None
     delay_s: float = 0.0
     after_tokens: int = 2
     tokens_per_s: float = 0.0
     usage: dict[str, Any] | None = None
+    body: bytes = b""  # raw: the SSE body as sent; drip: sent one byte per delay_s
+    size: int = 0  # gzip: bytes the body inflates to
+    mode: str = ""  # endless: line | deltas | text; gzip: what the inflated body is
 
     @classmethod
     def http(cls, status: int, retry_after: float | None = None) -> Fault:
@@ -99,6 +107,73 @@ class Fault:
     def hang(cls) -> Fault:
         """Accept the request and never answer (until the server stops)."""
         return cls("hang")
+
+    @classmethod
+    def raw(cls, body: str | bytes) -> Fault:
+        """Answer 200 text/event-stream with exactly this body (SSE fields, comments, any
+        JSON in the data lines, no [DONE] unless it is in ``body``). See :func:`sse_chunk`."""
+        return cls("raw", body=body.encode("utf-8", "surrogatepass") if isinstance(body, str)
+                   else body)
+
+    @classmethod
+    def drip(cls, seconds_per_byte: float, body: str | bytes | None = None) -> Fault:
+        """Send the answer's SSE body (or ``body``) one byte every ``seconds_per_byte``."""
+        data = body.encode() if isinstance(body, str) else body
+        return cls("drip", delay_s=seconds_per_byte, body=data or b"")
+
+    @classmethod
+    def gzip_bomb(cls, size: int, mode: str = "newlines") -> Fault:
+        """A ``Content-Encoding: gzip`` SSE body that inflates to ``size`` bytes: blank lines
+        (``newlines``, legal SSE), one line with no end (``line``) or one comment line
+        (``comment``). The compressed body weighs about size / 1000."""
+        return cls("gzip", size=size, mode=mode)
+
+    @classmethod
+    def endless(cls, mode: str = "deltas") -> Fault:
+        """A stream that never ends: ``line`` (one data line that never gets its newline),
+        ``deltas`` (chunks with no content, forever), ``text`` (content tokens, forever, as
+        fast as possible) or ``trickle`` (one content token every 50 ms, forever)."""
+        return cls("endless", mode=mode)
+
+
+def sse_chunk(content: Any = None, finish: str | None = None, *, model: str = "m",
+              usage: dict[str, Any] | None = None) -> str:
+    """The ``data: ...`` line of one chat-completion chunk (and its blank line), with
+    ``content`` as given: any JSON value (a number, an object, a lone surrogate)."""
+    delta: dict[str, Any] = {} if content is None else {"content": content}
+    choices = [{"index": 0, "delta": delta, "finish_reason": finish}]
+    if usage is not None and content is None and finish is None:
+        choices = []  # the usage chunk of include_usage has no choices
+    obj: dict[str, Any] = {"id": "chatcmpl-raw", "object": "chat.completion.chunk",
+                           "created": 0, "model": model, "choices": choices}
+    if usage is not None:
+        obj["usage"] = usage
+    return f"data: {json.dumps(obj)}\n\n"
+
+
+_BOMB_BLOCK = 1 << 20
+
+
+def _bomb(size: int, mode: str) -> bytes:
+    """Gzip bytes inflating to ``size`` bytes of filler (cached: building one takes time)."""
+    key = (size, mode)
+    cached = _BOMBS.get(key)
+    if cached is not None:
+        return cached
+    head = {"newlines": b"", "line": b"data: ", "comment": b": "}[mode]
+    filler = b"\n" if mode == "newlines" else b"x"
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [comp.compress(head)]
+    block = filler * _BOMB_BLOCK
+    for _ in range(max(1, size // _BOMB_BLOCK)):
+        parts.append(comp.compress(block))
+    parts.append(comp.flush())
+    data = b"".join(parts)
+    _BOMBS[key] = data
+    return data
+
+
+_BOMBS: dict[tuple[int, str], bytes] = {}
 
 
 @dataclass
@@ -377,6 +452,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return
+        if fault is not None and fault.kind in ("raw", "gzip", "endless"):
+            self._hostile(fault, model)
+            return
         text = ctl.replies.get(model, ctl.reply)
         toks = tokenize(text)
         want_lp = bool(body.get("logprobs")) and ctl.logprobs_supported
@@ -400,6 +478,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         base = {"id": "chatcmpl-loopback", "object": "chat.completion.chunk",
                 "created": int(time.time()), "model": model}
+        if fault is not None and fault.kind == "drip":
+            self._drip(fault, toks, finish, usage)
+            return
         if fault is not None and fault.kind == "stall" and self._wait(fault.delay_s):
             return
         tps = fault.tokens_per_s if fault is not None and fault.kind == "slow" else ctl.tokens_per_s
@@ -429,6 +510,54 @@ class _Handler(BaseHTTPRequestHandler):
         if include_usage and ctl.send_usage:
             self._sse({**base, "choices": [], "usage": usage})
         self._sse("[DONE]")
+        self._chunk(b"")
+
+    # --- hostile servers ---------------------------------------------------------------------
+    def _event_stream_headers(self, extra: dict[str, str] | None = None) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+
+    def _hostile(self, fault: Fault, model: str) -> None:
+        if fault.kind == "raw":
+            self._event_stream_headers()
+            self._chunk(fault.body)
+            self._chunk(b"")
+            return
+        if fault.kind == "gzip":
+            self._event_stream_headers({"Content-Encoding": "gzip"})
+            data = _bomb(fault.size, fault.mode)
+            for i in range(0, len(data), 16384):
+                self._chunk(data[i:i + 16384])
+            self._chunk(b"")
+            return
+        self._event_stream_headers()
+        if fault.mode == "line":
+            self._chunk(b'data: {"choices": [{"delta": {"content": "')
+            block = b"a" * 65536
+            while not self.owner._stop.is_set():
+                self._chunk(block)
+            return
+        if fault.mode == "trickle":
+            while not self._wait(0.05):
+                self._chunk(sse_chunk("drop ", model=model).encode())
+            return
+        piece = sse_chunk(None, model=model) if fault.mode == "deltas" else \
+            sse_chunk("endless ", model=model)
+        block = piece.encode() * 64
+        while not self.owner._stop.is_set():
+            self._chunk(block)
+
+    def _drip(self, fault: Fault, toks: list[str], finish: str, usage: dict[str, Any]) -> None:
+        body = fault.body or ("".join(sse_chunk(t) for t in toks) + sse_chunk(None, finish)
+                              + sse_chunk(usage=usage) + "data: [DONE]\n\n").encode()
+        for i in range(len(body)):
+            self._chunk(body[i:i + 1])
+            if self._wait(fault.delay_s):
+                return
         self._chunk(b"")
 
     def _non_stream(self, model: str, toks: list[str], finish: str, usage: dict[str, Any],

@@ -53,7 +53,9 @@ def test_continue_with_nothing_to_continue_starts_a_new_one(loopback, loopback_c
 def test_unknown_session_is_a_usage_error(loopback, loopback_config):
     res = run(loopback_config(), "ask", "--session", "123456789012345678901234567890",
               "hello", code=2)
-    assert "unknown session" in res.stderr and "Traceback" not in res.output
+    assert "not in the range" in res.stderr and "Traceback" not in res.output
+    res = run(loopback_config(), "ask", "--session", "424242", "hello", code=2)
+    assert "unknown session 424242" in res.stderr and "Traceback" not in res.output
 
 
 def test_a_failure_is_told_once(loopback, loopback_config):

@@ -8,23 +8,37 @@ control characters (ESC, C1) in the answer and in server messages visible and in
 (:mod:`app.core.textsafe`), so a hostile answer cannot drive the terminal; ``--json`` keeps
 the exact text (JSON escapes control characters).
 
-Exit codes: 0 answered (a cut answer too, with a note); 1 the call failed (message on stderr, no traceback); 2 no
-credentials / bad config / bad usage; 130 interrupted with Ctrl+C.
+Every call attempt is a ledger row. One the ledger cannot take now (locked past the busy
+timeout, disk full, read-only) is retried and, if still refused when ``ask`` ends, kept in a
+spool file the next command writes: said on stderr (``warning:``) and in ``--json``
+(``ledger``). One that can be neither written nor kept is said as an ``error:`` line, every
+time, and the exit status tells a script.
+
+Exit codes: 0 answered (a cut answer too, with a note); 1 the call failed (message on stderr,
+no traceback); 2 no credentials / bad config / bad usage; 3 answered, but the cost of the
+call is not in the ledger (it could be neither written nor kept; stderr says why);
+130 interrupted with Ctrl+C.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from typing import Any
 
 import click
 
-from app.commands.common import EXIT_CONFIG, config_file_of, load_or_exit, prompt_or_stdin
-from app.core.textsafe import inert
+from app.commands.common import (
+    EXIT_CONFIG,
+    ROW_ID,
+    config_file_of,
+    load_or_exit,
+    prompt_or_stdin,
+)
+from app.core.textsafe import dumps, inert
 
 EXIT_FAILED = 1
+EXIT_NOT_RECORDED = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -143,6 +157,27 @@ async def _run(session: Any, prompt: str, tier: str | None, as_json: bool,
         await session.aclose()
 
 
+def ledger_state(session: Any) -> dict[str, Any]:
+    """What became of this run's ledger rows (after the session closed): the ``ledger``
+    object of ``--json`` and what the text mode says."""
+    services = session.services
+    outcome = services.write_outcome
+    saved = services.persistent
+    state: dict[str, Any] = {
+        "saved": saved and (outcome is None or outcome.clean),
+        "retried": outcome.retried if outcome else 0,
+        "queued": outcome.spooled if outcome else 0,
+        "lost": outcome.lost if outcome else 0,
+        "spool_file": str(outcome.spool_file) if outcome and outcome.spool_file else None,
+        "problems": list(services.problems) + (outcome.problems if outcome else []),
+        "summary": outcome.summary() if outcome else "",
+    }
+    if not saved:
+        state["summary"] = ("the call is not recorded in the ledger: " +
+                            "; ".join(services.problems))
+    return state
+
+
 def _as_json(settings: Any, out: dict[str, Any]) -> dict[str, Any]:
     fin = out["finished"]
     ans = fin.answer
@@ -177,6 +212,8 @@ def _as_json(settings: Any, out: dict[str, Any]) -> dict[str, Any]:
         "escalation": out.get("escalation"),
         "finish_reason": ans.finish_reason,
         "message": fin.message,
+        "notes": list(fin.notes),
+        "ledger": out.get("ledger"),
         "request_ids": list(ans.request_ids),
         "session": out.get("session"),
         "decision": None if d is None else {
@@ -193,8 +230,14 @@ def _open_session(settings: Any, continue_: bool, session_id: int | None) -> Any
     # [telemetry]: each attempt is also exported; the one collector notice goes to stderr.
     session = ConsoleSession(settings, on_notice=lambda text: click.echo(f"warning: {text}",
                                                                           err=True))
+    from app.core.ledger.store import StoreError
+
     if continue_:
-        latest = session.list_sessions(1)
+        try:
+            latest = session.list_sessions(1)
+        except StoreError as exc:  # the ledger cannot be read: a new conversation, said
+            click.echo(f"warning: no earlier conversation can be read ({exc})", err=True)
+            latest = []
         session_id = latest[0].id if latest else None
         if session_id is None:
             click.echo("note: no earlier conversation to continue; starting a new one", err=True)
@@ -217,7 +260,7 @@ def _open_session(settings: Any, continue_: bool, session_id: int | None) -> Any
                    "only the answer that stands, once (default for pipes and files).")
 @click.option("-c", "--continue", "continue_", is_flag=True,
               help="Continue the most recent conversation (console or ask) with its history.")
-@click.option("--session", "session_id", type=int,
+@click.option("--session", "session_id", type=ROW_ID,
               help="Continue this stored session (see `routedeck report` or the console's F4).")
 @click.option("-s", "--system", help="System prompt for this conversation (kept when it is "
               "continued; over the tier's and [chat] system_prompt).")
@@ -239,7 +282,12 @@ def ask(ctx: click.Context, prompt: str | None, tier: str | None, as_json: bool,
         raise click.UsageError("choose one of -c/--continue and --session")
     session = _open_session(settings, continue_, session_id)
     if system is not None:
-        session.set_system_prompt(system)
+        from app.core.ledger.store import StoreError
+
+        try:
+            session.set_system_prompt(system)
+        except StoreError as exc:  # still sent with this prompt; only not kept for -c
+            click.echo(f"warning: the system prompt is not stored ({exc})", err=True)
     out: dict[str, Any] = {}
     try:
         live = sys.stdout.isatty() if stream is None else stream
@@ -252,13 +300,25 @@ def ask(ctx: click.Context, prompt: str | None, tier: str | None, as_json: bool,
     if fin is None:  # the engine always finishes a turn; this guards against a broken build
         click.echo("error: the turn ended without a result", err=True)
         sys.exit(EXIT_FAILED)
+    ledger = out["ledger"] = ledger_state(session)
+    # Rows were made (something was called) but are neither in the ledger nor kept for it.
+    unrecorded = bool(fin.answer.request_ids or fin.notes or out.get("attempts")) and \
+        (ledger["lost"] > 0 or not session.services.persistent)
     if as_json:
-        click.echo(json.dumps(_as_json(settings, out), ensure_ascii=False))
+        click.echo(dumps(_as_json(settings, out)))
+    else:
+        for note in fin.notes:
+            click.echo(inert(f"warning: {note}"), err=True)
+        if ledger["summary"]:
+            head = "error" if unrecorded else "warning"
+            click.echo(inert(f"{head}: {ledger['summary']}"), err=True)
     if fin.status in ("ok", "truncated"):
         if not as_json:
-            click.echo(_summary(fin, settings.tier(fin.answer.tier).provider), err=True)
+            click.echo(inert(_summary(fin, settings.tier(fin.answer.tier).provider)), err=True)
             if fin.status == "truncated":
                 click.echo(inert(f"note: {fin.message}"), err=True)
+        if unrecorded:
+            sys.exit(EXIT_NOT_RECORDED)
         return
     click.echo(inert(f"{fin.status}: {fin.message}"), err=True)
     sys.exit(EXIT_CONFIG if fin.status == "offline" else EXIT_FAILED)

@@ -51,7 +51,7 @@ def audit(ctx: click.Context, file: Path, as_json: bool, summary: bool, html_fil
     rows_out = as_json and not summary
     out = sys.stdout
     show_bar = not as_json and file.stat().st_size > 200_000 and sys.stderr.isatty()
-    total_lines = file.read_bytes().count(b"\n") + 1 if show_bar else 0
+    total_lines = _count_lines(file) if show_bar else 0
     bar_ctx = click.progressbar(length=total_lines, label="routing", file=sys.stderr) if show_bar else None
     last_line = 0
     bar = bar_ctx.__enter__() if bar_ctx else None
@@ -81,6 +81,20 @@ def audit(ctx: click.Context, file: Path, as_json: bool, summary: bool, html_fil
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     elif data is not None:
         _text(data)
+
+
+def _count_lines(path: Path, limit: int = 256 << 20) -> int:
+    """Lines of ``path`` for the progress bar, read in pieces (memory stays flat) and only up
+    to ``limit`` bytes: past that the bar is an estimate."""
+    count, seen = 1, 0
+    with path.open("rb") as fh:
+        while seen < limit:
+            block = fh.read(1 << 20)
+            if not block:
+                break
+            seen += len(block)
+            count += block.count(b"\n")
+    return count
 
 
 def audit_data(tally: AuditTally, settings: Settings) -> dict[str, Any]:

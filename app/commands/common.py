@@ -14,6 +14,9 @@ from app.core.config.settings import Settings
 from app.core.rows import BadRow
 
 EXIT_CONFIG = 2
+# Row ids the databases can hold: a larger --session is refused by click, in words.
+ROW_ID = click.IntRange(1, 2**63 - 1)
+MAX_STDIN_BYTES = 16 << 20
 
 
 def load_or_exit(config_file: str | None, overrides: dict[str, Any] | None = None) -> Settings:
@@ -41,13 +44,26 @@ def warn_config_permissions(config_file: str | None) -> None:
 def prompt_or_stdin(prompt: str | None) -> str:
     """The PROMPT argument, or stdin when it is piped; a usage error when there is neither
     or the prompt is blank (a blank prompt is never sent or routed)."""
+    from app.core.textsafe import clean
+
     if prompt is None:
         if sys.stdin.isatty():
             raise click.UsageError("give a PROMPT argument or pipe the prompt on stdin")
-        prompt = sys.stdin.read()
+        prompt = read_stdin()
     if not prompt.strip():
         raise click.UsageError("the prompt is empty")
-    return prompt
+    # An argument that was not valid UTF-8 arrives with lone surrogates: made encodable here.
+    return clean(prompt)
+
+
+def read_stdin(limit: int = MAX_STDIN_BYTES) -> str:
+    """Piped stdin as text, read with a bound (``ask < /dev/zero`` must not fill the memory);
+    bytes that are not UTF-8 become U+FFFD."""
+    stream = getattr(sys.stdin, "buffer", None)
+    data = stream.read(limit + 1) if stream is not None else sys.stdin.read(limit + 1)
+    if len(data) > limit:
+        raise click.UsageError(f"the prompt on stdin is larger than {limit >> 20} MiB")
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
 
 
 def config_file_of(ctx: click.Context) -> str | None:

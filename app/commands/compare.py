@@ -56,11 +56,12 @@ def compare(ctx: click.Context, file: Path, tiers_spec: str | None, concurrency:
         return
     try:
         store = open_store(settings)
+        session_id = store.new_session(f"compare {file.name}")
     except StoreError as exc:
-        click.echo(f"cannot open the ledger: {exc}", err=True)
+        click.echo(f"error: cannot open the ledger: {exc}", err=True)
         sys.exit(1)
-    session_id = store.new_session(f"compare {file.name}")
     problems: list[str] = []
+    ledger: list[str] = []
     with click.progressbar(length=len(prompts), label="comparing", file=sys.stderr) as bar:
         def done(res: PairResult) -> None:
             if res.problem:
@@ -71,7 +72,8 @@ def compare(ctx: click.Context, file: Path, tiers_spec: str | None, concurrency:
 
         try:
             results = asyncio.run(run_pairs(settings, prompts, tiers, store, session_id,
-                                            concurrency, done))
+                                            concurrency, done,
+                                            lambda o: ledger.append(o.summary())))
         except KeyboardInterrupt:
             click.echo("\ninterrupted; pairs finished so far are stored.", err=True)
             sys.exit(130)
@@ -87,6 +89,8 @@ def compare(ctx: click.Context, file: Path, tiers_spec: str | None, concurrency:
         click.echo(inert(f"  not stored: {line}"), err=True)  # server text: no raw escapes
     if len(problems) > 10:
         click.echo(f"  ... and {len(problems) - 10} more", err=True)
+    for line in filter(None, ledger):
+        click.echo(inert(f"warning: {line}"), err=True)
     if pairs:
         click.echo(f"judge them with: routedeck review --session {session_id}")
     if problems and not pairs:

@@ -52,7 +52,7 @@ def check(ctx: click.Context, file: str | None) -> None:
         prov = settings.provider_for(tier)
         key = ("no key needed" if prov.keyless else
                f"${prov.api_key_env} {'set' if prov.api_key() else 'NOT set'}")
-        click.echo(f"  tier {tier.name:<10} {tier.model} via {tier.provider} ({prov.base_url}; {key})")
+        click.echo(f"  tier {tier.name:<10} {tier.model} via {tier.provider} ({prov.shown_url}; {key})")
 
 
 def _unknown_theme(theme: str) -> str:
@@ -92,7 +92,13 @@ def init(force: bool) -> None:
     if target.exists() and not force:
         click.echo(f"{target} already exists; left unchanged (use --force to overwrite).")
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(example_config_path(), target)
-    target.chmod(0o600)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(example_config_path(), target)
+        target.chmod(0o600)
+    except OSError as exc:
+        click.echo(f"error: cannot write {target}: {target.parent} is not writable "
+                   f"({exc.strerror or exc}); make it writable or point ROUTEDECK_HOME at a "
+                   "writable directory", err=True)
+        sys.exit(1)
     click.echo(f"wrote {target}; edit it, then run `routedeck config check`.")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,8 +23,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from app.commands.common import config_file_of, load_or_exit
+from app.commands.common import ROW_ID, config_file_of, load_or_exit
+from app.commands.outfile import atomic_text, ledger_files
 from app.core.evaluation.labels import label_rows
+from app.core.textsafe import cleaned, dumps
 
 # report --by: the reader's dimensions, spelled out so the CLI needs no ledger import to start.
 BY_CHOICES = ("user", "host", "tier", "model", "task")
@@ -66,7 +67,23 @@ def _open(ctx: click.Context) -> tuple[Settings, Store]:
     from app.core.ledger.store import StoreError, open_store
 
     try:
-        return settings, open_store(settings)
+        # Read-only: a ledger on a read-only disk, or one this user may not write, still
+        # reports and exports.
+        return settings, open_store(settings, read_only=True)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@contextmanager
+def _reading(store: Store) -> Iterator[None]:
+    """Closes the store; a failure while reading it (a damaged page, a lock, a lost team
+    database) is a message naming the file and the way out, exit 1, never a traceback."""
+    from app.core.ledger.store import StoreError
+
+    try:
+        with store:
+            yield
     except StoreError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -84,7 +101,7 @@ def _pct(rate: float | None) -> str:
 
 
 @click.command()
-@click.option("--session", "session_id", type=int, help="Only this session.")
+@click.option("--session", "session_id", type=ROW_ID, help="Only this session.")
 @click.option("--since", help="Only calls from this local date/time on (YYYY-MM-DD[THH:MM]).")
 @click.option("--until", help="Only calls before this local date/time; a bare date includes "
               "that whole day.")
@@ -107,7 +124,7 @@ def report(ctx: click.Context, session_id: int | None, since: str | None, until:
     from app.core.ledger.reader import Ledger
     from app.core.ledger.summary import build_report, satisfaction_between
 
-    with store:
+    with _reading(store):
         if session_id is not None and store.session(session_id) is None:
             click.echo(f"error: no session {session_id} (see `routedeck report` for all)",
                        err=True)
@@ -131,23 +148,21 @@ def report(ctx: click.Context, session_id: int | None, since: str | None, until:
                 totals = ledger.totals(session_id=session_id, since=since_ts, until=until_ts)
             sat = satisfaction_between(ledger, session_id, since_ts, until_ts)
     if html_file:
-        _write_html(html_file, data)
+        _write_html(html_file, data, ledger_files(store))
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(dumps(data, indent=2))
     elif as_csv:
         click.echo(_report_csv(totals, sat, by, groups), nl=False)
     elif not html_file:
         _report_text(totals, sat, session_id, since, until, by, groups, where)
 
 
-def _write_html(path: str, data: dict[str, Any]) -> None:
+def _write_html(path: str, data: dict[str, Any], protect: list[Path]) -> None:
     from app.commands.html.report_page import render_report
 
-    try:
-        Path(path).write_text(render_report(data), encoding="utf-8")
-    except OSError as exc:
-        click.echo(f"error: cannot write {path}: {exc.strerror}", err=True)
-        sys.exit(1)
+    page = render_report(data)
+    with atomic_text(path, protect=protect) as fh:
+        fh.write(page)
     click.echo(f"wrote the savings report to {path} (one file: open it in any browser)",
                err=True)
 
@@ -290,35 +305,41 @@ def _groups_text(by: str, groups: dict[str, Any]) -> None:
 
 
 @contextmanager
-def _output(out: str | None) -> Iterator[IO[str]]:
+def _output(out: str | None, protect: list[Path], force: bool) -> Iterator[IO[str]]:
     if out is None:
         yield sys.stdout
         return
-    with Path(out).open("w", encoding="utf-8", newline="") as fh:
+    with atomic_text(out, protect=protect, force=force) as fh:
         yield fh
 
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
               show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, writable=True),
-              help="Write to FILE instead of stdout.")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Write to FILE instead of stdout (written whole or not at all; never over "
+              "the ledger's own database).")
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @click.option("--labels", is_flag=True,
               help="Export verdicts as routing-data rows (for `routedeck eval`).")
-@click.option("--session", "session_id", type=int, help="Only this session.")
+@click.option("--session", "session_id", type=ROW_ID, help="Only this session.")
 @click.option("--since", help="Only rows from this local date/time on.")
 @click.pass_context
-def export(ctx: click.Context, fmt: str, out: str | None, labels: bool,
+def export(ctx: click.Context, fmt: str, out: str | None, force: bool, labels: bool,
            session_id: int | None, since: str | None) -> None:
     """Write the requests table (or, with --labels, your verdicts) as JSON Lines or CSV."""
     since_ts = parse_since(since)
     settings, store = _open(ctx)
-    with store:
+    with _reading(store):
+        if out is not None:
+            from app.commands.outfile import check_target
+
+            check_target(Path(out), ledger_files(store), force=force)  # before any work
         if labels:
             rows, skipped = label_rows(store, settings, session_id, since_ts)
         else:
             rows, skipped = store.iter_requests(session_id=session_id, since=since_ts), 0
-        with _output(out) as fh:
+        with _output(out, ledger_files(store), force) as fh:
             n = _write_rows(fh, rows, fmt)
     what = "label" if labels else "request"
     if out is not None:
@@ -338,9 +359,9 @@ def _write_rows(fh: IO[str], rows: Any, fmt: str) -> int:
     writer: csv.DictWriter | None = None
     for row in rows:
         if fmt == "jsonl":
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(dumps(row) + "\n")
         else:
-            flat = {k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+            flat = {k: dumps(v) if isinstance(v, dict | list) else cleaned(v)
                     for k, v in row.items()}
             if writer is None:
                 writer = csv.DictWriter(fh, fieldnames=list(flat), lineterminator="\n")

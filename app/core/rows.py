@@ -1,7 +1,15 @@
 """Prompt files: JSON Lines with a ``prompt`` field, or plain text with one prompt a line.
 
 Read by ``audit``, ``eval``, ``compare`` and the console's ``--play``. Bad lines (undecodable
-bytes, NULs, malformed JSON) are reported with their line number and the rest go on.
+bytes, NULs, malformed or too deeply nested JSON, a line longer than :data:`MAX_LINE_BYTES`)
+are reported with their line number and the rest go on.
+
+Reading is bounded, so memory stays flat whatever the file is: a line is read at most
+:data:`MAX_LINE_BYTES` at a time, the rest of an over-long line is skipped in pieces, and a
+line that goes on past :data:`MAX_SKIP_BYTES` (``/dev/zero``, a sparse file of a gigabyte
+with no newline) ends the reading there, said as the last bad row. Text is made encodable
+on the way in (:func:`app.core.textsafe.clean`): a ``"\\ud800"`` in a prompt or an id is
+replaced, never carried to the store or the terminal.
 """
 
 from __future__ import annotations
@@ -10,7 +18,13 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from app.core.textsafe import clean
+
+MAX_LINE_BYTES = 1 << 20
+MAX_SKIP_BYTES = 64 << 20
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -27,14 +41,45 @@ class BadRow:
     problem: str
 
 
+def bounded_lines(fh: IO[bytes], max_line: int = MAX_LINE_BYTES,
+                  max_skip: int = MAX_SKIP_BYTES) -> Iterator[tuple[int, bytes | str]]:
+    """(line number, the line's bytes) for each line of ``fh``, or (number, problem) for a
+    line over ``max_line`` bytes (then skipped; reading stops for good when one goes on
+    past ``max_skip`` bytes)."""
+    lineno = 0
+    while True:
+        raw = fh.readline(max_line + 1)
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) <= max_line or raw.endswith(b"\n"):
+            yield lineno, raw
+            continue
+        skipped = len(raw)
+        while not raw.endswith(b"\n") and skipped <= max_skip:
+            raw = fh.readline(_CHUNK)
+            if not raw:
+                break
+            skipped += len(raw)
+        if skipped > max_skip:
+            yield lineno, (f"line longer than {max_skip >> 20} MiB (binary data, or no line "
+                           "ends?); the rest of the file is not read")
+            return
+        yield lineno, f"line longer than {max_line >> 10} KiB, skipped"
+
+
 def read_rows(path: Path) -> Iterator[InputRow | BadRow]:
     """Rows of a JSON Lines file with a ``prompt`` field, or a text file of one prompt a line.
 
-    Undecodable bytes, NULs and malformed JSON are reported per line; other lines go on.
+    Undecodable bytes, NULs, malformed or too deeply nested JSON and over-long lines are
+    reported per line; other lines go on.
     """
     jsonl: bool | None = None
     with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
+        for lineno, raw in bounded_lines(fh):
+            if isinstance(raw, str):
+                yield BadRow(lineno, raw)
+                continue
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -49,17 +94,22 @@ def read_rows(path: Path) -> Iterator[InputRow | BadRow]:
             if jsonl is None:
                 jsonl = text.lstrip().startswith("{")
             if not jsonl:
-                yield InputRow(lineno, str(lineno), text, {})
+                yield InputRow(lineno, str(lineno), clean(text), {})
                 continue
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
                 yield BadRow(lineno, f"malformed JSON ({exc.msg} at column {exc.colno})")
                 continue
+            except RecursionError:
+                yield BadRow(lineno, "JSON nested too deeply")
+                continue
+            except ValueError as exc:  # e.g. an integer of more digits than Python reads
+                yield BadRow(lineno, f"malformed JSON ({exc})"[:200])
+                continue
             if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str):
                 yield BadRow(lineno, "no string 'prompt' field")
                 continue
             rid = obj.get("id")
-            yield InputRow(lineno, str(rid) if rid is not None else str(lineno), obj["prompt"], obj)
-
-
+            yield InputRow(lineno, clean(str(rid)) if rid is not None else str(lineno),
+                           clean(obj["prompt"]), obj)

@@ -325,6 +325,7 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         self.refresh_ledger()
         self.refresh_header()
         self._telemetry_notice()
+        self._core_notes(ev)
         self._turn_idle()
 
     def _telemetry_notice(self) -> None:
@@ -333,6 +334,14 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         if notice and not self._telemetry_told:
             self._telemetry_told = True
             self.notify(notice, title="Telemetry", severity="warning", timeout=12)
+
+    def _core_notes(self, ev: TurnFinished) -> None:
+        """What the core wants said besides the answer (an attempt not in the ledger, a
+        usage figure not believed, the cache switched off): one toast, plain text."""
+        notes = [*ev.notes, *self.session.services.take_notices()]
+        if notes:
+            self.notify("\n".join(inert(n) for n in notes), title="Note", severity="warning",
+                        timeout=12, markup=False)
 
     def _offline_notice(self, index: int, ev: TurnFinished) -> None:
         chat = self.query_one(ChatView)

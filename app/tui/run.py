@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from app.core.config.settings import Settings
 from app.core.conversation.session import ConsoleSession, SessionError
+from app.core.textsafe import inert
 
 EXIT_USAGE = 2
 
@@ -35,7 +39,9 @@ def run_console(
         except OSError as exc:
             _fail(f"--play {play_file}: cannot be read ({exc.strerror})")
         if not prompts:
-            _fail(f"--play {play_file}: no prompts found (one per line, or JSONL with a 'prompt' field)")
+            why = f" ({'; '.join(problems[:3])})" if problems else ""
+            _fail(f"--play {play_file}: no prompts found (one per line, or JSONL with a 'prompt' "
+                  f"field){why}")
         playback = Playback(prompts, settings.ui.play_delay_s)
     try:
         session = ConsoleSession(settings, pin_tier=pin_tier)
@@ -49,7 +55,41 @@ def run_console(
     from app.tui.app import RouteDeckApp
 
     app = RouteDeckApp(session, playback=playback, startup_problems=problems[:5])
+    caught: list[int] = []
+    previous = _exit_on_signals(app, caught)
     try:
         app.run()
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         session.close()
+        # Rows the ledger refused until the end: kept for the next run, or lost. Said here,
+        # on the restored terminal, since the console is gone.
+        outcome = session.services.write_outcome
+        if outcome is not None and outcome.summary():
+            head = "error" if outcome.lost else "warning"
+            sys.stderr.write(inert(f"routedeck: {head}: {outcome.summary()}") + "\n")
+    if caught:
+        sys.exit(128 + caught[0])
+
+
+def _exit_on_signals(app: Any, caught: list[int]) -> dict[int, Any]:
+    """SIGTERM and SIGHUP end the console the way quitting does, so Textual restores the
+    terminal (alternate screen off, mouse reporting off, cursor shown) before the process
+    ends; the default action would kill it with the terminal left in application mode."""
+
+    def handler(signum: int, frame: Any) -> None:
+        caught.append(signum)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # the console is not running yet (or any more): nothing to undo
+            raise SystemExit(128 + signum) from None
+        # Thread-safe wake-up of the loop: the handler may interrupt it anywhere.
+        loop.call_soon_threadsafe(app.exit)
+
+    previous: dict[int, Any] = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            previous[signum] = signal.signal(signum, handler)
+    return previous

@@ -120,15 +120,31 @@ FAULTS: list[FaultCase] = [
 ]
 
 
+def _error_bomb(inflated: int) -> bytes:
+    """A gzip body that inflates to an OpenAI-style error of ``inflated`` bytes."""
+    import zlib
+
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [comp.compress(b'{"error": {"message": "')]
+    block = b" " * (1 << 20)
+    for _ in range(inflated >> 20):
+        parts.append(comp.compress(block))
+    parts += [comp.compress(b'"}}'), comp.flush()]
+    return b"".join(parts)
+
+
 class ErrorServer:
     """A server that answers every request with an HTTP error (``status``, or the statuses
     of a list in turn) and an OpenAI-style error body whose message is ``message`` or what
-    ``message(headers)`` returns (hostile text: escapes, markup, echoed headers)."""
+    ``message(headers)`` returns (hostile text: escapes, markup, echoed headers). With
+    ``gzip_bomb`` the body is instead gzip that inflates to that many bytes."""
 
-    def __init__(self, status: int | list[int], message: str | Callable[[dict[str, str]], str]):
+    def __init__(self, status: int | list[int], message: str | Callable[[dict[str, str]], str],
+                 gzip_bomb: int = 0):
         statuses = status if isinstance(status, list) else [status]
         self.calls = 0
         owner = self
+        bomb = _error_bomb(gzip_bomb) if gzip_bomb else b""
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:
@@ -139,10 +155,12 @@ class ErrorServer:
                 status = statuses[owner.calls % len(statuses)]
                 owner.calls += 1
                 text = message(dict(self.headers)) if callable(message) else message
-                body = json.dumps({"error": {"message": text, "type": "server_error",
-                                             "param": None, "code": None}}).encode()
+                body = bomb or json.dumps({"error": {"message": text, "type": "server_error",
+                                                     "param": None, "code": None}}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if bomb:
+                    self.send_header("Content-Encoding", "gzip")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

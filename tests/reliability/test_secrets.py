@@ -357,3 +357,91 @@ def test_team_store_and_telemetry_never_show_the_key_or_the_password(
     assert [p for p in tmp_path.rglob("*") if p.is_file() and team_leaks(p.read_bytes())] == []
     server_log = pg_server.base / "server.log"
     assert server_log.is_file() and not team_leaks(server_log.read_bytes())
+
+
+# --- a password inside a URL (base_url userinfo) ------------------------------------------
+URL_SENTINEL = "urlpw-SENTINEL-93c1e0aa7d5bq"
+URL_MIDDLE = "93c1e0aa7d5b"
+TOKEN_SENTINEL = "urltok-SENTINEL-5e8f21cc40ddw"
+TOKEN_MIDDLE = "5e8f21cc40dd"
+
+
+def url_leaks(text: str | bytes) -> bool:
+    needles = (URL_SENTINEL, URL_MIDDLE, TOKEN_SENTINEL, TOKEN_MIDDLE)
+    if isinstance(text, bytes):
+        return leaks(text) or any(n.encode() in text for n in needles)
+    return leaks(text) or any(n in text for n in needles)
+
+
+def with_userinfo(url: str, userinfo: str) -> str:
+    return url.replace("http://", f"http://{userinfo}@", 1)
+
+
+def test_a_password_in_base_url_is_never_shown_logged_stored_or_exported(
+        sentinel_env, loopback, tmp_path, caplog):
+    """``base_url = "http://alice:PASSWORD@host/v1"`` (and a token as the whole userinfo) is
+    treated like a key: every output, log record, ledger row, export (every path: stdout and
+    --out, JSON Lines and CSV, --labels, report --json/--csv/--html) and file is searched."""
+    caplog.set_level(logging.DEBUG)
+    cfg = tmp_path / "userinfo.toml"
+    cfg.write_text(config_toml(with_userinfo(loopback.base_url, f"alice:{URL_SENTINEL}"),
+                               key_env=KEY_ENV), encoding="utf-8")
+    token_cfg = tmp_path / "token.toml"
+    token_cfg.write_text(config_toml(with_userinfo(loopback.base_url, TOKEN_SENTINEL),
+                                     key_env=KEY_ENV, cache=False), encoding="utf-8")
+    dead = tmp_path / "dead-userinfo.toml"
+    dead.write_text(config_toml(f"http://alice:{URL_SENTINEL}@127.0.0.1:9/v1",
+                                key_env=KEY_ENV, max_retries=0), encoding="utf-8")
+    configs = {cfg, token_cfg, dead}
+    outputs: list[str] = []
+
+    def run(*args: str, config: Path = cfg, code: int | None = 0) -> None:
+        res = run_cli(*args, config=config)
+        outputs.extend([res.stdout, res.stderr])
+        if code is not None:
+            assert res.exit_code == code, (args, res.stderr)
+
+    run("ask", "hello there")
+    run("ask", "--json", "--no-cache", "what is 2+2")
+    run("ask", "--json", "hello again", config=token_cfg)
+    for status in (401, 404, 500):
+        loopback.fail_always(Fault.http(status))
+        run("ask", "--no-cache", "hello there", code=1)
+        run("ask", "--json", "--no-cache", "hello there", code=1)
+    loopback.reset()
+    run("ask", "--no-cache", "hello there", config=dead, code=1)
+    run("ask", "--json", "--no-cache", "hello there", config=dead, code=1)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("compare me\n", encoding="utf-8")
+    run("compare", "-y", str(prompts))
+    with open_store() as store:  # a verdict, so --labels exports a row
+        pair = store.compare_pairs()[0]
+        store.add_verdict(pair["answer_request_id"], pair["compared_request_id"], "tie")
+    run("config", "check")
+    run("config", "check", config=token_cfg)
+    run("route", "--json", "hello there")
+    for fmt in ([], ["--json"], ["--csv"], ["--by", "model"]):
+        run("report", *fmt)
+    run("report", "--html", str(tmp_path / "report.html"))
+    for fmt in ("jsonl", "csv"):
+        run("export", "--format", fmt)
+        run("export", "--format", fmt, "--out", str(tmp_path / f"ledger.{fmt}"))
+        run("export", "--labels", "--format", fmt)
+        run("export", "--labels", "--format", fmt, "--out", str(tmp_path / f"labels.{fmt}"))
+    texts: list[str] = []
+    asyncio.run(_console_turns(load_settings(cfg), ["a console question"], texts, tmp_path))
+    loopback.fail_always(Fault.http(401))
+    asyncio.run(_console_turns(load_settings(cfg), ["a failing one"], texts, tmp_path))
+
+    rows = open_store().requests()
+    assert len(rows) >= 15 and any("was not found at" in (r["error_message"] or "")
+                                   for r in rows)  # the URL was in a stored message...
+    assert (tmp_path / "labels.jsonl").read_text().count("\n") == 1
+    assert [o[:300] for o in outputs if url_leaks(o)] == []
+    assert [t[:200] for t in texts if url_leaks(t)] == []
+    assert not url_leaks(caplog.text)
+    assert not url_leaks(json.dumps(rows))  # ...without its password
+    found = [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")
+             if p.is_file() and p not in configs and url_leaks(p.read_bytes())]
+    assert found == []
+    assert "alice:***@" in " ".join(outputs)  # shown, redacted

@@ -125,17 +125,32 @@ class ResponseCache:
     """SQLite-backed cache of answers. Safe to share between the tasks of one event loop."""
 
     def __init__(self, config: CacheConfig, path: Path | None = None, *,
-                 store_prompts: bool = True, clock: Callable[[], float] = time.time) -> None:
+                 store_prompts: bool = True, clock: Callable[[], float] = time.time,
+                 on_broken: Callable[[str], None] | None = None) -> None:
+        """Open (creating) the cache file; raises sqlite3.Error or OSError when it cannot
+        be (a read-only or full disk, a file where the directory should be).
+
+        ``on_broken`` hears, once, that a cache which opened then failed is off for the
+        rest of the run; until then each failure is only a miss."""
         self.config = config
         self.store_prompts = store_prompts
         self.clock = clock
         self.path = path or paths.cache_dir() / FILE_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._on_broken = on_broken
+        self.broken: str | None = None
         self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+            # Proves the file can be written now, not at the first answer.
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -154,9 +169,12 @@ class ResponseCache:
         A cache that cannot be read (locked or damaged file) is a miss: the cache only ever
         saves money, it must not stop a turn.
         """
+        if self.broken:
+            return None
         try:
             return self._get(messages, model)
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
             return None
 
     def _get(self, messages: Sequence[dict[str, str]], model: str) -> CachedAnswer | None:
@@ -216,11 +234,22 @@ class ResponseCache:
 
         Returns False when the cache could not be written (the turn is unaffected).
         """
+        if self.broken:
+            return False
         try:
             self._put(messages, model, tier, answer, input_tokens, output_tokens, usage_source)
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
             return False
         return True
+
+    def _failed(self, exc: BaseException) -> None:
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            return  # another program writes the cache just now: only a miss
+        self.broken = f"the response cache is off ({self.path}: {exc}); answers are not cached"
+        if self._on_broken is not None:
+            self._on_broken(self.broken)
 
     def _put(self, messages: Sequence[dict[str, str]], model: str, tier: str, answer: str,
              input_tokens: int, output_tokens: int, usage_source: str) -> None:
@@ -257,7 +286,8 @@ class ResponseCache:
                         "ORDER BY last_used ASC, id ASC LIMIT ?)", (excess,))
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
 
     def __len__(self) -> int:

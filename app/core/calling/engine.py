@@ -61,10 +61,13 @@ from app.core.calling.race import Cancelled, CancelRace
 from app.core.config.settings import Settings, TierConfig
 from app.core.ledger.costs import attempt_cost, total_cost
 from app.core.ledger.records import AttemptRecord, BudgetState, Recorder, Usage
+from app.core.ledger.writer import NotRecorded
 from app.core.routing.policy import SessionState, route
 from app.core.routing.types import RouteDecision
+from app.core.textsafe import clean
 
 T = TypeVar("T")
+MAX_BACKOFF_S = 60.0
 
 
 class Cache(Protocol):
@@ -119,6 +122,16 @@ class _Turn:
         self.escalated_from: str | None = None
         self.escalation_reason = ""
         self.record_errors: list[str] = []
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def all_notes(self) -> tuple[str, ...]:
+        if not self.record_errors:
+            return tuple(self.notes)
+        return (*self.notes, "not recorded in the ledger: " + "; ".join(self.record_errors))
 
     def messages(self, tier: TierConfig) -> list[dict[str, str]]:
         """What is sent to ``tier``: its system prompt (if any), the history, the prompt."""
@@ -166,6 +179,10 @@ class Engine:
             **fields,
         )
         costs.fill(rec)
+        if st is not None and st.usage_notes:
+            rec.extra["usage_warning"] = "; ".join(st.usage_notes)[:1000]
+            for note in st.usage_notes:
+                turn.note(f"{tier.name}: {note}")
         if st is not None and st.finish_reason:
             rec.extra["finish_reason"] = st.finish_reason
         if st is not None and st.mean_logprob is not None:
@@ -177,9 +194,14 @@ class Engine:
             return
         try:
             rid = self.recorder.record_attempt(rec)
+        except NotRecorded as exc:
+            # The recorder kept the row and writes it when the ledger can take it.
+            turn.record_errors.append(f"attempt {rec.attempt} not written yet ({exc}); it is "
+                                      "kept and retried")
+            return
         except Exception as exc:  # noqa: BLE001 - see below
             # A ledger that cannot write (disk full, locked file) must not take the answer
-            # away; the turn goes on and its TurnFinished message says what was not recorded.
+            # away; the turn goes on and its TurnFinished notes say what was not recorded.
             turn.record_errors.append(f"attempt {rec.attempt}: {type(exc).__name__}: {exc}")
             return
         if isinstance(rid, int):
@@ -223,6 +245,10 @@ class Engine:
         """
         settings = self.settings
         state = state if state is not None else SessionState()
+        # Text no file, database or terminal accepts (a lone surrogate) is fixed on the way in.
+        prompt = clean(prompt)
+        history = [{**m, "content": clean(m.get("content") or "")} for m in history]
+        system = clean(system) if system else system
         names = [t.name for t in settings.tiers]
         if tier is not None and tier not in names:
             decision = route(prompt, settings, history, replace(state, force_next=None), budget,
@@ -247,15 +273,13 @@ class Engine:
 
         def finish(status: str, message: str, text: str = "", on: TierConfig = chosen,
                    **kw: Any) -> TurnFinished:
-            if turn.record_errors:
-                note = "not recorded in the ledger: " + "; ".join(turn.record_errors)
-                message = f"{message} ({note})" if message else note
             answer = Answer(text, on.name, on.model, turn_id=turn.id,
                             latency_s=time.perf_counter() - turn.started,
                             request_ids=tuple(turn.request_ids),
                             fallback_from=turn.fallback_from,
                             escalated_from=turn.escalated_from, **kw)
-            return TurnFinished(status, answer, message)  # type: ignore[arg-type]
+            return TurnFinished(status, answer, message,  # type: ignore[arg-type]
+                                turn.all_notes())
 
         try:
             if decision.blocked:
@@ -434,7 +458,8 @@ class Engine:
         eng = self.settings.engine
         if not err.retryable:
             return None, 0.0, ""
-        wait = eng.backoff_s * (2 ** retries)
+        # Doubling per retry, but never past a minute: a turn must end in minutes.
+        wait = min(eng.backoff_s * (2 ** retries), MAX_BACKOFF_S)
         too_long = False
         if err.retry_after is not None:
             too_long = err.retry_after > eng.retry_after_max_s

@@ -120,6 +120,9 @@ class TurnFinished:
     status: TurnStatus
     answer: Answer
     message: str = ""  # for non-ok statuses (and cut answers): what happened and the fix
+    # Whatever the status, what the user should also know: an attempt not (yet) recorded in
+    # the ledger, a usage figure from the server that was not believed.
+    notes: tuple[str, ...] = ()
 
     @property
     def answered(self) -> bool:

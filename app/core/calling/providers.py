@@ -8,13 +8,23 @@ Error kinds (``ProviderError.kind``): ``auth`` (401/403), ``not_found`` (404, un
 ``rate_limit`` (429, with the server's Retry-After), ``server`` (5xx), ``timeout`` (connect,
 first token or total), ``connection`` (refused/DNS/unreachable), ``truncated`` (the stream
 ended or broke before a finish_reason), ``bad_response`` (non-JSON body or malformed chunk),
-``bad_request`` (other 4xx). Messages name provider, model and the fix, and never contain a key.
+``bad_request`` (other 4xx). Messages name provider, model and the fix, and never contain a
+key or a URL's password.
+
+The SDK sends the request and raises for HTTP errors; the event stream itself is read here,
+with bounds (:mod:`app.core.calling.bounded` for the body, :mod:`app.core.calling.sse` for
+its events): a server that sends a gzip bomb, a line that never ends, or an endless stream
+costs bounded memory, and every wait is bounded by the provider's deadlines. Each chunk is
+checked before it is believed: content must be text (lone surrogates are replaced, see
+:func:`app.core.textsafe.clean`), usage must be plausible (:mod:`app.core.calling.usage`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import re
 import time
 from collections.abc import AsyncIterator
@@ -24,18 +34,37 @@ from typing import Any
 import openai
 
 from app.core.calling import tokens
+from app.core.calling.bounded import BadEncoding, BodyTooLarge, http_client, httpx
 from app.core.calling.events import Usage
+from app.core.calling.sse import ServerEvent, StreamTooLarge, read_events
+from app.core.calling.usage import Reported, checked
 from app.core.config.settings import ProviderConfig, Settings, TierConfig
+from app.core.config.urls import redact_url, redact_urls_in, url_password
+from app.core.textsafe import clean
 
 # Keyless local servers ignore the key, but the SDK insists on one being set.
 PLACEHOLDER_KEY = "routedeck-keyless"
 CHARS_PER_TOKEN_CAP = 8
+# Bytes of event stream allowed per token of max_output_tokens (a chunk with its logprob is
+# a few hundred bytes), and at least this much whatever the cap.
+STREAM_BYTES_PER_TOKEN = 1024
+STREAM_BYTES_MIN = 4 << 20
+DRAIN_S = 0.5  # after [DONE]: how long the rest of the body may take (keeps the connection)
+_JSON_TYPES = {int: "number", float: "number", bool: "boolean", dict: "object", list: "array"}
 RETRYABLE = frozenset({"rate_limit", "server", "timeout", "connection", "truncated", "bad_response"})
 _KEYLIKE = re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_\-*]{6,}")
 
 
 class _NotText(Exception):
     """A delta's content was not a string."""
+
+
+class _BadChunk(Exception):
+    """An event's data was not a chat-completion chunk (not JSON, or not an object)."""
+
+
+class _ServerSaid(Exception):
+    """The stream carried an error object instead of a chunk."""
 
 
 class ProviderError(Exception):
@@ -64,7 +93,8 @@ class StreamState:
     messages: list[dict[str, str]]
     parts: list[str] = field(default_factory=list)
     finish_reason: str | None = None
-    provider_usage: Usage | None = None
+    reported: Reported | None = None  # the believable part of the server's usage
+    max_output_tokens: int | None = None
     logprobs: list[float] = field(default_factory=list)
     logprobs_seen: bool = False
     opened: bool = False  # the server accepted the request (HTTP 200): tokens may be billed
@@ -87,42 +117,48 @@ class StreamState:
             return None
         return sum(self.logprobs) / len(self.logprobs)
 
+    @property
+    def provider_usage(self) -> Usage | None:
+        """The server's usage when every count of it was believable (no estimate needed)."""
+        rep = self.reported
+        if rep is None or not rep.complete:
+            return None
+        return Usage(rep.input_tokens, rep.output_tokens,  # type: ignore[arg-type]
+                     rep.cached_input_tokens, rep.reasoning_tokens, "provider")
+
+    @property
+    def usage_notes(self) -> list[str]:
+        """What the server claimed that was not believed (see :mod:`app.core.calling.usage`)."""
+        return list(self.reported.notes) if self.reported is not None else []
+
     def usage(self) -> Usage:
-        """Provider-reported usage when it came and makes sense, else a tiktoken estimate."""
-        if self.provider_usage is not None:
-            return self.provider_usage
-        inp = tokens.count_messages(self.messages, self.model).tokens
-        out = tokens.count(self.text, self.model).tokens if self.parts else 0
-        return Usage(inp, out, source="estimated")
+        """Provider-reported usage when it came and makes sense; each count that is missing or
+        not believable is a tiktoken estimate (blocking: call it from a thread)."""
+        full = self.provider_usage
+        if full is not None:
+            return full
+        rep = self.reported
+        inp = rep.input_tokens if rep is not None else None
+        out = rep.output_tokens if rep is not None else None
+        if inp is None:
+            inp = tokens.count_messages(self.messages, self.model).tokens
+        if out is None:
+            out = tokens.count(self.text, self.model).tokens if self.parts else 0
+        cached = min(rep.cached_input_tokens, inp) if rep is not None else 0
+        reasoning = min(rep.reasoning_tokens, out) if rep is not None else 0
+        return Usage(inp, out, cached, reasoning, source="estimated")
 
 
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def usage_from_chunk(raw: Any, state: StreamState) -> Usage | None:
-    """Usage from a provider chunk; None when it is missing or nonsensical (then estimate)."""
-    inp = _count(getattr(raw, "prompt_tokens", None))
-    out = _count(getattr(raw, "completion_tokens", None))
-    if inp is None and out is None:
-        return None
-    details = getattr(raw, "prompt_tokens_details", None)
-    cached = _count(getattr(details, "cached_tokens", None)) or 0
-    rdetails = getattr(raw, "completion_tokens_details", None)
-    reasoning = _count(getattr(rdetails, "reasoning_tokens", None)) or 0
-    source = "provider"
-    if inp is None:  # one field missing or negative: estimate just that one, say so
-        inp, source = tokens.count_messages(state.messages, state.model).tokens, "estimated"
-    if out is None:
-        out, source = tokens.count(state.text, state.model).tokens, "estimated"
-    return Usage(inp, out, cached, reasoning, source)  # type: ignore[arg-type]
-
-
-def scrub(text: str, key: str | None = None) -> str:
-    """Remove anything that looks like an API key (and the actual key) from a message."""
+def scrub(text: str, key: str | None = None, url: str | None = None) -> str:
+    """Remove anything that looks like an API key (and the actual key), and the password of
+    ``url`` and of any URL quoted in it, from a message (lone surrogates replaced too)."""
+    text = clean(text)
     if key:
         text = text.replace(key, "***")
-    return _KEYLIKE.sub("***", text)
+    secret = url_password(url) if url else None
+    if secret:
+        text = text.replace(secret, "***")
+    return _KEYLIKE.sub("***", redact_urls_in(text))
 
 
 class ProviderPool:
@@ -140,13 +176,15 @@ class ProviderPool:
         if client is None:
             cfg = self.config(name)
             secret = cfg.api_key()
+            # read bounds every socket read, so a stream that stalls mid-answer also ends.
+            timeout = openai.Timeout(cfg.total_timeout_s, connect=cfg.connect_timeout_s,
+                                     read=cfg.first_token_timeout_s)
             client = openai.AsyncOpenAI(
                 base_url=cfg.base_url,
                 api_key=secret.get_secret_value() if secret else PLACEHOLDER_KEY,
                 max_retries=0,
-                # read bounds every socket read, so a stream that stalls mid-answer also ends.
-                timeout=openai.Timeout(cfg.total_timeout_s, connect=cfg.connect_timeout_s,
-                                       read=cfg.first_token_timeout_s),
+                timeout=timeout,
+                http_client=http_client(timeout=timeout),
             )
             self._clients[name] = client
         return client
@@ -181,6 +219,8 @@ class ProviderPool:
         # A server that ignores max_tokens is cut here: generously above what max_tokens
         # allows (tokens rarely average over 4 characters), so a compliant one never is.
         cap_chars = tier.max_output_tokens * CHARS_PER_TOKEN_CAP
+        budget = max(STREAM_BYTES_MIN, tier.max_output_tokens * STREAM_BYTES_PER_TOKEN)
+        state.max_output_tokens = tier.max_output_tokens
         state.started = time.perf_counter()
         opened = False
         # Built before the deadlines start: creating a client (SSL context, connection pool)
@@ -195,32 +235,37 @@ class ProviderPool:
             async with asyncio.timeout_at(first_deadline):
                 stream = await client.chat.completions.create(**kwargs)
             opened = state.opened = True
-            ctype = stream.response.headers.get("content-type", "")
+            response = stream.response
+            ctype = response.headers.get("content-type", "")
             if "text/event-stream" not in ctype:
-                await stream.close()
+                await response.aclose()
                 raise ProviderError("bad_response", self._msg(
-                    tier, f"the server answered with '{ctype or 'no content type'}' instead of "
-                    f"an event stream; check base_url in [providers.{tier.provider}] points at "
-                    "an OpenAI-compatible /v1 endpoint"))
-            chunks = stream.__aiter__()
+                    tier, f"the server answered with '{ctype[:80] or 'no content type'}' instead "
+                    f"of an event stream; check base_url in [providers.{tier.provider}] points "
+                    "at an OpenAI-compatible /v1 endpoint"))
+            # The SDK's own stream reader is not used: it has no bound on a line or a body.
+            events = read_events(response.aiter_raw(), budget)
             try:
                 while True:
                     deadline = first_deadline if state.ttft_s is None else total_deadline
-                    try:
-                        async with asyncio.timeout_at(deadline):
-                            chunk = await chunks.__anext__()
-                    except StopAsyncIteration:
+                    async with asyncio.timeout_at(deadline):
+                        ev = await anext(events, None)
+                    if ev is None:
                         break
-                    delta = self._absorb(chunk, state)
+                    if ev.data.startswith("[DONE]"):
+                        await _drain(events, min(deadline, loop.time() + DRAIN_S))
+                        break
+                    delta = self._absorb(_chunk(ev), state, cap_chars)
                     if delta:
                         if state.ttft_s is None:
                             state.ttft_s = time.perf_counter() - state.started
                         yield delta
-                    if state.chars > cap_chars:
+                    if state.chars >= cap_chars:
                         state.finish_reason = "length"
                         break
             finally:
-                await stream.close()
+                await events.aclose()
+                await _close(response)
         except ProviderError:
             raise
         except TimeoutError:
@@ -234,20 +279,31 @@ class ProviderPool:
                 f"total_timeout_s in [providers.{tier.provider}]")) from None
         except _NotText as exc:
             raise ProviderError("bad_response", self._msg(
-                tier, f"the server sent a chunk whose content is a {exc} instead of text; the "
+                tier, f"the server sent a chunk whose content is {exc} instead of text; the "
                 "stream was abandoned")) from None
-        except (json.JSONDecodeError, openai.APIResponseValidationError) as exc:
+        except _BadChunk as exc:
+            raise ProviderError("bad_response", self._msg(
+                tier, f"the server sent a malformed chunk ({exc}); the stream was "
+                "abandoned")) from None
+        except _ServerSaid as exc:
+            raise ProviderError("server", self._msg(
+                tier, f"the server reported an error mid-answer: "
+                f"{self._scrub(tier, str(exc))[:200]}")) from None
+        except (StreamTooLarge, BodyTooLarge, BadEncoding) as exc:
+            raise ProviderError("bad_response", self._msg(
+                tier, f"{exc}; the stream was abandoned")) from None
+        except openai.APIResponseValidationError as exc:
             raise ProviderError("bad_response", self._msg(
                 tier, f"the server sent a malformed chunk ({type(exc).__name__}); the stream "
                 "was abandoned")) from None
         except openai.APIStatusError as exc:
             raise self._status_error(tier, exc) from None
-        except openai.APITimeoutError:
+        except (openai.APITimeoutError, httpx.TimeoutException):
             raise ProviderError("timeout", self._msg(
                 tier, f"timed out (connect {cfg.connect_timeout_s:g} s / read "
                 f"{cfg.first_token_timeout_s:g} s); check the server or raise the timeouts in "
                 f"[providers.{tier.provider}]")) from None
-        except openai.APIConnectionError as exc:
+        except (openai.APIConnectionError, httpx.TransportError) as exc:
             if state.finish_reason is not None:
                 # The answer was complete (finish_reason seen); only the tail (usage, [DONE])
                 # was lost. Usage is then estimated.
@@ -255,13 +311,13 @@ class ProviderPool:
             raise self._connection_error(tier, exc, opened) from None
         except openai.OpenAIError as exc:
             raise ProviderError("bad_response", self._msg(
-                tier, f"unexpected reply: {scrub(str(exc), self._key(tier))[:200]}")) from None
+                tier, f"unexpected reply: {self._scrub(tier, str(exc))[:200]}")) from None
         except Exception as exc:
             # Whatever else the SDK or its transport raises (a raw protocol error, a decoding
             # bug) must end as a failed attempt the user can read, never crash the turn.
             raise ProviderError("unexpected", self._msg(
                 tier, f"unexpected failure ({type(exc).__name__}: "
-                f"{scrub(str(exc), self._key(tier))[:200]}); please report it")) from exc
+                f"{self._scrub(tier, str(exc))[:200]}); please report it")) from exc
         finally:
             state.ended = time.perf_counter()
         if state.finish_reason is None:
@@ -271,34 +327,45 @@ class ProviderPool:
 
     # --- helpers ---------------------------------------------------------------------------
     @staticmethod
-    def _absorb(chunk: Any, state: StreamState) -> str:
-        raw_usage = getattr(chunk, "usage", None)
-        if raw_usage is not None:
-            state.provider_usage = usage_from_chunk(raw_usage, state)
-        choices = getattr(chunk, "choices", None) or []
-        if not choices:
+    def _absorb(chunk: dict[str, Any], state: StreamState, cap_chars: int) -> str:
+        """Fold one chunk into ``state``; the text to show (cut at ``cap_chars`` in all)."""
+        error = chunk.get("error")
+        if error is not None:
+            inner = error.get("message") if isinstance(error, dict) else error
+            raise _ServerSaid(inner if isinstance(inner, str) else "no details")
+        if "usage" in chunk and chunk["usage"] is not None:
+            state.reported = checked(chunk["usage"], state.messages, state.chars,
+                                     state.max_output_tokens)
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             return ""
         choice = choices[0]
-        if getattr(choice, "finish_reason", None):
-            state.finish_reason = choice.finish_reason
-        lp = getattr(choice, "logprobs", None)
-        content_lp = getattr(lp, "content", None) if lp is not None else None
-        if content_lp:
+        finish = choice.get("finish_reason")
+        if isinstance(finish, str) and finish:
+            state.finish_reason = finish
+        lp = choice.get("logprobs")
+        content_lp = lp.get("content") if isinstance(lp, dict) else None
+        if isinstance(content_lp, list) and content_lp and len(state.logprobs) < cap_chars:
             state.logprobs_seen = True
             state.logprobs.extend(
-                float(t.logprob) for t in content_lp
-                if isinstance(getattr(t, "logprob", None), int | float))
-        delta = getattr(choice, "delta", None)
-        text = getattr(delta, "content", None) if delta is not None else None
+                float(t["logprob"]) for t in content_lp
+                if isinstance(t, dict) and isinstance(t.get("logprob"), int | float)
+                and not isinstance(t.get("logprob"), bool) and math.isfinite(t["logprob"]))
+        delta = choice.get("delta")
+        text = delta.get("content") if isinstance(delta, dict) else None
         if text is not None and not isinstance(text, str):
-            # The SDK does not validate stream chunks: a number or an object here would
-            # otherwise reach the answer (and the screen) as something that is not text.
-            raise _NotText(type(text).__name__)
-        if text:
-            state.parts.append(text)
-            state.chars += len(text)
-            return text
-        return ""
+            # A number or an object here would otherwise reach the answer (and the screen)
+            # as something that is not text.
+            raise _NotText(f"a JSON {_JSON_TYPES.get(type(text), type(text).__name__)}")
+        if not text:
+            return ""
+        text = clean(text)[:max(0, cap_chars - state.chars)]
+        state.parts.append(text)
+        state.chars += len(text)
+        return text
+
+    def _scrub(self, tier: TierConfig, text: str) -> str:
+        return scrub(text, self._key(tier), self.config(tier.provider).base_url)
 
     def _key(self, tier: TierConfig) -> str | None:
         secret = self.config(tier.provider).api_key()
@@ -310,20 +377,21 @@ class ProviderPool:
     def _status_error(self, tier: TierConfig, exc: openai.APIStatusError) -> ProviderError:
         cfg = self.config(tier.provider)
         status = exc.status_code
-        server_says = scrub(_server_message(exc), self._key(tier))[:200]
+        server_says = self._scrub(tier, _server_message(exc))[:200]
+        url = redact_url(cfg.base_url)
         if status in (401, 403):
             if cfg.keyless:
                 fix = (f"this server needs a key: set api_key_env in [providers.{tier.provider}] "
                        "to the name of an environment variable holding it, and export it")
             else:
                 fix = (f"check the key in the environment variable {cfg.api_key_env} "
-                       f"(set {cfg.api_key_env} to a valid key for {cfg.base_url})")
+                       f"(set {cfg.api_key_env} to a valid key for {url})")
             what = "rejected the API key" if status == 401 else "refused access to this model"
             return ProviderError("auth", self._msg(tier, f"the server {what} (HTTP {status}); "
                                                    f"{fix}"), status=status)
         if status == 404:
             return ProviderError("not_found", self._msg(
-                tier, f"model '{tier.model}' was not found at {cfg.base_url} (HTTP 404); check "
+                tier, f"model '{tier.model}' was not found at {url} (HTTP 404); check "
                 f"the model name in [[tiers]] '{tier.name}' and base_url in "
                 f"[providers.{tier.provider}]"), status=status)
         if status == 429:
@@ -346,8 +414,49 @@ class ProviderPool:
         cfg = self.config(tier.provider)
         cause = exc.__cause__ or exc
         return ProviderError("connection", self._msg(
-            tier, f"cannot reach {cfg.base_url} ({type(cause).__name__}); is the server running? "
+            tier, f"cannot reach {redact_url(cfg.base_url)} ({type(cause).__name__}); is the "
+            "server running? "
             f"check base_url in [providers.{tier.provider}]"))
+
+
+def _chunk(ev: ServerEvent) -> dict[str, Any]:
+    """The chat-completion chunk an event carries ({} for an event of another type, or one
+    whose data is empty: a keep-alive)."""
+    if not ev.data.strip():
+        return {}
+    try:
+        data = json.loads(ev.data)
+    except (ValueError, RecursionError) as exc:  # not JSON, nested too deep, huge integer
+        if ev.event == "error":
+            raise _ServerSaid(ev.data[:500]) from None
+        if ev.event != "message":
+            return {}  # a keep-alive or a type of event chat completions do not define
+        raise _BadChunk(type(exc).__name__) from None
+    if ev.event == "error":
+        inner = data.get("error", data) if isinstance(data, dict) else data
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            raise _ServerSaid(inner["message"])
+        raise _ServerSaid(str(inner)[:500])
+    if not isinstance(data, dict):
+        if ev.event != "message":
+            return {}
+        raise _BadChunk(f"a JSON {_JSON_TYPES.get(type(data), 'value')} instead of an object")
+    return data
+
+
+async def _close(response: Any) -> None:
+    """Close the response, but never wait long: a peer that stalls cannot hold the turn."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_S):
+            await response.aclose()
+
+
+async def _drain(events: AsyncIterator[ServerEvent], until: float) -> None:
+    """Read what follows [DONE] (usually nothing), briefly, so the connection is reused."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout_at(until):
+            async for _ in events:
+                pass
 
 
 def _server_message(exc: openai.APIStatusError) -> str:

@@ -82,6 +82,8 @@ _FIX_BY_TYPE = {
     "greater_than_equal": "use a larger value",
     "less_than_equal": "use a smaller value",
     "string_too_short": "give it a non-empty value",
+    "finite_number": "write a finite number (inf and nan are not allowed)",
+    "less_than": "use a smaller value",
 }
 
 
@@ -145,7 +147,10 @@ def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
                 _KEYLIKE.search(got_text):
             got_text = ""  # never echo what may be a secret
         fix = _FIX_BY_TYPE.get(kind, "see config.example.toml for the expected form")
-        if loc and loc[-1] == "api_key_env":
+        if loc and loc[-1] == "base_url":
+            fix = ('write the server\'s http(s) URL with its /v1 path, e.g. base_url = '
+                   '"http://localhost:11434/v1" (a valid port is 1 to 65535)')
+        elif loc and loc[-1] == "api_key_env":
             fix = ('write the NAME of the variable, e.g. api_key_env = "OPENAI_API_KEY", and '
                    "export the key under that name")
         elif loc and str(loc[-1]).endswith("_env"):

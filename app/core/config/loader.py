@@ -12,16 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from app.core.config import paths
 from app.core.config.errors import ConfigError, Problem, problems_from_validation
 from app.core.config.settings import FileSource, Settings
 
+MAX_CONFIG_BYTES = 4 << 20
+
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML config file; raises ConfigError with a readable message."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:  # bounded: --config /dev/zero must not fill the memory
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
             path,
@@ -34,6 +38,10 @@ def read_toml(path: Path) -> dict[str, Any]:
             [Problem("(file)", f"{path} cannot be read ({exc.strerror})",
                      "check the path and its permissions")],
         ) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(path, [Problem("(file)", f"{path} is larger than "
+                                         f"{MAX_CONFIG_BYTES >> 20} MiB, which no config is",
+                                         "pass the RouteDeck config file with --config")])
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -65,8 +73,38 @@ def load_settings(
         return Settings(**(overrides or {}))
     except ValidationError as exc:
         raise ConfigError(path, problems_from_validation(exc, data)) from None
+    except SettingsError as exc:
+        # pydantic-settings could not parse a variable's JSON (ROUTEDECK_ROUTER__THRESHOLDS
+        # = "[0.2,"): name the variable and the fix, never the value (it may be a secret).
+        raise ConfigError(path, env_problems(str(exc))) from None
     finally:
         FileSource.data = {}
+
+
+def env_problems(detail: str) -> list[Problem]:
+    """The ROUTEDECK_* variables whose value should be JSON and is not."""
+    field = re.search(r'field "([^"]+)"', detail)
+    prefix = f"ROUTEDECK_{field.group(1)}".upper() if field else "ROUTEDECK_"
+    names = sorted(n for n, v in os.environ.items()
+                   if n.upper().startswith(prefix) and _bad_json(v))
+    if not names:
+        names = [prefix + "__..."]
+    return [Problem(f"${name}", "the value is not valid JSON (lists and tables in a variable "
+                    "are written as JSON)",
+                    f"write e.g. {name}='[0.2]' for a list or '{{\"key\": 1}}' for a table, or "
+                    "unset it") for name in names]
+
+
+def _bad_json(value: str) -> bool:
+    import json
+
+    if not value.strip().startswith(("[", "{")):
+        return False
+    try:
+        json.loads(value)
+    except ValueError:
+        return True
+    return False
 
 
 # A key-shaped token ("sk-...", but not "task-model") or an api_key line, even commented out.

@@ -7,6 +7,7 @@ environment apply.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Any, Literal
@@ -19,8 +20,10 @@ CROSS_SEP = "\n"
 
 
 class _Section(BaseModel):
-    # A typo in a config key must be an error, not a silently ignored setting.
-    model_config = ConfigDict(extra="forbid")
+    # A typo in a config key must be an error, not a silently ignored setting; `inf` and
+    # `nan` (legal TOML floats) would turn into endless waits, infinite costs and JSON that
+    # no parser reads (`NaN`), so no number anywhere in the config may be one.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ProviderConfig(_Section):
@@ -29,10 +32,28 @@ class ProviderConfig(_Section):
         default="OPENAI_API_KEY",
         description="Name of the environment variable holding the key; empty for keyless servers.",
     )
-    connect_timeout_s: float = Field(default=10.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=600)
     # A stalled server is given up on (and the turn falls back) after this, not retried.
-    first_token_timeout_s: float = Field(default=30.0, gt=0)
-    total_timeout_s: float = Field(default=180.0, gt=0)
+    first_token_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    total_timeout_s: float = Field(default=180.0, gt=0, le=86_400)
+
+    @field_validator("base_url")
+    @classmethod
+    def _usable_url(cls, v: str) -> str:
+        from app.core.config.urls import base_url_problem
+
+        # The message never repeats the URL: it may hold a password.
+        problem = base_url_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v.strip()
+
+    @property
+    def shown_url(self) -> str:
+        """``base_url`` as it may be shown, logged or stored (no password in it)."""
+        from app.core.config.urls import redact_url
+
+        return redact_url(self.base_url)
 
     @field_validator("api_key_env")
     @classmethod
@@ -63,13 +84,15 @@ class TierConfig(_Section):
     name: str = Field(min_length=1)
     provider: str = Field(min_length=1)
     model: str = Field(min_length=1)
-    input_per_mtok: float | None = Field(default=None, ge=0)
-    output_per_mtok: float | None = Field(default=None, ge=0)
-    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    # USD per million tokens; the bound only stops a slip of the keyboard (the dearest
+    # model is priced in the hundreds).
+    input_per_mtok: float | None = Field(default=None, ge=0, le=100_000)
+    output_per_mtok: float | None = Field(default=None, ge=0, le=100_000)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0, le=100_000)
     # Sent as max_tokens, and enforced on the client too: a server that never stops is cut
     # there and the answer is marked as cut, never shown as complete.
-    max_output_tokens: int = Field(default=4096, gt=0)
-    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int = Field(default=4096, gt=0, le=10_000_000)
+    context_window: int | None = Field(default=None, gt=0, le=1_000_000_000)
     system_prompt: str | None = None  # this tier's system prompt (over [chat] system_prompt)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
@@ -82,7 +105,19 @@ class TierConfig(_Section):
         owned = sorted({"model", "messages", "stream", "stream_options"} & set(v))
         if owned:
             raise ValueError(f"{', '.join(owned)} are set by RouteDeck and cannot be overridden")
+        if not _finite(v):
+            raise ValueError("holds inf or nan, which cannot be sent as JSON")
         return v
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
 
 
 class ChatConfig(_Section):
@@ -198,16 +233,17 @@ class RouterConfig(_Section):
 
 
 class BudgetConfig(_Section):
-    session_usd: float | None = Field(default=None, gt=0)
-    daily_usd: float | None = Field(default=None, gt=0)
+    session_usd: float | None = Field(default=None, gt=0, le=1e12)
+    daily_usd: float | None = Field(default=None, gt=0, le=1e12)
     act_at_fraction: float = Field(default=0.9, gt=0, le=1)
     action: Literal["downgrade", "block"] = "downgrade"
 
 
 class EngineConfig(_Section):
     max_retries: int = Field(default=2, ge=0, le=10)
-    retry_after_max_s: float = Field(default=20.0, ge=0)
-    backoff_s: float = Field(default=0.5, ge=0)
+    # Waits before a retry are bounded: a turn must end in minutes, not "never".
+    retry_after_max_s: float = Field(default=20.0, ge=0, le=3600)
+    backoff_s: float = Field(default=0.5, ge=0, le=60)
     fallback_model: str | None = Field(
         default=None, description="'tier' name to use when the top tier fails; default: none"
     )
@@ -220,8 +256,8 @@ class CascadeConfig(_Section):
 
 class CacheConfig(_Section):
     enabled: bool = True
-    ttl_s: float = Field(default=7 * 24 * 3600, gt=0)
-    max_entries: int = Field(default=5000, gt=0)
+    ttl_s: float = Field(default=7 * 24 * 3600, gt=0, le=100 * 365 * 24 * 3600)
+    max_entries: int = Field(default=5000, gt=0, le=100_000_000)
     near_duplicate: bool = False
     similarity: float = Field(default=0.92, gt=0, le=1)
 
@@ -231,7 +267,7 @@ class UIConfig(_Section):
     newline_key: str = "ctrl+j"
     alarm_window: int = Field(default=10, ge=2)
     alarm_rate: float = Field(default=0.3, gt=0, le=1)
-    play_delay_s: float = Field(default=1.5, ge=0)
+    play_delay_s: float = Field(default=1.5, ge=0, le=3600)
     # The compare view and `routedeck review` hide which side is which tier until the
     # verdict is given (A/B in random order), so the judgement is not swayed by the label.
     blind_compare: bool = False
@@ -267,6 +303,9 @@ class StoreConfig(_Section):
     user: str | None = Field(default=None, description="who this machine's rows name")
     host: str | None = Field(default=None, description="which machine its rows name")
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    # How long a write waits for another program's lock on the SQLite file before the row
+    # is kept to be written later (it is never dropped silently).
+    busy_timeout_s: float = Field(default=10.0, ge=0, le=600)
 
     @field_validator("password_env")
     @classmethod
@@ -328,6 +367,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
+        allow_inf_nan=False,
     )
 
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from app.core.calling.events import TurnFinished
 from app.core.config.settings import Settings
-from app.core.ledger.store import Store
+from app.core.ledger.store import Store, spool_dir
+from app.core.ledger.writer import LedgerWriter, WriteOutcome
 from app.core.routing.policy import estimates
 
 
@@ -104,12 +105,17 @@ async def run_pairs(
     session_id: int | None,
     concurrency: int = 4,
     on_done: Callable[[PairResult], None] | None = None,
+    on_ledger: Callable[[WriteOutcome], None] | None = None,
 ) -> list[PairResult]:
-    """Answer every prompt on both tiers (at most ``concurrency`` prompts at once)."""
+    """Answer every prompt on both tiers (at most ``concurrency`` prompts at once).
+
+    ``on_ledger`` hears, at the end, what became of rows the store refused at first (kept
+    and retried, spooled for the next command, or lost)."""
     from app.core.calling.engine import Engine
     from app.core.telemetry import instrument, shutdown
 
-    recorder = instrument(store, settings)  # [telemetry]: export each attempt too
+    writer = LedgerWriter(store, spool_dir(store))
+    recorder = instrument(writer, settings)  # [telemetry]: export each attempt too
     engine = Engine(settings, recorder=recorder, session_id=session_id)
     gate = asyncio.Semaphore(max(1, concurrency))
     results: list[PairResult | None] = [None] * len(prompts)
@@ -138,4 +144,7 @@ async def run_pairs(
     finally:
         await engine.aclose()
         shutdown(recorder)
+        outcome = await asyncio.to_thread(writer.close)
+        if on_ledger is not None:
+            on_ledger(outcome)
     return [r for r in results if r is not None]

@@ -38,9 +38,10 @@ from app.core.evaluation.labels import verdict_memory
 from app.core.ledger.money import money_text
 from app.core.ledger.reader import Ledger
 from app.core.ledger.records import BudgetState
-from app.core.ledger.store import Store
+from app.core.ledger.store import Store, StoreError
 from app.core.routing.memory import Memory
 from app.core.routing.policy import SessionState
+from app.core.textsafe import clean
 
 log = logging.getLogger("routedeck")
 
@@ -115,11 +116,31 @@ class ConsoleSession:
         return self.services.store()
 
     def open(self, session_id: int | None = None) -> None:
-        """Start a new session, or resume ``session_id`` (SessionError if it is unknown)."""
-        if session_id is None:
+        """Start a new session, or resume ``session_id`` (SessionError if it is unknown or
+        cannot be read).
+
+        A new session whose store fails on its first write still opens: a damaged file is
+        replaced by an in-memory store for this run, any other one is kept (the calls are
+        recorded when it can be, or kept for the next run) with the conversation unsaved;
+        :attr:`store_problem` says which."""
+        if session_id is not None:
+            try:
+                self.resume(session_id)
+            except StoreError as exc:
+                raise SessionError(f"session {session_id} cannot be read: {exc}") from None
+            return
+        try:
             self.new_session()
-        else:
-            self.resume(session_id)
+        except StoreError as exc:
+            if exc.kind == "damaged":
+                self.services.fall_back(str(exc))
+                self.new_session()
+                return
+            # Locked, full, read-only: the store stays, so each call's row is still written
+            # when it can be, or kept for the next run (LedgerWriter); only the conversation
+            # itself goes unsaved.
+            self.services.problems.append(f"this conversation is not stored ({exc})")
+            self.session_id = None
 
     def new_session(self) -> int:
         self.session_id = self.store().new_session()
@@ -133,7 +154,7 @@ class ConsoleSession:
         # Ids are 64-bit in the store: a longer number cannot name a session (and would
         # overflow the database driver).
         if not 0 < session_id < 2**63 or store.session(session_id) is None:
-            known = [str(s[0]) for s in self.list_sessions()[:10]]
+            known = [str(s.id) for s in self.list_sessions()[:10]]
             hint = f"recent sessions: {', '.join(known)}" if known else "no sessions stored yet"
             raise SessionError(f"unknown session {session_id} ({hint})")
         self.session_id = session_id
@@ -234,7 +255,7 @@ class ConsoleSession:
     def start_turn(self, prompt: str) -> int:
         """Add a turn for ``prompt``; :meth:`run_turn` then answers it. Returns its index."""
         self._new_cancel()
-        return self.conversation.start(prompt)
+        return self.conversation.start(clean(prompt))
 
     def replace_last(self, prompt: str | None = None) -> int:
         """Regenerate (``prompt`` None) or edit the last turn: it leaves the conversation

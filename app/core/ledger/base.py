@@ -25,6 +25,7 @@ from typing import Any
 from app.core.ledger.dialect import SQLITE, Dialect
 from app.core.ledger.identity import Identity, new_uid
 from app.core.ledger.records import AttemptRecord
+from app.core.textsafe import clean
 
 VERDICTS = ("cheap_enough", "premium_better", "tie")
 ROLES = ("system", "user", "assistant")
@@ -44,10 +45,18 @@ _REQUEST_COLUMNS = (*_DIRECT, "prompt", "prompt_sha256", "answer", "answer_sha25
 _BOOL_COLUMNS = ("forced", "pinned", "escalated", "cache_hit")
 STATUSES = ("ok", "error", "cancelled", "truncated")
 _PAGE = 2_000  # rows per page when iterating requests
+INT_MAX = 2**63 - 1  # the largest integer SQLite and PostgreSQL's BIGINT hold
 
 
 class StoreError(RuntimeError):
-    """The database cannot be used (newer schema, not a RouteDeck database, unreachable...)."""
+    """The database cannot be used (newer schema, not a RouteDeck database, unreachable,
+    locked, full, damaged...), said in words that name it and the way out. ``kind`` tells
+    the cases a caller treats differently apart: "locked" (try again later), "damaged"
+    (start a new ledger), or "" for the rest."""
+
+    def __init__(self, message: str, kind: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def sha256(text: str) -> str:
@@ -137,26 +146,29 @@ class Store(ABC):
         return self._insert(table, values)
 
     def _stamp(self, values: dict[str, Any], who: bool = True) -> dict[str, Any]:
-        values["uid"] = new_uid()
+        values["uid"] = values.get("uid") or new_uid()
         if who:
             values["user_name"] = self.identity.user
             values["host_name"] = self.identity.host
         return values
 
     def _text(self, text: str | None) -> tuple[str | None, str]:
-        """(stored text, sha256): privacy mode keeps only the hash."""
+        """(stored text, sha256): privacy mode keeps only the hash. Text a database cannot
+        encode (a lone surrogate) is stored cleaned; the hash is of the exact text."""
         text = text or ""
-        return (text if self.store_prompts else None), sha256(text)
+        return (clean(text) if self.store_prompts else None), sha256(text)
 
     # --- sessions and messages -------------------------------------------------------------
     def new_session(self, title: str = "") -> int:
         return self._insert("sessions", self._stamp({"created_at": time.time(),
-                                                     "title": title}))[0]
+                                                     "title": clean(title)}))[0]
 
     def set_title(self, session_id: int, title: str) -> None:
-        self._write("UPDATE sessions SET title = ? WHERE id = ?", (title, session_id))
+        self._write("UPDATE sessions SET title = ? WHERE id = ?", (clean(title), session_id))
 
     def session(self, session_id: int) -> dict[str, Any] | None:
+        if not -INT_MAX <= session_id <= INT_MAX:
+            return None  # no row has such an id (the database could not even compare it)
         rows = self._session_rows("WHERE s.id = ?", (session_id,), 1)
         return rows[0] if rows else None
 
@@ -265,12 +277,23 @@ class Store(ABC):
         if rec.status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {rec.status!r}")
         values: dict[str, Any] = {}
+        extra = dict(rec.extra or {})
         for name in _DIRECT:
             value = getattr(rec, name)
-            values[name] = int(value) if name in _BOOL_COLUMNS else value
+            if name in _BOOL_COLUMNS:
+                value = int(value)
+            elif isinstance(value, str):
+                value = clean(value)
+            elif isinstance(value, int) and not -INT_MAX <= value <= INT_MAX:
+                # Out of the database's range (a server's absurd usage that got this far):
+                # the row is kept, the figure clamped, and the row says so.
+                extra[f"clamped_{name}"] = str(value)[:40]
+                value = INT_MAX if value > 0 else -INT_MAX
+            values[name] = value
         values["prompt"], values["prompt_sha256"] = self._text(rec.prompt)
         values["answer"], values["answer_sha256"] = self._text(rec.answer)
-        values["extra"] = json.dumps(rec.extra or {}, ensure_ascii=False, sort_keys=True)
+        values["extra"] = clean(json.dumps(extra, ensure_ascii=False, sort_keys=True))
+        values["uid"] = rec.uid
         return self._stamp(values)
 
     def record_attempts(self, recs: Sequence[AttemptRecord]) -> list[int]:
@@ -465,7 +488,7 @@ def _request_dict(row: Any) -> dict[str, Any]:
 
 def record_from_row(row: dict[str, Any]) -> AttemptRecord:
     """An AttemptRecord rebuilt from a request row (prompt/answer empty in hash mode)."""
-    names = {f.name for f in fields(AttemptRecord)}
+    names = {f.name for f in fields(AttemptRecord)} - {"uid"}
     data = {k: v for k, v in row.items() if k in names}
     data["prompt"] = row.get("prompt") or ""
     data["answer"] = row.get("answer") or ""

@@ -126,7 +126,8 @@ def price_for(tier: TierConfig, provider: ProviderConfig | None = None) -> Price
         cached = tier.cached_input_per_mtok
         return Price(tier.input_per_mtok, tier.output_per_mtok,
                      tier.input_per_mtok if cached is None else cached, "config")
-    found = _lookup(tier.model, provider.base_url if provider else None)
+    # The shown form: the lookup key is cached on disk, and a base_url may hold a password.
+    found = _lookup(tier.model, provider.shown_url if provider else None)
     if found is None:
         return None
     if tier.input_per_mtok is not None or tier.output_per_mtok is not None:

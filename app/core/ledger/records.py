@@ -59,6 +59,9 @@ class AttemptRecord:
     ttft_s: float | None = None
     decision_us: float | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # The row's identity in every store; set once before the first write, so a write that is
+    # retried (a locked file, a queue drained later) can never store the attempt twice.
+    uid: str = ""
 
 
 @dataclass(frozen=True)
