@@ -38,7 +38,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 from app.core.calling import tokens
@@ -48,6 +48,7 @@ from app.core.calling.events import (
     AttemptFailed,
     AttemptStarted,
     CacheHit,
+    Continues,
     Escalated,
     Event,
     RouteDecided,
@@ -87,18 +88,6 @@ def offline_message(settings: Settings, tier: TierConfig) -> str:
         "local server such as Ollama or llama.cpp: a [providers.NAME] section with its base_url "
         'and api_key_env = "" (no key needed).'
     )
-
-
-@dataclass(frozen=True)
-class Continues:
-    """This turn re-asks an answered one (the compare view): its attempts join that turn in
-    the ledger, so the turn counts as escalated once and its saving includes what the re-run
-    cost."""
-
-    turn_id: str
-    attempts: int  # attempts the turn already has
-    from_tier: str
-    reason: str
 
 
 class _Turn:

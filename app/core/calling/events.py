@@ -140,3 +140,15 @@ Event = (
     | StickyTier
     | TurnFinished
 )
+
+
+@dataclass(frozen=True)
+class Continues:
+    """This turn re-asks an answered one (the compare view): its attempts join that turn in
+    the ledger, so the turn counts as escalated once and its saving includes what the re-run
+    cost."""
+
+    turn_id: str
+    attempts: int  # attempts the turn already has
+    from_tier: str
+    reason: str

@@ -24,8 +24,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from app.core.calling.engine import Continues
-from app.core.calling.events import Answer, Event, RouteDecided, StickyTier, TurnFinished
+from app.core.calling.events import Answer, Continues, Event, RouteDecided, StickyTier, TurnFinished
 from app.core.config.settings import Settings
 from app.core.conversation import escalation
 from app.core.conversation.escalation import EscalationRefused, Judged, Pending, Plan
