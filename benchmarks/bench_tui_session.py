@@ -95,7 +95,7 @@ async def run(turns: int) -> dict[str, float]:
             await next_frame(app)  # the scrolled frame has been laid out and rendered
             frames.append(time.perf_counter() - t)
         mounted = chat.mounted_turns
-        history = len(app.session.history) // 2
+        history = len(app.session.conversation.history()) // 2
         ledger_turns = app.session.ledger().turns
         rss_end = rss_mb()
     return {

@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from app.core.calling.events import Answer, Continues, Event, RouteDecided, StickyTier, TurnFinished
 from app.core.config.settings import Settings
@@ -289,10 +290,12 @@ class ConsoleSession:
         history = self.conversation.history(before=index)
         cancel = self._cancel or self._new_cancel()
 
+        def prepare() -> tuple[BudgetState, Any, Memory]:
+            return self.budget_state(), self.services.engine(self.session_id), self.memory()
+
         async def start() -> AsyncIterator[Event]:
-            budget = await asyncio.to_thread(self.budget_state)
-            engine = await asyncio.to_thread(self.services.engine, self.session_id)
-            memory = await asyncio.to_thread(self.memory)
+            # One trip to a worker thread, not three: each trip waits for the UI loop's turn.
+            budget, engine, memory = await asyncio.to_thread(prepare)
             return engine.run_turn(turn.prompt, history, state=self.state, budget=budget,
                                    cancel=cancel, system=self.system_prompt, tier=tier,
                                    use_cache=use_cache and not turn.fresh, memory=memory)
@@ -394,13 +397,16 @@ class ConsoleSession:
         rerun = Turn(plan.prompt)
         cancel = self._new_cancel()
 
+        def prepare() -> tuple[BudgetState, Any, int | None]:
+            given = plan.given
+            attempts = self.store().last_attempt(given.turn_id) if given.turn_id else None
+            return self.budget_state(), self.services.engine(self.session_id), attempts
+
         async def start() -> AsyncIterator[Event]:
-            budget = await asyncio.to_thread(self.budget_state)
-            engine = await asyncio.to_thread(self.services.engine, self.session_id)
+            budget, engine, attempts = await asyncio.to_thread(prepare)
             given = plan.given
             continues = None
-            if given.turn_id:
-                attempts = await asyncio.to_thread(self.store().last_attempt, given.turn_id)
+            if given.turn_id and attempts is not None:
                 continues = Continues(given.turn_id, attempts, given.tier,
                                       f"compare: turn {plan.turn_index + 1} re-run on "
                                       f"{plan.tier}")

@@ -121,8 +121,10 @@ class DecisionPanel(Static):
 
     def _redraw(self) -> None:
         if self.decision is not None:
+            # The panel's height comes from the layout (1fr), not from its text: a repaint
+            # suffices, and a reflow would re-arrange every answer mounted in the chat.
             self.update(render_decision(self.decision, self.tier_names, self.pin, self.outcome,
-                                        self.content_size.width))
+                                        self.content_size.width), layout=False)
 
     def on_resize(self) -> None:
         self._redraw()

@@ -67,8 +67,10 @@ class DecisionStrip(Static):
         self._redraw()
 
     def _redraw(self) -> None:
+        # One line, always (the CSS fixes its height): a repaint, never a reflow of the screen,
+        # whose cost grows with every answer mounted in the chat.
         self.update(render_strip(self.decision, self.view, self.tier_names,
-                                 self.content_size.width, self.answered))
+                                 self.content_size.width, self.answered), layout=False)
 
     def on_resize(self) -> None:
         self._redraw()
