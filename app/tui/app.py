@@ -17,6 +17,7 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.theme import Theme
 from textual.widgets import Footer, Static
 
@@ -231,8 +232,12 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         if message.view is None:
             self.notify(message.problem, severity="error")
             return
-        self.query_one(LedgerPanel).show(message.view)  # type: ignore[arg-type]
-        self.query_one(DecisionStrip).show_ledger(message.view)  # type: ignore[arg-type]
+        try:
+            panel, strip = self.query_one(LedgerPanel), self.query_one(DecisionStrip)
+        except NoMatches:
+            return  # the read finished after the console began to close
+        panel.show(message.view)  # type: ignore[arg-type]
+        strip.show_ledger(message.view)  # type: ignore[arg-type]
 
     def show_stored_turns(self) -> None:
         chat = self.query_one(ChatView)

@@ -316,3 +316,19 @@ async def test_two_tiers_sharing_a_model_stay_apart_in_the_ledger(loopback, loop
         rows = [(r.tier, r.model, r.calls) for r in app.session.ledger().models]
         assert rows == [("cheap", "cheap-model", 1), ("mid", "cheap-model", 1)]
         assert kept_answers(app)[1].tier == "mid"
+
+
+async def test_a_ledger_read_that_finishes_while_the_console_closes_is_dropped_quietly(
+        loopback, loopback_settings):
+    from app.tui.messages import LedgerLoaded
+
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await ask_and_wait(pilot, "a question")
+        view = app.session.ledger()
+        # Shutting down removes the panels first; a thread read may still deliver after that.
+        await app.query_one(LedgerPanel).remove()
+        await app.query_one(DecisionStrip).remove()
+        app.on_ledger_loaded(LedgerLoaded(view))
+        await pilot.pause()
+        assert app.is_running and app.return_code is None
