@@ -22,6 +22,7 @@ import string
 from collections.abc import Sequence
 
 from app.core.routing.types import TASK_TYPES, TASKS
+from app.core.routing.vocab import VOCAB, bits_of
 
 FEATURE_VERSION = 12
 
@@ -79,12 +80,21 @@ _LEXICONS: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
     )
 )
 
-# word or pair -> the lexicons it belongs to: one lookup per word instead of a set scan per
-# lexicon (the same features, in the same order, a third of the time).
-_LEXICON_OF: dict[str, tuple[int, ...]] = {}
-for _i, (_, _, _terms) in enumerate(_LEXICONS):
-    for _t in _terms:
-        _LEXICON_OF[_t] = (*_LEXICON_OF.get(_t, ()), _i)
+# Each lexicon is a word family (vocab.py): the prompt's families, found in one pass over
+# its grams shared with the task cues and the demand factors, say which lexicons it meets.
+_LEXICON_BITS: tuple[int, ...] = tuple(VOCAB.family(terms) for _, _, terms in _LEXICONS)
+_LEXICON_ALL = sum(_LEXICON_BITS)
+# lexicon bits of a prompt -> its lexicon features, (index, 1.0) in index order: a few dozen
+# combinations occur, so each is worked out once.
+_lexicon_features: dict[int, tuple[tuple[int, float], ...]] = {}
+
+
+def _lexicon_hits(families: int) -> tuple[tuple[int, float], ...]:
+    key = families & _LEXICON_ALL
+    hit = _lexicon_features.get(key)
+    if hit is None:
+        hit = _lexicon_features[key] = tuple((i, 1.0) for i in bits_of(key, _LEXICON_BITS))
+    return hit
 
 _FIRST_WORDS: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("greeting", "short greeting or thanks",
@@ -212,7 +222,8 @@ def capped(text: str) -> str:
 class Prepared:
     """The work shared by every feature and the task-type rules: done once per prompt."""
 
-    __slots__ = ("fewshot", "grams", "low", "question", "text", "tokens", "words")
+    __slots__ = ("_families", "_families_size", "fewshot", "grams", "low", "question", "text",
+                 "tokens", "words")
 
     def __init__(self, text: str):
         self.text = text
@@ -226,6 +237,17 @@ class Prepared:
         self.grams = grams
         # Pairs contain a space, so a word lookup in the same set can never hit a pair.
         self.words = grams
+        self._families_size = -1
+
+    @property
+    def families(self) -> int:
+        """Bit mask of the word families (vocab.py) this prompt's grams meet, found once.
+        Recomputed if a module registered a family after it was found (an import order
+        nothing in the app uses, but then no test could silently miss its words)."""
+        if self._families_size != VOCAB.size:
+            self._families = VOCAB.mask(self.grams)
+            self._families_size = VOCAB.size
+        return self._families
 
 
 def prepare(text: str) -> Prepared:
@@ -236,9 +258,7 @@ def dense(text: str, task: str | Sequence[float], prep: Prepared | None = None
           ) -> list[tuple[int, float]]:
     """Active dense features of a prompt as (index, value); values are roughly 0..1."""
     prep = prep or Prepared(text)
-    grams = prep.grams
-    hit = {i for g in filter(_LEXICON_OF.__contains__, grams) for i in _LEXICON_OF[g]}
-    out: list[tuple[int, float]] = [(i, 1.0) for i in sorted(hit)]
+    out: list[tuple[int, float]] = list(_lexicon_hits(prep.families))
     first = prep.tokens[0] if prep.tokens else ""
     for j, (name, _, starts) in enumerate(_FIRST_WORDS):
         if first in starts and (name != "wh_start" or len(prep.question) < 120):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from app.core.routing.features import Prepared
 from app.core.routing.types import TASKS
+from app.core.routing.vocab import VOCAB, bits_of
 
 TASK_IDS: tuple[str, ...] = tuple(t for t, _ in TASKS)
 TASK_LABELS: dict[str, str] = dict(TASKS)
@@ -71,11 +72,22 @@ CUES: tuple[tuple[str, frozenset[str]], ...] = (
                         "creative|tweet|rhyme|blog post")),
 )
 
-# word -> the cue tokens it raises: one lookup per word instead of a scan per cue family.
-_CUE_OF: dict[str, tuple[str, ...]] = {}
-for _name, _terms_of in CUES:
-    for _t in _terms_of:
-        _CUE_OF[_t] = (*_CUE_OF.get(_t, ()), f"@{_name}")
+# Each cue list is a word family (vocab.py): the prompt's families, found in the one pass
+# over its grams shared with the lexicons and demand factors, say which cues it raises.
+_CUE_BITS: tuple[int, ...] = tuple(VOCAB.family(terms) for _, terms in CUES)
+_CUE_ALL = sum(_CUE_BITS)
+_CUE_TOKENS = tuple(f"@{name}" for name, _ in CUES)
+# cue bits of a prompt -> its cue tokens, sorted: each combination is worked out once.
+_cue_tokens: dict[int, tuple[str, ...]] = {}
+
+
+def cue_tokens(families: int) -> tuple[str, ...]:
+    """The cue marker tokens ("@code", ...) of a prompt's word families, sorted."""
+    key = families & _CUE_ALL
+    toks = _cue_tokens.get(key)
+    if toks is None:
+        toks = _cue_tokens[key] = tuple(sorted(_CUE_TOKENS[i] for i in bits_of(key, _CUE_BITS)))
+    return toks
 
 _CODE_MARKS = ("```", "def ", "return ", "();", "){", ") {", "#include", "=>", "};", "import ",
                "Traceback", "Error:", "error:", "Exception", " at line ", "    at ")
@@ -104,8 +116,7 @@ def marker_tokens(prep: Prepared) -> list[str]:
         out.append("#question")
     if any(map(str.isdigit, prep.tokens[:60])):
         out.append("#number")
-    cues = {c for t in filter(_CUE_OF.__contains__, prep.grams) for c in _CUE_OF[t]}
-    out += sorted(cues)
+    out += cue_tokens(prep.families)
     return out
 
 
