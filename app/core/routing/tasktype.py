@@ -15,9 +15,10 @@ import base64
 import gzip
 import json
 import math
+import struct
 import threading
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,26 +61,86 @@ class TaskModel:
         tokens = payload["tokens"].split("\n")
         if len(flat) != k * len(tokens):
             raise ValueError("task model weights do not match its tokens")
-        # token -> its row of weights (one per type): a prompt's logits are then the C-level
-        # column sums of the rows of the tokens it has.
+        # token -> its row of weights (one per type).
         self.rows: dict[str, array] = {t: flat[i * k:(i + 1) * k] for i, t in enumerate(tokens)}
+        # token -> its row as one fixed-point integer (see _pack), packed the first time the
+        # token is met so that loading stays fast; _UNPACKED until then.
+        self._packed: dict[str, object] = dict.fromkeys(self.rows, _UNPACKED)
+        self._exact = True  # every row packed so far was exact (else: math.fsum, see logits)
+        self._fields = struct.Struct(f"<{k}Q")
+        self._fields_bias = sum(_FIELD_BIAS << (_FIELD_BITS * j) for j in range(k))
 
     def logits(self, prep: Prepared) -> list[float]:
-        rows = self.rows
         if len(prep.tokens) > HEAD_TOKENS + TAIL_TOKENS:
-            toks = task_tokens(prep)
-            n = len(toks)
-            hits = [rows[t] for t in filter(rows.__contains__, toks)]
+            groups: tuple[Collection[str], ...] = (task_tokens(prep),)
         else:
             # A short prompt's tokens are its grams plus the markers: no set copy.
-            markers = marker_tokens(prep)
-            n = len(prep.grams) + len(markers)
-            hits = [rows[t] for t in filter(rows.__contains__, prep.grams)]
-            hits += [rows[t] for t in filter(rows.__contains__, markers)]
-        if not hits:
-            return list(self.bias)
-        val = 1.0 / math.sqrt(n)
-        return [b + val * x for b, x in zip(self.bias, map(math.fsum, zip(*hits, strict=True)), strict=True)]
+            groups = (prep.grams, marker_tokens(prep))
+        n = sum(map(len, groups))
+        sums = self._column_sums(groups) if self._exact else None
+        if sums is None:
+            rows = self.rows
+            hits = [rows[t] for g in groups for t in filter(rows.__contains__, g)]
+            if not hits:
+                return list(self.bias)
+            sums = list(map(math.fsum, zip(*hits, strict=True)))
+        val = 1.0 / math.sqrt(n) if n else 0.0
+        return [b + val * x for b, x in zip(self.bias, sums, strict=True)]
+
+    def _packed_rows(self, groups: tuple[Collection[str], ...]) -> list:
+        # Unknown tokens (and all-zero rows) drop out: adding zeros to a long integer would
+        # copy it each time.
+        get = self._packed.get
+        vals = list(filter(None, map(get, groups[0])))
+        for g in groups[1:]:
+            vals += filter(None, map(get, g))
+        return vals
+
+    def _column_sums(self, groups: tuple[Collection[str], ...]) -> list[float] | None:
+        """Per type, the sum of the weights of the tokens present, as math.fsum would give it
+        (the correctly rounded exact sum, whatever the set's order), but from one integer
+        sum instead of a transposition and fifteen float sums; None if a row cannot be
+        packed exactly (then the caller sums with math.fsum)."""
+        vals = self._packed_rows(groups)
+        if _UNPACKED in vals:
+            packed = self._packed
+            for t in {t for g in groups for t in g if packed.get(t) is _UNPACKED}:
+                packed[t] = row = _pack(self.rows[t])
+                if row is None:
+                    self._exact = False
+                    return None
+            vals = self._packed_rows(groups)
+        # Every field is biased to be non-negative, so the fields read back as unsigned.
+        raw = (sum(vals) + self._fields_bias).to_bytes(self._fields.size, "little")
+        return [(f - _FIELD_BIAS) * _FIXED_UNIT for f in self._fields.unpack(raw)]
+
+
+# Fixed point for exact column sums: a row packs into one integer as 64-bit fields (one per
+# type) of weight * 2**40. The shipped weights are float32 values of at least 0.1 in size, so
+# each is an exact multiple of 2**-40, and a sum of integers is exact in any order: read back
+# and scaled, it is the correctly rounded exact sum, which is what math.fsum returns.
+_FIXED_BITS = 40
+_FIXED_UNIT = 2.0 ** -_FIXED_BITS
+_FIELD_BITS = 64
+_FIELD_BIAS = 1 << (_FIELD_BITS - 1)
+# A packed weight stays under 2**52 in size, so the few hundred tokens a prompt can have
+# (task_tokens bounds them) never carry one field into the next.
+_MAX_PACKED = 1 << 52
+# The placeholder of a row not packed yet: true (rows that are all zeros pack to 0 and drop
+# out) and never equal to an integer.
+_UNPACKED = ("unpacked",)
+
+
+def _pack(row: Sequence[float]) -> int | None:
+    """A row of weights as one integer of fixed-point fields, or None if a weight is not an
+    exact multiple of 2**-40 (or too large) in that form."""
+    packed = 0
+    for j, w in enumerate(row):
+        fixed = w * (1 << _FIXED_BITS)
+        if fixed != int(fixed) or abs(fixed) >= _MAX_PACKED:
+            return None
+        packed += int(fixed) << (_FIELD_BITS * j)
+    return packed
 
 
 def _softmax(z: list[float]) -> list[float]:
