@@ -13,12 +13,11 @@ debugging, design work) is the task policy's job (policy.py), not a guard's.
 from __future__ import annotations
 
 import gzip
-import heapq
 import json
 import math
 import threading
 from collections.abc import Callable
-from itertools import count, repeat
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -77,9 +76,15 @@ class Model:
         self.named: frozenset[str] = frozenset(named) if named is not None else frozenset(
             g for g in {*self.ngram_w, *(k for t in self.form_w.values() for k in t)}
             if features.meaningful_gram(g))
+        # gram -> features.meaningful_gram(gram), remembered for the named grams a prompt has
+        # (the trainer lists only meaningful ones, but a payload's list is not trusted).
+        self._meaningful: dict[str, bool] = {}
         self.meta: dict[str, Any] = payload.get("meta") or {}
         self.bias = float(payload["bias"])
         self.cal_a, self.cal_c = (float(x) for x in payload["calibration"])
+        # The score of a prompt with no features: where every explanation is measured from.
+        self.base_logit = self.cal_a * self.bias + self.cal_c
+        self.base_p = _sigmoid(self.base_logit)
 
     def logit_parts(self, text: str, task_type, prep: features.Prepared,
                     active: tuple[list[tuple[int, float]], str] | None = None
@@ -107,12 +112,17 @@ class Model:
             # still counts every word. The nameable ones are found by one set intersection.
             scale = a * val
             big = [(abs(w), w, g) for g in self.named.intersection(grams)
-                   if ((w := get(g, 0.0)) > _NAMED_MIN or w < -_NAMED_MIN)
-                   and features.meaningful_gram(g)]
+                   if ((w := get(g, 0.0)) > _NAMED_MIN or w < -_NAMED_MIN) and self._nameable(g)]
             if big:
                 big.sort(reverse=True)
                 parts.extend([(scale * w, g, True) for _, w, g in big[:MAX_SIGNALS]])
         return a * z + self.cal_c, parts
+
+    def _nameable(self, gram: str) -> bool:
+        ok = self._meaningful.get(gram)
+        if ok is None:
+            ok = self._meaningful[gram] = features.meaningful_gram(gram)
+        return ok
 
     def _combined(self, form: str) -> dict[str, float]:
         """Shared plus layout word weights in one dict (one lookup per word), built the first
@@ -138,10 +148,10 @@ class Model:
 
             task_type = tasktype.guess(prep).probs
         logit, parts = self.logit_parts(text, task_type, prep, active)
-        base_logit = self.cal_a * self.bias + self.cal_c
         # The contributions explain the model's own score; the shift is reported apart.
-        signals = _explain(_sigmoid(logit), logit, base_logit, parts)
-        return apply_guards(prep, _sigmoid(logit + shift), signals)
+        p = _sigmoid(logit)
+        signals = _explain(p, logit, self.base_logit, parts, self.base_p)
+        return apply_guards(prep, _sigmoid(logit + shift) if shift else p, signals)
 
 
 def _sigmoid(z: float) -> float:
@@ -155,21 +165,26 @@ _FIRST = itemgetter(0)
 
 
 def _explain(p: float, logit: float, base_logit: float,
-             parts: list[tuple[float, str, bool]]) -> list[Signal]:
+             parts: list[tuple[float, str, bool]], base_p: float | None = None) -> list[Signal]:
     """Largest contributions, shown in probability points: each logit contribution times the
     average slope of the sigmoid between the model's baseline and this prompt's score."""
     if not parts:
         return []
-    base_p = _sigmoid(base_logit)
+    if base_p is None:
+        base_p = _sigmoid(base_logit)
     slope = (p - base_p) / (logit - base_logit) if abs(logit - base_logit) > 1e-9 else p * (1 - p)
     # Labels never collide (n-grams are distinct words; dense labels are sentences), so the
     # largest parts can be picked without merging.
-    # Same pick as nlargest(key=abs of the contribution), ties to the earlier part, but the
-    # keys come from C-level maps rather than a Python lambda per part.
-    top = [part for _, _, part in heapq.nlargest(
-        MAX_SIGNALS, zip(map(abs, map(_FIRST, parts)), count(0, -1), parts))]
-    return [Signal(features.ngram_label(key) if is_gram else key, c * slope)
-            for c, key, is_gram in top if abs(c * slope) >= 0.005]
+    # Same pick as nlargest(key=abs of the contribution), ties to the earlier part: a sort is
+    # stable, also in reverse, and its float keys come from C-level maps.
+    size = list(map(abs, map(_FIRST, parts)))
+    top = sorted(range(len(parts)), key=size.__getitem__, reverse=True)[:MAX_SIGNALS]
+    out = []
+    for i in top:
+        c, key, is_gram = parts[i]
+        if abs(c * slope) >= 0.005:
+            out.append(Signal(features.ngram_label(key) if is_gram else key, c * slope))
+    return out
 
 
 def apply_guards(prep: features.Prepared, p: float,
