@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import chain
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -69,16 +71,19 @@ class Index:
         # common word's long posting list would cost more than the whole routing budget.
         lists = sorted((p for p in map(postings.get, words) if p is not None and len(p) <= cap),
                        key=len)[:MAX_QUERY_WORDS]
-        hits: dict[int, int] = {}
-        get = hits.get
-        for plist in lists:
-            for i in plist:
-                hits[i] = get(i, 0) + 1
+        # Shared words per item, counted in C.
+        hits = Counter(chain.from_iterable(lists))
         if not hits:
             return []
         q = len(words)
         sizes = self._sizes
-        scored = [(c / math.sqrt(q * sizes[i]), i) for i, c in hits.items()
+        # An item sharing c words has at least c words itself, so its similarity is at most
+        # c / sqrt(q * c) = sqrt(c / q): below min_sim unless c >= min_sim**2 * q. Most items
+        # share a single rare word, so this drops them before any square root (the margin
+        # keeps every item whose computed similarity could still reach min_sim).
+        need = min_sim * min_sim * q * (1 - 1e-9)
+        candidates = hits.items() if need <= 1 else [(i, c) for i, c in hits.items() if c >= need]
+        scored = [(c / math.sqrt(q * sizes[i]), i) for i, c in candidates
                   if sizes[i] and i != skip]
         scored = [(s, i) for s, i in scored if s >= min_sim]
         scored.sort(key=lambda t: (-t[0], t[1]))
