@@ -110,7 +110,7 @@ def detect(prep: Prepared, task: str) -> tuple[str, ...]:
     # Requirements stacked in one request ("with a rate limit, retries, robots.txt support
     # and a bounded queue"); pasted code or docstrings are not requirements on the answer.
     if not pasted and not q.lstrip().startswith(("def ", "from ", "import ", "class ")):
-        constraints = sum(1 for w in _CONSTRAINT_WORDS if w in head) + min(head.count(", "), 4) // 2
+        constraints = sum(map(head.__contains__, _CONSTRAINT_WORDS)) + min(head.count(", "), 4) // 2
         if constraints >= 3:
             out.append("constraints")
     # The regexes only run when their words are there (a scan of a long prompt costs more

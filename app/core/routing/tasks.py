@@ -89,9 +89,9 @@ def cue_tokens(families: int) -> tuple[str, ...]:
         toks = _cue_tokens[key] = tuple(sorted(_CUE_TOKENS[i] for i in bits_of(key, _CUE_BITS)))
     return toks
 
-_CODE_MARKS = ("```", "def ", "return ", "();", "){", ") {", "#include", "=>", "};", "import ",
-               "Traceback", "Error:", "error:", "Exception", " at line ", "    at ")
-_MATH_MARKS = ("$", "^", "\\frac", "\\sum", "\\int", "∫", "∑", "√", "≤", "≥", "=")
+# "#code": features.CODE_MARKS (tested once per prompt, shared with the dense features) or
+# one of these; "#math": features.MATHS_MARKS or a dollar sign.
+_CODE_MARKS = ("Traceback", "Error:", "error:", "Exception", " at line ", "    at ")
 
 
 def marker_tokens(prep: Prepared) -> list[str]:
@@ -102,11 +102,11 @@ def marker_tokens(prep: Prepared) -> list[str]:
         out.append(f"^{prep.tokens[0]} {prep.tokens[1]}")
     n = len(prep.text)
     out.append("#tiny" if n < 40 else "#short" if n < 160 else "#medium" if n < 800 else "#long")
-    if any(map(q.__contains__, _CODE_MARKS)):
+    if prep.code_marks or any(map(q.__contains__, _CODE_MARKS)):
         out.append("#code")
     if "```" in q:
         out.append("#fence")
-    if any(map(q.__contains__, _MATH_MARKS)):
+    if prep.maths_marks or "$" in q:
         out.append("#math")
     if q.count("\n") >= 3:
         out.append("#lines")
