@@ -59,6 +59,9 @@ class SessionState:
     sticky_reason: str = ""
 
 
+_NO_STATE = SessionState()  # decide() only reads the state: one blank instance serves all
+
+
 def fast_token_estimate(text: str) -> int:
     """A cheap token estimate for the routing hot path (about 4 characters per token)."""
     return max(1, (len(text) + 3) // 4)
@@ -73,9 +76,9 @@ def estimates(
     steers routing and budgets (the output length is a guess anyway), and loading an encoding
     would cost more than the whole routing budget. Billed usage is counted exactly later.
     """
-    input_tokens = 3 + fast_token_estimate(prompt) + sum(
-        4 + fast_token_estimate(m.get("content") or "") for m in history or ()
-    )
+    input_tokens = 3 + fast_token_estimate(prompt)
+    if history:
+        input_tokens += sum(4 + fast_token_estimate(m.get("content") or "") for m in history)
     output_tokens = settings.router.expected_output_tokens
     out = []
     for tier in settings.tiers:
@@ -228,12 +231,12 @@ def decide(
     history: Sequence[dict[str, str]] | None = None,
 ) -> RouteDecision:
     start = time.perf_counter()
-    state = state or SessionState()
+    state = state or _NO_STATE
     names = [t.name for t in settings.tiers]
     top = len(names) - 1
     th = settings.router.thresholds
     score = c.score
-    idx = sum(1 for t in th if score >= t)
+    idx = sum(map(score.__ge__, th))  # thresholds at or under the score
     if idx < top:
         threshold = th[idx]
         reason = f"score {score:.2f} < threshold {threshold:.2f}"

@@ -20,6 +20,8 @@ import threading
 from array import array
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import add, mul, sub, truediv
 from pathlib import Path
 
 from app.core.routing import neighbours
@@ -85,7 +87,7 @@ class TaskModel:
                 return list(self.bias)
             sums = list(map(math.fsum, zip(*hits, strict=True)))
         val = 1.0 / math.sqrt(n) if n else 0.0
-        return [b + val * x for b, x in zip(self.bias, sums, strict=True)]
+        return list(map(add, self.bias, map(mul, repeat(val), sums)))
 
     def _packed_rows(self, groups: tuple[Collection[str], ...]) -> list:
         # Unknown tokens (and all-zero rows) drop out: adding zeros to a long integer would
@@ -145,9 +147,9 @@ def _pack(row: Sequence[float]) -> int | None:
 
 def _softmax(z: list[float]) -> list[float]:
     m = max(z)
-    e = [math.exp(x - m) for x in z]
+    e = list(map(math.exp, map(sub, z, repeat(m))))
     s = sum(e)
-    return [x / s for x in e]
+    return list(map(truediv, e, repeat(s)))
 
 
 _lock = threading.Lock()
@@ -232,7 +234,7 @@ def guess(prep: Prepared, examples: Examples | None = None) -> TaskGuess:
         if near is not None and near[0] in TASK_INDEX:
             z[TASK_INDEX[near[0]]] += EXAMPLE_BOOST * near[2]
     probs = _softmax(z)
-    k = max(range(len(probs)), key=probs.__getitem__)
+    k = probs.index(max(probs))  # the first most likely type, as max(range, key=) picks
     used = near[1] if near is not None and near[0] == TASK_IDS[k] else ""
     return TaskGuess(TASK_IDS[k], probs[k], tuple(probs), used)
 
