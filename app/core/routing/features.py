@@ -239,7 +239,7 @@ class Prepared:
     """The work shared by every feature and the task-type rules: done once per prompt."""
 
     __slots__ = ("_code", "_families", "_families_size", "_maths", "fewshot", "grams", "low",
-                 "question", "text", "tokens", "words")
+                 "question", "records", "records_version", "text", "tokens", "words")
 
     def __init__(self, text: str):
         self.text = text
@@ -255,6 +255,14 @@ class Prepared:
         self.words = grams
         self._families_size = -1
         self._code = self._maths = None
+        self.records: list[tuple] = []  # see lookup.records
+        self.records_version = -1
+
+    def set_records(self, records: list[tuple], version: int, families: int,
+                    vocab_size: int) -> None:
+        """Keep the grams' records from lookup.py, and the word families they carry."""
+        self.records, self.records_version = records, version
+        self._families, self._families_size = families, vocab_size
 
     @property
     def code_marks(self) -> bool:

@@ -22,7 +22,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from app.core.routing import features, followup
+from app.core.routing import features, followup, lookup
 from app.core.routing.types import Signal
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
@@ -105,18 +105,44 @@ class Model:
         grams = prep.grams
         if grams:
             val = features.ngram_value(len(grams))
-            get = self._combined(form).get
             # fsum is exact, so the score does not depend on the set's (per-process) order.
-            z += val * math.fsum(map(get, grams, repeat(0.0, len(grams))))
             # Only words worth naming can become signals (never "to" or "its"); the score
-            # still counts every word. The nameable ones are found by one set intersection.
+            # still counts every word.
+            if lookup.INDEX.router is self:
+                words, big = self._words_indexed(prep, form)
+            else:
+                words, big = self._words(grams, form)
+            z += val * words
             scale = a * val
-            big = [(abs(w), w, g) for g in self.named.intersection(grams)
-                   if ((w := get(g, 0.0)) > _NAMED_MIN or w < -_NAMED_MIN) and self._nameable(g)]
             if big:
                 big.sort(reverse=True)
                 parts.extend([(scale * w, g, True) for _, w, g in big[:MAX_SIGNALS]])
         return a * z + self.cal_c, parts
+
+    def _words(self, grams: set[str], form: str) -> tuple[float, list[tuple[float, float, str]]]:
+        """(sum of the grams' weights, (|w|, w, gram) of those worth naming)."""
+        get = self._combined(form).get
+        total = math.fsum(map(get, grams, repeat(0.0, len(grams))))
+        # The nameable ones are found by one set intersection.
+        big = [(abs(w), w, g) for g in self.named.intersection(grams)
+               if ((w := get(g, 0.0)) > _NAMED_MIN or w < -_NAMED_MIN) and self._nameable(g)]
+        return total, big
+
+    def _words_indexed(self, prep: features.Prepared, form: str
+                       ) -> tuple[float, list[tuple[float, float, str]]]:
+        """The same from the prompt's records in the merged index (lookup.py)."""
+        recs = lookup.records(prep)
+        weight = itemgetter(lookup.WEIGHT[form])
+        total = math.fsum(map(weight, recs))
+        big = [(abs(w), w, rec[lookup.NAMED]) for rec in filter(lookup.named_of, recs)
+               if (w := weight(rec)) > _NAMED_MIN or w < -_NAMED_MIN]
+        return total, big
+
+    def layout_weight(self, gram: str, form: str) -> float:
+        """A word's weight in a layout, as _combined(form) holds it (for lookup.py)."""
+        w = self.ngram_w.get(gram, 0.0)
+        extra = self.form_w[form].get(gram)
+        return w if extra is None else w + extra
 
     def _nameable(self, gram: str) -> bool:
         ok = self._meaningful.get(gram)
@@ -221,6 +247,7 @@ def model() -> Model | None:
         if not _loaded:
             try:
                 _model = load()
+                lookup.INDEX.attach(router=_model)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 load_error = f"{type(exc).__name__}: {exc}"
                 _model = None

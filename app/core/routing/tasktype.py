@@ -24,7 +24,7 @@ from itertools import repeat
 from operator import add, mul, sub, truediv
 from pathlib import Path
 
-from app.core.routing import neighbours
+from app.core.routing import lookup, neighbours
 from app.core.routing.features import Prepared, prepare
 from app.core.routing.tasks import (
     HEAD_TOKENS,
@@ -73,13 +73,25 @@ class TaskModel:
         self._fields_bias = sum(_FIELD_BIAS << (_FIELD_BITS * j) for j in range(k))
 
     def logits(self, prep: Prepared) -> list[float]:
+        indexed = lookup.INDEX.task is self and self._exact
+        if indexed:
+            lookup.records(prep)  # first: the grams' word families come with the records
         if len(prep.tokens) > HEAD_TOKENS + TAIL_TOKENS:
             groups: tuple[Collection[str], ...] = (task_tokens(prep),)
         else:
             # A short prompt's tokens are its grams plus the markers: no set copy.
             groups = (prep.grams, marker_tokens(prep))
         n = sum(map(len, groups))
-        sums = self._column_sums(groups) if self._exact else None
+        sums = None
+        if indexed:
+            recs = lookup.INDEX.lookup(groups[-1])
+            if len(groups) > 1:
+                recs += lookup.records(prep)
+            vals = list(filter(None, map(lookup.task_row_of, recs)))
+            if self._exact:  # else a row met while finding the records did not pack
+                sums = self._sum_rows(vals)
+        elif self._exact:
+            sums = self._column_sums(groups)
         if sums is None:
             rows = self.rows
             hits = [rows[t] for g in groups for t in filter(rows.__contains__, g)]
@@ -112,9 +124,23 @@ class TaskModel:
                     self._exact = False
                     return None
             vals = self._packed_rows(groups)
+        return self._sum_rows(vals)
+
+    def _sum_rows(self, vals: list[int]) -> list[float]:
         # Every field is biased to be non-negative, so the fields read back as unsigned.
         raw = (sum(vals) + self._fields_bias).to_bytes(self._fields.size, "little")
         return [(f - _FIELD_BIAS) * _FIXED_UNIT for f in self._fields.unpack(raw)]
+
+    def packed_row(self, token: str) -> int | None:
+        """A token's row as one fixed-point integer (0 for a token the model does not know;
+        None, and no more exact sums, if it does not pack exactly): for lookup.py."""
+        row = self.rows.get(token)
+        if row is None:
+            return 0
+        packed = _pack(row)
+        if packed is None:
+            self._exact = False
+        return packed
 
 
 # Fixed point for exact column sums: a row packs into one integer as 64-bit fields (one per
@@ -166,6 +192,7 @@ def model() -> TaskModel | None:
         if not _loaded:
             try:
                 _model = TaskModel(json.loads(gzip.decompress(MODEL_FILE.read_bytes())))
+                lookup.INDEX.attach(task=_model)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 load_error = f"{type(exc).__name__}: {exc}"
                 _model = None

@@ -34,6 +34,10 @@ class Vocabulary:
             mask_of[t] = mask_of.get(t, 0) | bit
         return bit
 
+    def terms(self) -> Iterable[str]:
+        """Every word or pair of some family."""
+        return self._mask_of.keys()
+
     def mask(self, grams: Iterable[str]) -> int:
         """Bits of every family that has at least one of these grams."""
         return reduce(or_, filter(None, map(self._mask_of.get, grams)), 0)
