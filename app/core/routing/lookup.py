@@ -60,7 +60,7 @@ class GramIndex:
         if table is None or self._vocab_size != VOCAB.size:
             keys: list[Iterable[str]] = [VOCAB.terms()]
             if self.task is not None:
-                keys.append(self.task.rows)
+                keys.append(self.task.index)
             if self.router is not None:
                 keys.append(self.router.ngram_w)
                 keys += self.router.form_w.values()

@@ -63,14 +63,22 @@ class TaskModel:
         tokens = payload["tokens"].split("\n")
         if len(flat) != k * len(tokens):
             raise ValueError("task model weights do not match its tokens")
-        # token -> its row of weights (one per type).
-        self.rows: dict[str, array] = {t: flat[i * k:(i + 1) * k] for i, t in enumerate(tokens)}
-        # token -> its row as one fixed-point integer (see _pack), packed the first time the
-        # token is met so that loading stays fast; _UNPACKED until then.
-        self._packed: dict[str, object] = dict.fromkeys(self.rows, _UNPACKED)
-        self._exact = True  # every row packed so far was exact (else: math.fsum, see logits)
+        # token -> where its row of weights (one per type) starts; rows are sliced from the
+        # flat array only when needed, so loading stays fast.
+        self._flat, self._k = flat, k
+        self.index: dict[str, int] = dict(zip(tokens, range(0, len(flat), k), strict=True))
+        self._rows: dict[str, array] | None = None
+        self._exact = True  # every row packed so far was exact (see packed_row)
         self._fields = struct.Struct(f"<{k}Q")
         self._fields_bias = sum(_FIELD_BIAS << (_FIELD_BITS * j) for j in range(k))
+
+    @property
+    def rows(self) -> dict[str, array]:
+        """token -> its row of weights, for the plain path (a model not in lookup.INDEX)."""
+        if self._rows is None:
+            flat, k = self._flat, self._k
+            self._rows = {t: flat[i:i + k] for t, i in self.index.items()}
+        return self._rows
 
     def logits(self, prep: Prepared) -> list[float]:
         indexed = lookup.INDEX.task is self and self._exact
@@ -82,62 +90,37 @@ class TaskModel:
             # A short prompt's tokens are its grams plus the markers: no set copy.
             groups = (prep.grams, marker_tokens(prep))
         n = sum(map(len, groups))
-        sums = None
+        val = 1.0 / math.sqrt(n) if n else 0.0
         if indexed:
             recs = lookup.INDEX.lookup(groups[-1])
             if len(groups) > 1:
                 recs += lookup.records(prep)
             vals = list(filter(None, map(lookup.task_row_of, recs)))
             if self._exact:  # else a row met while finding the records did not pack
-                sums = self._sum_rows(vals)
-        elif self._exact:
-            sums = self._column_sums(groups)
-        if sums is None:
-            rows = self.rows
-            hits = [rows[t] for g in groups for t in filter(rows.__contains__, g)]
-            if not hits:
-                return list(self.bias)
-            sums = list(map(math.fsum, zip(*hits, strict=True)))
-        val = 1.0 / math.sqrt(n) if n else 0.0
+                return self._logits_from(vals, val)
+        rows = self.rows
+        hits = [rows[t] for g in groups for t in filter(rows.__contains__, g)]
+        if not hits:
+            return list(self.bias)
+        sums = map(math.fsum, zip(*hits, strict=True))
         return list(map(add, self.bias, map(mul, repeat(val), sums)))
 
-    def _packed_rows(self, groups: tuple[Collection[str], ...]) -> list:
-        # Unknown tokens (and all-zero rows) drop out: adding zeros to a long integer would
-        # copy it each time.
-        get = self._packed.get
-        vals = list(filter(None, map(get, groups[0])))
-        for g in groups[1:]:
-            vals += filter(None, map(get, g))
-        return vals
-
-    def _column_sums(self, groups: tuple[Collection[str], ...]) -> list[float] | None:
-        """Per type, the sum of the weights of the tokens present, as math.fsum would give it
-        (the correctly rounded exact sum, whatever the set's order), but from one integer
-        sum instead of a transposition and fifteen float sums; None if a row cannot be
-        packed exactly (then the caller sums with math.fsum)."""
-        vals = self._packed_rows(groups)
-        if _UNPACKED in vals:
-            packed = self._packed
-            for t in {t for g in groups for t in g if packed.get(t) is _UNPACKED}:
-                packed[t] = row = _pack(self.rows[t])
-                if row is None:
-                    self._exact = False
-                    return None
-            vals = self._packed_rows(groups)
-        return self._sum_rows(vals)
-
-    def _sum_rows(self, vals: list[int]) -> list[float]:
+    def _logits_from(self, packed_rows: list[int], val: float) -> list[float]:
+        """bias + val * (per type, the sum of the rows' weights), the sums as math.fsum
+        gives them (the correctly rounded exact sum, whatever the set's order) but from one
+        integer sum of the packed rows instead of a transposition and fifteen float sums."""
         # Every field is biased to be non-negative, so the fields read back as unsigned.
-        raw = (sum(vals) + self._fields_bias).to_bytes(self._fields.size, "little")
-        return [(f - _FIELD_BIAS) * _FIXED_UNIT for f in self._fields.unpack(raw)]
+        raw = (sum(packed_rows) + self._fields_bias).to_bytes(self._fields.size, "little")
+        return [b + val * ((f - _FIELD_BIAS) * _FIXED_UNIT)
+                for b, f in zip(self.bias, self._fields.unpack(raw), strict=True)]
 
     def packed_row(self, token: str) -> int | None:
-        """A token's row as one fixed-point integer (0 for a token the model does not know;
-        None, and no more exact sums, if it does not pack exactly): for lookup.py."""
-        row = self.rows.get(token)
-        if row is None:
+        """A token's row as one fixed-point integer (see _pack; 0 for a token the model does
+        not know; None, and no more exact sums, if it does not pack exactly): for lookup.py."""
+        i = self.index.get(token)
+        if i is None:
             return 0
-        packed = _pack(row)
+        packed = _pack(self._flat[i:i + self._k])
         if packed is None:
             self._exact = False
         return packed
@@ -154,9 +137,6 @@ _FIELD_BIAS = 1 << (_FIELD_BITS - 1)
 # A packed weight stays under 2**52 in size, so the few hundred tokens a prompt can have
 # (task_tokens bounds them) never carry one field into the next.
 _MAX_PACKED = 1 << 52
-# The placeholder of a row not packed yet: true (rows that are all zeros pack to 0 and drop
-# out) and never equal to an integer.
-_UNPACKED = ("unpacked",)
 
 
 def _pack(row: Sequence[float]) -> int | None:
