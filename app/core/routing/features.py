@@ -19,7 +19,9 @@ from __future__ import annotations
 import math
 import re
 import string
+from bisect import bisect_right
 from collections.abc import Sequence
+from operator import itemgetter
 
 from app.core.routing.types import TASK_TYPES, TASKS
 from app.core.routing.vocab import VOCAB, bits_of
@@ -109,6 +111,13 @@ _FIRST_WORDS: tuple[tuple[str, str, frozenset[str]], ...] = (
      frozenset("write create generate make list give design plan describe explain".split())),
 )
 
+# first word -> the _FIRST_WORDS entries it starts: one lookup instead of a loop.
+_FIRST_WORD_FEATURES: dict[str, tuple[int, ...]] = {}
+for _j, (_, _, _starts) in enumerate(_FIRST_WORDS):
+    for _w in _starts:
+        _FIRST_WORD_FEATURES[_w] = (*_FIRST_WORD_FEATURES.get(_w, ()), _j)
+_WH_START = next(j for j, (name, _, _) in enumerate(_FIRST_WORDS) if name == "wh_start")
+
 _STRUCTURE = (
     ("code_syntax", "contains code"),
     ("math_syntax", "contains formulas"),
@@ -142,6 +151,8 @@ _LENGTH_BINS = (
     ("len_huge", "huge prompt (pasted document)", 4000, 10**12),
 )
 
+# The bins cover every length from 0 up, in order: a length's bin is found by bisection.
+_LENGTH_LOWS = tuple(lo for _, _, lo, _ in _LENGTH_BINS)
 _DROP_UPPER = str.maketrans("", "", string.ascii_uppercase)
 _UPPER_BYTES = string.ascii_uppercase.encode()
 
@@ -298,10 +309,10 @@ def dense(text: str, task: str | Sequence[float], prep: Prepared | None = None
     """Active dense features of a prompt as (index, value); values are roughly 0..1."""
     prep = prep or Prepared(text)
     out: list[tuple[int, float]] = list(_lexicon_hits(prep.families))
-    first = prep.tokens[0] if prep.tokens else ""
-    for j, (name, _, starts) in enumerate(_FIRST_WORDS):
-        if first in starts and (name != "wh_start" or len(prep.question) < 120):
-            out.append((_FIRST_OFFSET + j, 1.0))
+    if prep.tokens:
+        for j in _FIRST_WORD_FEATURES.get(prep.tokens[0], ()):
+            if j != _WH_START or len(prep.question) < 120:
+                out.append((_FIRST_OFFSET + j, 1.0))
     q = prep.question
     head = q  # already capped to NGRAM_HEAD_CHARS + NGRAM_TAIL_CHARS
     # The digit runs of the question are exactly its digit tokens: no second regex scan.
@@ -321,10 +332,7 @@ def dense(text: str, task: str | Sequence[float], prep: Prepared | None = None
         if hit:
             out.append((_STRUCT_OFFSET + j, 1.0))
     n = len(text)
-    for j, (_, _, lo, hi) in enumerate(_LENGTH_BINS):
-        if lo <= n < hi:
-            out.append((_LEN_OFFSET + j, 1.0))
-            break
+    out.append((_LEN_OFFSET + bisect_right(_LENGTH_LOWS, n) - 1, 1.0))  # the bin lo <= n < hi
     out.append((_LOG_IDX, math.log1p(n) / 8.0))
     lines = head.count("\n")
     if lines:
@@ -414,7 +422,7 @@ def form_of(prep: Prepared, dense_features: list[tuple[int, float]]) -> str:
     means something different in a multiple-choice quiz and in a chat request."""
     if prep.fewshot:
         return "fewshot"
-    active = {i for i, _ in dense_features}
+    active = set(map(itemgetter(0), dense_features))
     if _MCQ_DENSE in active:
         return "choice"
     if _NUMBERS_DENSE in active and _NUMERIC_DENSE & active:
