@@ -29,16 +29,19 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.core.config.settings import Settings, tier_level
 from app.core.ledger.money import format_usd
 from app.core.ledger.pricing import price_for
-from app.core.ledger.records import BudgetState
 from app.core.routing import learned
 from app.core.routing.classify import classify
 from app.core.routing.demands import DEMAND_LABELS
 from app.core.routing.features import REQUEST_LABELS
 from app.core.routing.types import Classification, RouteDecision, Signal, TierEstimate
+
+if TYPE_CHECKING:  # only annotations use it: a decision need not import the ledger's records
+    from app.core.ledger.records import BudgetState
 
 # Scores the policy sets, ordered by the classifier's own score: just past (or under) the
 # threshold by _TIE_BREAK; for threshold fitting, in the top / bottom bands instead.

@@ -24,7 +24,7 @@ from itertools import repeat
 from operator import add, mul, sub, truediv
 from pathlib import Path
 
-from app.core.routing import lookup, neighbours
+from app.core.routing import lookup
 from app.core.routing.features import Prepared, prepare
 from app.core.routing.tasks import (
     HEAD_TOKENS,
@@ -184,6 +184,10 @@ class Examples:
     """The user's example prompts per type, indexed once per distinct config."""
 
     def __init__(self, by_task: Mapping[str, Sequence[str]]):
+        # Imported here: a process whose config has no examples never loads the index.
+        from app.core.routing import neighbours
+
+        self.words_of = neighbours.words_of
         self.items: list[tuple[str, str]] = [
             (task, text) for task in sorted(by_task) for text in by_task[task] if text.strip()]
         self.index = neighbours.Index(neighbours.words_of(prepare(t).tokens)
@@ -237,7 +241,7 @@ def guess(prep: Prepared, examples: Examples | None = None) -> TaskGuess:
     z = m.logits(prep) if m is not None else _fallback(prep)
     near = None
     if examples is not None:
-        near = examples.nearest(neighbours.words_of(prep.tokens))
+        near = examples.nearest(examples.words_of(prep.tokens))
         if near is not None and near[0] in TASK_INDEX:
             z[TASK_INDEX[near[0]]] += EXAMPLE_BOOST * near[2]
     probs = _softmax(z)
