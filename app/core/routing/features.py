@@ -153,6 +153,7 @@ _LENGTH_BINS = (
 
 # The bins cover every length from 0 up, in order: a length's bin is found by bisection.
 _LENGTH_LOWS = tuple(lo for _, _, lo, _ in _LENGTH_BINS)
+_ANSWER_CUE = "Answer:"
 _DROP_UPPER = str.maketrans("", "", string.ascii_uppercase)
 _UPPER_BYTES = string.ascii_uppercase.encode()
 
@@ -163,7 +164,6 @@ def _ascii_capitals(text: str) -> int:
     if text.isascii():
         return len(text) - len(text.encode("ascii").translate(None, _UPPER_BYTES))
     return len(text) - len(text.translate(_DROP_UPPER))
-_ANSWER_CUE = "Answer:"
 
 
 def _dense_specs() -> list[tuple[str, str]]:

@@ -145,7 +145,7 @@ def _pack(row: Sequence[float]) -> int | None:
     packed = 0
     for j, w in enumerate(row):
         fixed = w * (1 << _FIXED_BITS)
-        if fixed != int(fixed) or abs(fixed) >= _MAX_PACKED:
+        if not abs(fixed) < _MAX_PACKED or fixed != int(fixed):  # (also refuses inf and nan)
             return None
         packed += int(fixed) << (_FIELD_BITS * j)
     return packed
