@@ -127,14 +127,33 @@ _STRUCTURE = (
     ("fill_blank", "fill-in-the-blank sentence"),
 )
 
+# Most code and maths marks need a character prose seldom has. One scan for those tells
+# whether a question has any (Prepared.symbols); if not, only the marks without one are
+# tested ("def ", "Traceback"), which on three prompts in four skips most of the tests.
+_SYMBOLS = "=^$`{}()<>/\\#∫∑√≤≥≡∞π"
+_SYMBOL = re.compile("[" + re.escape(_SYMBOLS) + "]")
+
+
+class Marks:
+    """Substrings to look for in a question (Prepared.has), split by whether they need one of
+    the _SYMBOLS."""
+
+    __slots__ = ("plain", "symbolic")
+
+    def __init__(self, *marks: str):
+        self.symbolic = tuple(m for m in marks if not set(m).isdisjoint(_SYMBOLS))
+        self.plain = tuple(m for m in marks if set(m).isdisjoint(_SYMBOLS))
+
+
 # Plain substring tests: one regex alternation over a long prompt is far slower than these.
 # The task classifier's markers (tasks.py) test mostly the same marks on the same text, so
 # the shared ones are tested once per prompt (Prepared.code_marks / maths_marks) and each
 # side adds its own few: "contains code" is CODE_MARKS or _CODE_MARKS, and so on.
-CODE_MARKS = ("```", "=>", "();", "){", ") {", "def ", "#include", "};", "import ", "return ")
-MATHS_MARKS = ("=", "^", "∫", "∑", "√", "≤", "≥", "\\frac", "\\sum", "\\int")
-_CODE_MARKS = ("!=", "+=", "==", "</", "/>")
-_MATHS_MARKS = ("≡", "∞", "π")
+CODE_MARKS = Marks("```", "=>", "();", "){", ") {", "def ", "#include", "};", "import ",
+                   "return ")
+MATHS_MARKS = Marks("=", "^", "∫", "∑", "√", "≤", "≥", "\\frac", "\\sum", "\\int")
+_CODE_MARKS = Marks("!=", "+=", "==", "</", "/>")
+_MATHS_MARKS = Marks("≡", "∞", "π")
 _ARITH = re.compile(r"\d ?[-+*/×÷] ?\d")
 _UNITS = re.compile(
     r"\d\s*(%|\$|km|kg|mph|cm|mg|ml|m/s|hours?|minutes?|dollars?|cents?|miles?|"
@@ -249,8 +268,9 @@ def capped(text: str) -> str:
 class Prepared:
     """The work shared by every feature and the task-type rules: done once per prompt."""
 
-    __slots__ = ("_code", "_families", "_families_size", "_maths", "fewshot", "grams", "low",
-                 "question", "records", "records_version", "text", "tokens", "words")
+    __slots__ = ("_code", "_families", "_families_size", "_maths", "_numbers", "_symbols",
+                 "fewshot", "grams", "low", "question", "records", "records_version", "text",
+                 "tokens", "words")
 
     def __init__(self, text: str):
         self.text = text
@@ -265,7 +285,7 @@ class Prepared:
         # Pairs contain a space, so a word lookup in the same set can never hit a pair.
         self.words = grams
         self._families_size = -1
-        self._code = self._maths = None
+        self._code = self._maths = self._symbols = self._numbers = None
         self.records: list[tuple] = []  # see lookup.records
         self.records_version = -1
 
@@ -276,17 +296,37 @@ class Prepared:
         self._families, self._families_size = families, vocab_size
 
     @property
+    def numbers(self) -> list[str]:
+        """The question's digit runs, in order: exactly its digit tokens."""
+        if self._numbers is None:
+            self._numbers = list(filter(str.isdigit, self.tokens))
+        return self._numbers
+
+    @property
+    def symbols(self) -> bool:
+        """The question has one of the characters most marks need (scanned on first use)."""
+        if self._symbols is None:
+            self._symbols = _SYMBOL.search(self.question) is not None
+        return self._symbols
+
+    def has(self, marks: Marks) -> bool:
+        """The question contains one of the marks."""
+        q = self.question
+        return (any(map(q.__contains__, marks.plain))
+                or (self.symbols and any(map(q.__contains__, marks.symbolic))))
+
+    @property
     def code_marks(self) -> bool:
         """The question has one of CODE_MARKS (tested on first use)."""
         if self._code is None:
-            self._code = any(map(self.question.__contains__, CODE_MARKS))
+            self._code = self.has(CODE_MARKS)
         return self._code
 
     @property
     def maths_marks(self) -> bool:
         """The question has one of MATHS_MARKS (tested on first use)."""
         if self._maths is None:
-            self._maths = any(map(self.question.__contains__, MATHS_MARKS))
+            self._maths = self.has(MATHS_MARKS)
         return self._maths
 
     @property
@@ -316,13 +356,13 @@ def dense(text: str, task: str | Sequence[float], prep: Prepared | None = None
     q = prep.question
     head = q  # already capped to NGRAM_HEAD_CHARS + NGRAM_TAIL_CHARS
     # The digit runs of the question are exactly its digit tokens: no second regex scan.
-    numbers = list(filter(str.isdigit, prep.tokens))
+    numbers = prep.numbers
     # The substring tests are necessary conditions of the regexes and far cheaper.
     mcq = (("B." in head or "B)" in head or "b." in head or "b)" in head)
            and _MCQ.search(head) is not None)
     for j, hit in enumerate((
-        prep.code_marks or any(map(head.__contains__, _CODE_MARKS)),
-        prep.maths_marks or any(map(head.__contains__, _MATHS_MARKS))
+        prep.code_marks or prep.has(_CODE_MARKS),
+        prep.maths_marks or prep.has(_MATHS_MARKS)
         or (bool(numbers) and _ARITH.search(head) is not None),
         bool(numbers) and _UNITS.search(prep.low) is not None,
         mcq,
@@ -467,7 +507,7 @@ def _numeric_layout(prep: Prepared) -> list[float]:
     # several microseconds per paragraph. "2.50" and "80,000" are two runs each, so decimals
     # and thousands are recognised by their separators instead.
     q, toks = prep.question, prep.tokens
-    nums = [t for t in toks if t.isdigit()]
+    nums = prep.numbers
     digits = max(map(len, nums), default=0)
     low = prep.low
     return [

@@ -7,7 +7,7 @@ words miss (a code block, answer options, a formula, the first word, the length)
 
 from __future__ import annotations
 
-from app.core.routing.features import Prepared
+from app.core.routing.features import Marks, Prepared
 from app.core.routing.types import TASKS
 from app.core.routing.vocab import VOCAB, bits_of
 
@@ -91,7 +91,7 @@ def cue_tokens(families: int) -> tuple[str, ...]:
 
 # "#code": features.CODE_MARKS (tested once per prompt, shared with the dense features) or
 # one of these; "#math": features.MATHS_MARKS or a dollar sign.
-_CODE_MARKS = ("Traceback", "Error:", "error:", "Exception", " at line ", "    at ")
+_CODE_MARKS = Marks("Traceback", "Error:", "error:", "Exception", " at line ", "    at ")
 
 
 def marker_tokens(prep: Prepared) -> list[str]:
@@ -102,7 +102,7 @@ def marker_tokens(prep: Prepared) -> list[str]:
         out.append(f"^{prep.tokens[0]} {prep.tokens[1]}")
     n = len(prep.text)
     out.append("#tiny" if n < 40 else "#short" if n < 160 else "#medium" if n < 800 else "#long")
-    if prep.code_marks or any(map(q.__contains__, _CODE_MARKS)):
+    if prep.code_marks or prep.has(_CODE_MARKS):
         out.append("#code")
     if "```" in q:
         out.append("#fence")
