@@ -379,7 +379,7 @@ def _signals(c: Classification, policy_rule: str, score: float) -> tuple[Signal,
     names = {h.label for h in head}
     rest = [s for s in c.signals if s.label not in names]
     follow = [s for s in rest if s.label.startswith(("follow-up", "you judged"))]
-    others = [s for s in rest if s not in follow]
+    others = [s for s in rest if s not in follow] if follow else rest
     if policy_rule in ("task_min", "demand"):
         others = [s for s in others if s.weight > 0 and _is_request(s.label)]
     elif policy_rule == "routine":

@@ -110,9 +110,10 @@ class TaskModel:
         gives them (the correctly rounded exact sum, whatever the set's order) but from one
         integer sum of the packed rows instead of a transposition and fifteen float sums."""
         # Every field is biased to be non-negative, so the fields read back as unsigned.
-        raw = (sum(packed_rows) + self._fields_bias).to_bytes(self._fields.size, "little")
-        return [b + val * ((f - _FIELD_BIAS) * _FIXED_UNIT)
-                for b, f in zip(self.bias, self._fields.unpack(raw), strict=True)]
+        raw = sum(packed_rows, self._fields_bias).to_bytes(self._fields.size, "little")
+        sums = map(mul, map(sub, self._fields.unpack(raw), repeat(_FIELD_BIAS)),
+                   repeat(_FIXED_UNIT))
+        return list(map(add, self.bias, map(mul, repeat(val), sums)))
 
     def packed_row(self, token: str) -> int | None:
         """A token's row as one fixed-point integer (see _pack; 0 for a token the model does
