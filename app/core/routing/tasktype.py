@@ -2,7 +2,8 @@
 
 Trained by training/train_tasks.py on hand-written examples of every type plus weak labels
 from the benchmark data (see there), shipped as model/tasks.json.gz. Inference is one
-dictionary lookup per token and a softmax over the 15 types.
+dictionary lookup per token (in the merged gram index, lookup.py, for the shipped model), an
+exact integer sum of the tokens' packed rows and a softmax over the 15 types.
 
 Users can teach it with their own example prompts per type (``[router.task_examples]``):
 a prompt close enough to one of them (cosine of content words, see neighbours.py) gets that
