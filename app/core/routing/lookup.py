@@ -89,7 +89,7 @@ class GramIndex:
             if gram in router.named and meaningful_gram(gram):
                 named = gram
         row = self.task.packed_row(gram) if self.task is not None else 0
-        return (VOCAB.mask((gram,)), row, named, *weights)
+        return (VOCAB.mask_of(gram), row, named, *weights)
 
 
 INDEX = GramIndex()

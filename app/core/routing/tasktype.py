@@ -146,6 +146,8 @@ def _pack(row: Sequence[float]) -> int | None:
     exact multiple of 2**-40 (or too large) in that form."""
     packed = 0
     for j, w in enumerate(row):
+        if not w:
+            continue  # most of a row's weights are 0 (a nan is true, and refused below)
         fixed = w * (1 << _FIXED_BITS)
         if not abs(fixed) < _MAX_PACKED or fixed != int(fixed):  # (also refuses inf and nan)
             return None

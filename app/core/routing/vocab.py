@@ -38,6 +38,10 @@ class Vocabulary:
         """Every word or pair of some family."""
         return self._mask_of.keys()
 
+    def mask_of(self, gram: str) -> int:
+        """Bits of the families this one word or pair belongs to."""
+        return self._mask_of.get(gram, 0)
+
     def mask(self, grams: Iterable[str]) -> int:
         """Bits of every family that has at least one of these grams."""
         return reduce(or_, filter(None, map(self._mask_of.get, grams)), 0)
