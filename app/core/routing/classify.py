@@ -26,11 +26,18 @@ MAX_SIGNALS = 5
 SIGNAL_CHARS = 30
 
 
-def _learned_scorer():  # -> learned.Model | None
-    # Imported here so strategy="rules" never pays for loading the weights.
-    from app.core.routing import learned
+_learned = None  # the learned module, once a decision has asked for it
 
-    return learned.model()
+
+def _learned_scorer():  # -> learned.Model | None
+    # Imported on first use so strategy="rules" never pays for loading the weights; kept in a
+    # global because an import statement costs a microsecond even when already imported.
+    global _learned
+    if _learned is None:
+        from app.core.routing import learned
+
+        _learned = learned
+    return _learned.model()
 
 
 def _logit(p: float) -> float:
@@ -83,7 +90,6 @@ def classify(
         score, signals = rules.score(text)
         if shift:
             score = _sigmoid(_logit(score) + shift)
-    model_signals = [s for s in signals if not s.label.startswith("task: ")]
     out: list[Signal] = []
     if anchor:
         out.append(Signal(short(f"follow-up: {followup.first_words(anchor, 3, 18)}"), 0.0))
@@ -93,7 +99,9 @@ def classify(
         # Its size in probability points: the score with and without the memory's pull.
         moved = score - _sigmoid(_logit(score) - shift)
         out.append(Signal(f"you judged similar: {verdict}", moved))
-    out += [Signal(short(s.label), s.weight) for s in model_signals]
+    # The model's own contributions (not its task-type ones), labels cut to the panel width.
+    out += [s if len(s.label) <= SIGNAL_CHARS else Signal(short(s.label), s.weight)
+            for s in signals if not s.label.startswith("task: ")]
     score = min(1.0, max(0.0, float(score)))
     confidence = min(1.0, abs(score - 0.5) * 2.0)
     decision_us = (time.perf_counter() - start) * 1e6

@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 
 from app.core.routing.features import Prepared
+from app.core.routing.vocab import VOCAB
 
 
-def _terms(s: str) -> frozenset[str]:
-    return frozenset(s.split("|"))
+def _terms(s: str) -> int:
+    """A term list as a word family (vocab.py): its bit, tested on Prepared.families."""
+    return VOCAB.family(s.split("|"))
 
 
 # (id, label shown in the decision, at most ~24 characters)
@@ -71,6 +73,7 @@ _EXPERT = (
                          "stock options|vesting|option pool|safe notes|valuation|"
                          "depreciation|solvency|401k|pension|w 2|1099|capital gains")),
 )
+_EXPERT_ALL = sum(bit for _, bit in _EXPERT)
 _LEN_WORDS = _terms("word|words|line|lines|page|pages")
 _PART_WORDS = _terms("part|parts|chapter|chapters|step|steps|section|sections|episode|episodes")
 _LEN_ASK = re.compile(r"(\d{3,5})[- ]?(word|words|line|lines|page|pages)\b")
@@ -79,44 +82,46 @@ _LOG_MARKS = ("Traceback", "ERROR", "Error:", "error:", "Exception", "FATAL", "p
               "    at ", "```", "WARN", "stack trace")
 
 
+_WALK = _terms("step by step|walk me")
+
+
 def expert_domain(prep: Prepared) -> str:
     """'legal' / 'medical' / 'financial' when the prompt uses that field's vocabulary."""
-    grams = prep.grams
-    for name, terms in _EXPERT:
-        if not grams.isdisjoint(terms):
+    fam = prep.families
+    for name, bit in _EXPERT:
+        if fam & bit:
             return name
     return ""
 
 
 def detect(prep: Prepared, task: str) -> tuple[str, ...]:
     """The demand factors that fired, in DEMANDS order."""
-    grams, low, q = prep.grams, prep.low, prep.question
+    fam, low, q = prep.families, prep.low, prep.question
     out: list[str] = []
-    if not grams.isdisjoint(_PROOF):
+    if fam & _PROOF:
         out.append("proof")
-    if not grams.isdisjoint(_ADVANCED):
+    if fam & _ADVANCED:
         out.append("advanced_math")
-    if task in ("code_write", "code_debug") or not grams.isdisjoint(_CODE_ASK):
-        if not grams.isdisjoint(_HARD_CODE):
+    if task in ("code_write", "code_debug") or fam & _CODE_ASK:
+        if fam & _HARD_CODE:
             out.append("nontrivial_code")
     head = low[:1500]
     pasted = len(prep.text) >= 200 and any(map(q.__contains__, _LOG_MARKS))
     # Requirements stacked in one request ("with a rate limit, retries, robots.txt support
     # and a bounded queue"); pasted code or docstrings are not requirements on the answer.
     if not pasted and not q.lstrip().startswith(("def ", "from ", "import ", "class ")):
-        constraints = sum(1 for w in _CONSTRAINT_WORDS if w in head) + min(head.count(", "), 4) // 2
+        constraints = sum(map(head.__contains__, _CONSTRAINT_WORDS)) + min(head.count(", "), 4) // 2
         if constraints >= 3:
             out.append("constraints")
     # The regexes only run when their words are there (a scan of a long prompt costs more
     # than every other factor together).
-    m = _LEN_ASK.search(head) if not grams.isdisjoint(_LEN_WORDS) else None
-    parts = _PARTS.search(head) if not grams.isdisjoint(_PART_WORDS) else None
-    if (m and int(m.group(1)) >= 800) or (parts and int(parts.group(1)) >= 5) \
-            or not grams.isdisjoint(_LONG):
+    m = _LEN_ASK.search(head) if fam & _LEN_WORDS else None
+    parts = _PARTS.search(head) if fam & _PART_WORDS else None
+    if (m and int(m.group(1)) >= 800) or (parts and int(parts.group(1)) >= 5) or fam & _LONG:
         out.append("long_output")
-    if expert_domain(prep):
+    if fam & _EXPERT_ALL:
         out.append("expert_domain")
-    if q.count("?") >= 3 or "step by step" in grams or "walk me" in grams:
+    if q.count("?") >= 3 or fam & _WALK:
         out.append("multi_step")
     if pasted:
         out.append("pasted")

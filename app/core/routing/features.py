@@ -19,9 +19,12 @@ from __future__ import annotations
 import math
 import re
 import string
+from bisect import bisect_right
 from collections.abc import Sequence
+from operator import itemgetter
 
 from app.core.routing.types import TASK_TYPES, TASKS
+from app.core.routing.vocab import VOCAB, bits_of
 
 FEATURE_VERSION = 12
 
@@ -31,6 +34,9 @@ NGRAM_HEAD_CHARS = 1500
 NGRAM_TAIL_CHARS = 500
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")
+# The same tokens for ASCII text (lower-cased, so letters are a-z): plain character ranges
+# match about twice as fast as the Unicode classes, and most prompts are ASCII.
+_ASCII_TOKEN = re.compile(r"[a-z]+|[0-9]+")
 
 # Keyword features are looked up in the prompt's set of words and word pairs instead of being
 # searched with case-insensitive regexes: the set is built once for the n-grams anyway, and a
@@ -79,12 +85,21 @@ _LEXICONS: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
     )
 )
 
-# word or pair -> the lexicons it belongs to: one lookup per word instead of a set scan per
-# lexicon (the same features, in the same order, a third of the time).
-_LEXICON_OF: dict[str, tuple[int, ...]] = {}
-for _i, (_, _, _terms) in enumerate(_LEXICONS):
-    for _t in _terms:
-        _LEXICON_OF[_t] = (*_LEXICON_OF.get(_t, ()), _i)
+# Each lexicon is a word family (vocab.py): the prompt's families, found in one pass over
+# its grams shared with the task cues and the demand factors, say which lexicons it meets.
+_LEXICON_BITS: tuple[int, ...] = tuple(VOCAB.family(terms) for _, _, terms in _LEXICONS)
+_LEXICON_ALL = sum(_LEXICON_BITS)
+# lexicon bits of a prompt -> its lexicon features, (index, 1.0) in index order: a few dozen
+# combinations occur, so each is worked out once.
+_lexicon_features: dict[int, tuple[tuple[int, float], ...]] = {}
+
+
+def _lexicon_hits(families: int) -> tuple[tuple[int, float], ...]:
+    key = families & _LEXICON_ALL
+    hit = _lexicon_features.get(key)
+    if hit is None:
+        hit = _lexicon_features[key] = tuple((i, 1.0) for i in bits_of(key, _LEXICON_BITS))
+    return hit
 
 _FIRST_WORDS: tuple[tuple[str, str, frozenset[str]], ...] = (
     ("greeting", "short greeting or thanks",
@@ -96,6 +111,13 @@ _FIRST_WORDS: tuple[tuple[str, str, frozenset[str]], ...] = (
      frozenset("write create generate make list give design plan describe explain".split())),
 )
 
+# first word -> the _FIRST_WORDS entries it starts: one lookup instead of a loop.
+_FIRST_WORD_FEATURES: dict[str, tuple[int, ...]] = {}
+for _j, (_, _, _starts) in enumerate(_FIRST_WORDS):
+    for _w in _starts:
+        _FIRST_WORD_FEATURES[_w] = (*_FIRST_WORD_FEATURES.get(_w, ()), _j)
+_WH_START = next(j for j, (name, _, _) in enumerate(_FIRST_WORDS) if name == "wh_start")
+
 _STRUCTURE = (
     ("code_syntax", "contains code"),
     ("math_syntax", "contains formulas"),
@@ -105,10 +127,33 @@ _STRUCTURE = (
     ("fill_blank", "fill-in-the-blank sentence"),
 )
 
+# Most code and maths marks need a character prose seldom has. One scan for those tells
+# whether a question has any (Prepared.symbols); if not, only the marks without one are
+# tested ("def ", "Traceback"), which on three prompts in four skips most of the tests.
+_SYMBOLS = "=^$`{}()<>/\\#∫∑√≤≥≡∞π"
+_SYMBOL = re.compile("[" + re.escape(_SYMBOLS) + "]")
+
+
+class Marks:
+    """Substrings to look for in a question (Prepared.has), split by whether they need one of
+    the _SYMBOLS."""
+
+    __slots__ = ("plain", "symbolic")
+
+    def __init__(self, *marks: str):
+        self.symbolic = tuple(m for m in marks if not set(m).isdisjoint(_SYMBOLS))
+        self.plain = tuple(m for m in marks if set(m).isdisjoint(_SYMBOLS))
+
+
 # Plain substring tests: one regex alternation over a long prompt is far slower than these.
-_CODE_MARKS = ("```", "=>", "!=", "+=", "==", "();", "){", ") {", "def ", "#include", "</", "/>",
-               "};", "import ", "return ")
-_MATHS_MARKS = ("=", "^", "∫", "∑", "√", "≤", "≥", "≡", "∞", "π", "\\frac", "\\sum", "\\int")
+# The task classifier's markers (tasks.py) test mostly the same marks on the same text, so
+# the shared ones are tested once per prompt (Prepared.code_marks / maths_marks) and each
+# side adds its own few: "contains code" is CODE_MARKS or _CODE_MARKS, and so on.
+CODE_MARKS = Marks("```", "=>", "();", "){", ") {", "def ", "#include", "};", "import ",
+                   "return ")
+MATHS_MARKS = Marks("=", "^", "∫", "∑", "√", "≤", "≥", "\\frac", "\\sum", "\\int")
+_CODE_MARKS = Marks("!=", "+=", "==", "</", "/>")
+_MATHS_MARKS = Marks("≡", "∞", "π")
 _ARITH = re.compile(r"\d ?[-+*/×÷] ?\d")
 _UNITS = re.compile(
     r"\d\s*(%|\$|km|kg|mph|cm|mg|ml|m/s|hours?|minutes?|dollars?|cents?|miles?|"
@@ -125,8 +170,19 @@ _LENGTH_BINS = (
     ("len_huge", "huge prompt (pasted document)", 4000, 10**12),
 )
 
-_DROP_UPPER = str.maketrans("", "", string.ascii_uppercase)
+# The bins cover every length from 0 up, in order: a length's bin is found by bisection.
+_LENGTH_LOWS = tuple(lo for _, _, lo, _ in _LENGTH_BINS)
 _ANSWER_CUE = "Answer:"
+_DROP_UPPER = str.maketrans("", "", string.ascii_uppercase)
+_UPPER_BYTES = string.ascii_uppercase.encode()
+
+
+def _ascii_capitals(text: str) -> int:
+    """How many A-Z the text has, by deleting them in C (bytes.translate is several times
+    faster than str.translate, and most prompts are ASCII)."""
+    if text.isascii():
+        return len(text) - len(text.encode("ascii").translate(None, _UPPER_BYTES))
+    return len(text) - len(text.translate(_DROP_UPPER))
 
 
 def _dense_specs() -> list[tuple[str, str]]:
@@ -212,20 +268,76 @@ def capped(text: str) -> str:
 class Prepared:
     """The work shared by every feature and the task-type rules: done once per prompt."""
 
-    __slots__ = ("fewshot", "grams", "low", "question", "text", "tokens", "words")
+    __slots__ = ("_code", "_families", "_families_size", "_maths", "_numbers", "_symbols",
+                 "fewshot", "grams", "low", "question", "records", "records_version", "text",
+                 "tokens", "words")
 
     def __init__(self, text: str):
         self.text = text
         q, self.fewshot = focus(text)
         self.question = capped(q)
         self.low = self.question.lower()
-        toks = _TOKEN.findall(self.low)
+        toks = (_ASCII_TOKEN if self.low.isascii() else _TOKEN).findall(self.low)
         self.tokens = toks
         grams = set(toks)
         grams.update(map(" ".join, zip(toks, toks[1:], strict=False)))
         self.grams = grams
         # Pairs contain a space, so a word lookup in the same set can never hit a pair.
         self.words = grams
+        self._families_size = -1
+        self._code = self._maths = self._symbols = self._numbers = None
+        self.records: list[tuple] = []  # see lookup.records
+        self.records_version = -1
+
+    def set_records(self, records: list[tuple], version: int, families: int,
+                    vocab_size: int) -> None:
+        """Keep the grams' records from lookup.py, and the word families they carry."""
+        self.records, self.records_version = records, version
+        self._families, self._families_size = families, vocab_size
+
+    @property
+    def numbers(self) -> list[str]:
+        """The question's digit runs, in order: exactly its digit tokens."""
+        if self._numbers is None:
+            self._numbers = list(filter(str.isdigit, self.tokens))
+        return self._numbers
+
+    @property
+    def symbols(self) -> bool:
+        """The question has one of the characters most marks need (scanned on first use)."""
+        if self._symbols is None:
+            self._symbols = _SYMBOL.search(self.question) is not None
+        return self._symbols
+
+    def has(self, marks: Marks) -> bool:
+        """The question contains one of the marks."""
+        q = self.question
+        return (any(map(q.__contains__, marks.plain))
+                or (self.symbols and any(map(q.__contains__, marks.symbolic))))
+
+    @property
+    def code_marks(self) -> bool:
+        """The question has one of CODE_MARKS (tested on first use)."""
+        if self._code is None:
+            self._code = self.has(CODE_MARKS)
+        return self._code
+
+    @property
+    def maths_marks(self) -> bool:
+        """The question has one of MATHS_MARKS (tested on first use)."""
+        if self._maths is None:
+            self._maths = self.has(MATHS_MARKS)
+        return self._maths
+
+    @property
+    def families(self) -> int:
+        """Bit mask of the word families (vocab.py) this prompt's grams meet, found once.
+        Recomputed if a module registered a family after it was found (an import order
+        nothing in the app uses, but then no test could silently miss its words)."""
+        if self._families_size != VOCAB.size:
+            self._families = VOCAB.mask(self.grams)
+            self._families_size = VOCAB.size
+        return self._families
 
 
 def prepare(text: str) -> Prepared:
@@ -236,23 +348,21 @@ def dense(text: str, task: str | Sequence[float], prep: Prepared | None = None
           ) -> list[tuple[int, float]]:
     """Active dense features of a prompt as (index, value); values are roughly 0..1."""
     prep = prep or Prepared(text)
-    grams = prep.grams
-    hit = {i for g in filter(_LEXICON_OF.__contains__, grams) for i in _LEXICON_OF[g]}
-    out: list[tuple[int, float]] = [(i, 1.0) for i in sorted(hit)]
-    first = prep.tokens[0] if prep.tokens else ""
-    for j, (name, _, starts) in enumerate(_FIRST_WORDS):
-        if first in starts and (name != "wh_start" or len(prep.question) < 120):
-            out.append((_FIRST_OFFSET + j, 1.0))
+    out: list[tuple[int, float]] = list(_lexicon_hits(prep.families))
+    if prep.tokens:
+        for j in _FIRST_WORD_FEATURES.get(prep.tokens[0], ()):
+            if j != _WH_START or len(prep.question) < 120:
+                out.append((_FIRST_OFFSET + j, 1.0))
     q = prep.question
     head = q  # already capped to NGRAM_HEAD_CHARS + NGRAM_TAIL_CHARS
     # The digit runs of the question are exactly its digit tokens: no second regex scan.
-    numbers = list(filter(str.isdigit, prep.tokens))
+    numbers = prep.numbers
     # The substring tests are necessary conditions of the regexes and far cheaper.
     mcq = (("B." in head or "B)" in head or "b." in head or "b)" in head)
            and _MCQ.search(head) is not None)
     for j, hit in enumerate((
-        any(map(head.__contains__, _CODE_MARKS)),
-        any(map(head.__contains__, _MATHS_MARKS))
+        prep.code_marks or prep.has(_CODE_MARKS),
+        prep.maths_marks or prep.has(_MATHS_MARKS)
         or (bool(numbers) and _ARITH.search(head) is not None),
         bool(numbers) and _UNITS.search(prep.low) is not None,
         mcq,
@@ -262,10 +372,7 @@ def dense(text: str, task: str | Sequence[float], prep: Prepared | None = None
         if hit:
             out.append((_STRUCT_OFFSET + j, 1.0))
     n = len(text)
-    for j, (_, _, lo, hi) in enumerate(_LENGTH_BINS):
-        if lo <= n < hi:
-            out.append((_LEN_OFFSET + j, 1.0))
-            break
+    out.append((_LEN_OFFSET + bisect_right(_LENGTH_LOWS, n) - 1, 1.0))  # the bin lo <= n < hi
     out.append((_LOG_IDX, math.log1p(n) / 8.0))
     lines = head.count("\n")
     if lines:
@@ -283,7 +390,7 @@ def dense(text: str, task: str | Sequence[float], prep: Prepared | None = None
         share = 1.0 - letters / len(head)
         if share > 0.35:
             out.append((_LOG_IDX + 4, min(share, 1.0)))
-        upper = len(head) - len(head.translate(_DROP_UPPER))
+        upper = _ascii_capitals(head)
         if letters > 0 and upper / letters > 0.2:
             out.append((_LOG_IDX + 5, min(upper / letters, 1.0)))
     q_len = math.log1p(len(q)) / 8.0
@@ -355,7 +462,7 @@ def form_of(prep: Prepared, dense_features: list[tuple[int, float]]) -> str:
     means something different in a multiple-choice quiz and in a chat request."""
     if prep.fewshot:
         return "fewshot"
-    active = {i for i, _ in dense_features}
+    active = set(map(itemgetter(0), dense_features))
     if _MCQ_DENSE in active:
         return "choice"
     if _NUMBERS_DENSE in active and _NUMERIC_DENSE & active:
@@ -400,7 +507,7 @@ def _numeric_layout(prep: Prepared) -> list[float]:
     # several microseconds per paragraph. "2.50" and "80,000" are two runs each, so decimals
     # and thousands are recognised by their separators instead.
     q, toks = prep.question, prep.tokens
-    nums = [t for t in toks if t.isdigit()]
+    nums = prep.numbers
     digits = max(map(len, nums), default=0)
     low = prep.low
     return [

@@ -13,17 +13,16 @@ debugging, design work) is the task policy's job (policy.py), not a guard's.
 from __future__ import annotations
 
 import gzip
-import heapq
 import json
 import math
 import threading
 from collections.abc import Callable
-from itertools import count, repeat
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from app.core.routing import features, followup
+from app.core.routing import features, followup, lookup
 from app.core.routing.types import Signal
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
@@ -77,9 +76,15 @@ class Model:
         self.named: frozenset[str] = frozenset(named) if named is not None else frozenset(
             g for g in {*self.ngram_w, *(k for t in self.form_w.values() for k in t)}
             if features.meaningful_gram(g))
+        # gram -> features.meaningful_gram(gram), remembered for the named grams a prompt has
+        # (the trainer lists only meaningful ones, but a payload's list is not trusted).
+        self._meaningful: dict[str, bool] = {}
         self.meta: dict[str, Any] = payload.get("meta") or {}
         self.bias = float(payload["bias"])
         self.cal_a, self.cal_c = (float(x) for x in payload["calibration"])
+        # The score of a prompt with no features: where every explanation is measured from.
+        self.base_logit = self.cal_a * self.bias + self.cal_c
+        self.base_p = _sigmoid(self.base_logit)
 
     def logit_parts(self, text: str, task_type, prep: features.Prepared,
                     active: tuple[list[tuple[int, float]], str] | None = None
@@ -100,19 +105,50 @@ class Model:
         grams = prep.grams
         if grams:
             val = features.ngram_value(len(grams))
-            get = self._combined(form).get
             # fsum is exact, so the score does not depend on the set's (per-process) order.
-            z += val * math.fsum(map(get, grams, repeat(0.0, len(grams))))
             # Only words worth naming can become signals (never "to" or "its"); the score
-            # still counts every word. The nameable ones are found by one set intersection.
+            # still counts every word.
+            if lookup.INDEX.router is self:
+                words, big = self._words_indexed(prep, form)
+            else:
+                words, big = self._words(grams, form)
+            z += val * words
             scale = a * val
-            big = [(abs(w), w, g) for g in self.named.intersection(grams)
-                   if ((w := get(g, 0.0)) > _NAMED_MIN or w < -_NAMED_MIN)
-                   and features.meaningful_gram(g)]
             if big:
                 big.sort(reverse=True)
                 parts.extend([(scale * w, g, True) for _, w, g in big[:MAX_SIGNALS]])
         return a * z + self.cal_c, parts
+
+    def _words(self, grams: set[str], form: str) -> tuple[float, list[tuple[float, float, str]]]:
+        """(sum of the grams' weights, (|w|, w, gram) of those worth naming)."""
+        get = self._combined(form).get
+        total = math.fsum(map(get, grams, repeat(0.0, len(grams))))
+        # The nameable ones are found by one set intersection.
+        big = [(abs(w), w, g) for g in self.named.intersection(grams)
+               if ((w := get(g, 0.0)) > _NAMED_MIN or w < -_NAMED_MIN) and self._nameable(g)]
+        return total, big
+
+    def _words_indexed(self, prep: features.Prepared, form: str
+                       ) -> tuple[float, list[tuple[float, float, str]]]:
+        """The same from the prompt's records in the merged index (lookup.py)."""
+        recs = lookup.records(prep)
+        weight = itemgetter(lookup.WEIGHT[form])
+        total = math.fsum(map(weight, recs))
+        big = [(abs(w), w, rec[lookup.NAMED]) for rec in filter(lookup.named_of, recs)
+               if (w := weight(rec)) > _NAMED_MIN or w < -_NAMED_MIN]
+        return total, big
+
+    def layout_weight(self, gram: str, form: str) -> float:
+        """A word's weight in a layout, as _combined(form) holds it (for lookup.py)."""
+        w = self.ngram_w.get(gram, 0.0)
+        extra = self.form_w[form].get(gram)
+        return w if extra is None else w + extra
+
+    def _nameable(self, gram: str) -> bool:
+        ok = self._meaningful.get(gram)
+        if ok is None:
+            ok = self._meaningful[gram] = features.meaningful_gram(gram)
+        return ok
 
     def _combined(self, form: str) -> dict[str, float]:
         """Shared plus layout word weights in one dict (one lookup per word), built the first
@@ -138,10 +174,10 @@ class Model:
 
             task_type = tasktype.guess(prep).probs
         logit, parts = self.logit_parts(text, task_type, prep, active)
-        base_logit = self.cal_a * self.bias + self.cal_c
         # The contributions explain the model's own score; the shift is reported apart.
-        signals = _explain(_sigmoid(logit), logit, base_logit, parts)
-        return apply_guards(prep, _sigmoid(logit + shift), signals)
+        p = _sigmoid(logit)
+        signals = _explain(p, logit, self.base_logit, parts, self.base_p)
+        return apply_guards(prep, _sigmoid(logit + shift) if shift else p, signals)
 
 
 def _sigmoid(z: float) -> float:
@@ -155,21 +191,26 @@ _FIRST = itemgetter(0)
 
 
 def _explain(p: float, logit: float, base_logit: float,
-             parts: list[tuple[float, str, bool]]) -> list[Signal]:
+             parts: list[tuple[float, str, bool]], base_p: float | None = None) -> list[Signal]:
     """Largest contributions, shown in probability points: each logit contribution times the
     average slope of the sigmoid between the model's baseline and this prompt's score."""
     if not parts:
         return []
-    base_p = _sigmoid(base_logit)
+    if base_p is None:
+        base_p = _sigmoid(base_logit)
     slope = (p - base_p) / (logit - base_logit) if abs(logit - base_logit) > 1e-9 else p * (1 - p)
     # Labels never collide (n-grams are distinct words; dense labels are sentences), so the
     # largest parts can be picked without merging.
-    # Same pick as nlargest(key=abs of the contribution), ties to the earlier part, but the
-    # keys come from C-level maps rather than a Python lambda per part.
-    top = [part for _, _, part in heapq.nlargest(
-        MAX_SIGNALS, zip(map(abs, map(_FIRST, parts)), count(0, -1), parts))]
-    return [Signal(features.ngram_label(key) if is_gram else key, c * slope)
-            for c, key, is_gram in top if abs(c * slope) >= 0.005]
+    # Same pick as nlargest(key=abs of the contribution), ties to the earlier part: a sort is
+    # stable, also in reverse, and its float keys come from C-level maps.
+    size = list(map(abs, map(_FIRST, parts)))
+    top = sorted(range(len(parts)), key=size.__getitem__, reverse=True)[:MAX_SIGNALS]
+    out = []
+    for i in top:
+        c, key, is_gram = parts[i]
+        if abs(c * slope) >= 0.005:
+            out.append(Signal(features.ngram_label(key) if is_gram else key, c * slope))
+    return out
 
 
 def apply_guards(prep: features.Prepared, p: float,
@@ -206,6 +247,7 @@ def model() -> Model | None:
         if not _loaded:
             try:
                 _model = load()
+                lookup.INDEX.attach(router=_model)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 load_error = f"{type(exc).__name__}: {exc}"
                 _model = None

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import chain, compress, filterfalse
 
 _WORD = re.compile(r"[^\W_]+")
 
@@ -34,7 +36,9 @@ def content_words(text: str, limit: int = 4000) -> frozenset[str]:
 
 def words_of(tokens: Sequence[str], limit: int = 400) -> frozenset[str]:
     """Content words of already tokenised text (features.Prepared.tokens): no second scan."""
-    return frozenset(t for t in tokens[:limit] if t not in STOPWORDS and not t.isdigit())
+    # Filtered in C, in token order (the same set, built in the same order, as a loop would).
+    return frozenset(filterfalse(str.isdigit, filterfalse(STOPWORDS.__contains__,
+                                                          tokens[:limit])))
 
 
 class Index:
@@ -67,18 +71,22 @@ class Index:
         cap = max(8, int(COMMON_SHARE * self.n))
         # Rarest words first, and only a few of them: they carry the similarity, and a
         # common word's long posting list would cost more than the whole routing budget.
-        lists = sorted((p for p in map(postings.get, words) if p is not None and len(p) <= cap),
+        lists = sorted([p for p in map(postings.get, words) if p is not None and len(p) <= cap],
                        key=len)[:MAX_QUERY_WORDS]
-        hits: dict[int, int] = {}
-        get = hits.get
-        for plist in lists:
-            for i in plist:
-                hits[i] = get(i, 0) + 1
+        # Shared words per item, counted in C.
+        hits = Counter(chain.from_iterable(lists))
         if not hits:
             return []
         q = len(words)
         sizes = self._sizes
-        scored = [(c / math.sqrt(q * sizes[i]), i) for i, c in hits.items()
+        # An item sharing c words has at least c words itself, so its similarity is at most
+        # c / sqrt(q * c) = sqrt(c / q): below min_sim unless c >= min_sim**2 * q. Most items
+        # share a single rare word, so this drops them before any square root (the margin
+        # keeps every item whose computed similarity could still reach min_sim).
+        need = min_sim * min_sim * q * (1 - 1e-9)
+        candidates = (hits.items() if need <= 1
+                      else compress(hits.items(), map(need.__le__, hits.values())))
+        scored = [(c / math.sqrt(q * sizes[i]), i) for i, c in candidates
                   if sizes[i] and i != skip]
         scored = [(s, i) for s, i in scored if s >= min_sim]
         scored.sort(key=lambda t: (-t[0], t[1]))

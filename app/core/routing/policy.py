@@ -29,16 +29,19 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.core.config.settings import Settings, tier_level
 from app.core.ledger.money import format_usd
 from app.core.ledger.pricing import price_for
-from app.core.ledger.records import BudgetState
 from app.core.routing import learned
 from app.core.routing.classify import classify
 from app.core.routing.demands import DEMAND_LABELS
 from app.core.routing.features import REQUEST_LABELS
 from app.core.routing.types import Classification, RouteDecision, Signal, TierEstimate
+
+if TYPE_CHECKING:  # only annotations use it: a decision need not import the ledger's records
+    from app.core.ledger.records import BudgetState
 
 # Scores the policy sets, ordered by the classifier's own score: just past (or under) the
 # threshold by _TIE_BREAK; for threshold fitting, in the top / bottom bands instead.
@@ -59,6 +62,9 @@ class SessionState:
     sticky_reason: str = ""
 
 
+_NO_STATE = SessionState()  # decide() only reads the state: one blank instance serves all
+
+
 def fast_token_estimate(text: str) -> int:
     """A cheap token estimate for the routing hot path (about 4 characters per token)."""
     return max(1, (len(text) + 3) // 4)
@@ -73,9 +79,9 @@ def estimates(
     steers routing and budgets (the output length is a guess anyway), and loading an encoding
     would cost more than the whole routing budget. Billed usage is counted exactly later.
     """
-    input_tokens = 3 + fast_token_estimate(prompt) + sum(
-        4 + fast_token_estimate(m.get("content") or "") for m in history or ()
-    )
+    input_tokens = 3 + fast_token_estimate(prompt)
+    if history:
+        input_tokens += sum(4 + fast_token_estimate(m.get("content") or "") for m in history)
     output_tokens = settings.router.expected_output_tokens
     out = []
     for tier in settings.tiers:
@@ -228,12 +234,12 @@ def decide(
     history: Sequence[dict[str, str]] | None = None,
 ) -> RouteDecision:
     start = time.perf_counter()
-    state = state or SessionState()
+    state = state or _NO_STATE
     names = [t.name for t in settings.tiers]
     top = len(names) - 1
     th = settings.router.thresholds
     score = c.score
-    idx = sum(1 for t in th if score >= t)
+    idx = sum(map(score.__ge__, th))  # thresholds at or under the score
     if idx < top:
         threshold = th[idx]
         reason = f"score {score:.2f} < threshold {threshold:.2f}"
@@ -373,7 +379,7 @@ def _signals(c: Classification, policy_rule: str, score: float) -> tuple[Signal,
     names = {h.label for h in head}
     rest = [s for s in c.signals if s.label not in names]
     follow = [s for s in rest if s.label.startswith(("follow-up", "you judged"))]
-    others = [s for s in rest if s not in follow]
+    others = [s for s in rest if s not in follow] if follow else rest
     if policy_rule in ("task_min", "demand"):
         others = [s for s in others if s.weight > 0 and _is_request(s.label)]
     elif policy_rule == "routine":

@@ -7,8 +7,9 @@ words miss (a code block, answer options, a formula, the first word, the length)
 
 from __future__ import annotations
 
-from app.core.routing.features import Prepared
+from app.core.routing.features import Marks, Prepared
 from app.core.routing.types import TASKS
+from app.core.routing.vocab import VOCAB, bits_of
 
 TASK_IDS: tuple[str, ...] = tuple(t for t, _ in TASKS)
 TASK_LABELS: dict[str, str] = dict(TASKS)
@@ -71,15 +72,26 @@ CUES: tuple[tuple[str, frozenset[str]], ...] = (
                         "creative|tweet|rhyme|blog post")),
 )
 
-# word -> the cue tokens it raises: one lookup per word instead of a scan per cue family.
-_CUE_OF: dict[str, tuple[str, ...]] = {}
-for _name, _terms_of in CUES:
-    for _t in _terms_of:
-        _CUE_OF[_t] = (*_CUE_OF.get(_t, ()), f"@{_name}")
+# Each cue list is a word family (vocab.py): the prompt's families, found in the one pass
+# over its grams shared with the lexicons and demand factors, say which cues it raises.
+_CUE_BITS: tuple[int, ...] = tuple(VOCAB.family(terms) for _, terms in CUES)
+_CUE_ALL = sum(_CUE_BITS)
+_CUE_TOKENS = tuple(f"@{name}" for name, _ in CUES)
+# cue bits of a prompt -> its cue tokens, sorted: each combination is worked out once.
+_cue_tokens: dict[int, tuple[str, ...]] = {}
 
-_CODE_MARKS = ("```", "def ", "return ", "();", "){", ") {", "#include", "=>", "};", "import ",
-               "Traceback", "Error:", "error:", "Exception", " at line ", "    at ")
-_MATH_MARKS = ("$", "^", "\\frac", "\\sum", "\\int", "∫", "∑", "√", "≤", "≥", "=")
+
+def cue_tokens(families: int) -> tuple[str, ...]:
+    """The cue marker tokens ("@code", ...) of a prompt's word families, sorted."""
+    key = families & _CUE_ALL
+    toks = _cue_tokens.get(key)
+    if toks is None:
+        toks = _cue_tokens[key] = tuple(sorted(_CUE_TOKENS[i] for i in bits_of(key, _CUE_BITS)))
+    return toks
+
+# "#code": features.CODE_MARKS (tested once per prompt, shared with the dense features) or
+# one of these; "#math": features.MATHS_MARKS or a dollar sign.
+_CODE_MARKS = Marks("Traceback", "Error:", "error:", "Exception", " at line ", "    at ")
 
 
 def marker_tokens(prep: Prepared) -> list[str]:
@@ -90,11 +102,11 @@ def marker_tokens(prep: Prepared) -> list[str]:
         out.append(f"^{prep.tokens[0]} {prep.tokens[1]}")
     n = len(prep.text)
     out.append("#tiny" if n < 40 else "#short" if n < 160 else "#medium" if n < 800 else "#long")
-    if any(map(q.__contains__, _CODE_MARKS)):
+    if prep.code_marks or prep.has(_CODE_MARKS):
         out.append("#code")
     if "```" in q:
         out.append("#fence")
-    if any(map(q.__contains__, _MATH_MARKS)):
+    if prep.maths_marks or "$" in q:
         out.append("#math")
     if q.count("\n") >= 3:
         out.append("#lines")
@@ -104,8 +116,7 @@ def marker_tokens(prep: Prepared) -> list[str]:
         out.append("#question")
     if any(map(str.isdigit, prep.tokens[:60])):
         out.append("#number")
-    cues = {c for t in filter(_CUE_OF.__contains__, prep.grams) for c in _CUE_OF[t]}
-    out += sorted(cues)
+    out += cue_tokens(prep.families)
     return out
 
 

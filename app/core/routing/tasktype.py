@@ -2,7 +2,8 @@
 
 Trained by training/train_tasks.py on hand-written examples of every type plus weak labels
 from the benchmark data (see there), shipped as model/tasks.json.gz. Inference is one
-dictionary lookup per token and a softmax over the 15 types.
+dictionary lookup per token (in the merged gram index, lookup.py, for the shipped model), an
+exact integer sum of the tokens' packed rows and a softmax over the 15 types.
 
 Users can teach it with their own example prompts per type (``[router.task_examples]``):
 a prompt close enough to one of them (cosine of content words, see neighbours.py) gets that
@@ -15,13 +16,16 @@ import base64
 import gzip
 import json
 import math
+import struct
 import threading
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import add, mul, sub, truediv
 from pathlib import Path
 
-from app.core.routing import neighbours
+from app.core.routing import lookup
 from app.core.routing.features import Prepared, prepare
 from app.core.routing.tasks import (
     HEAD_TOKENS,
@@ -60,33 +64,102 @@ class TaskModel:
         tokens = payload["tokens"].split("\n")
         if len(flat) != k * len(tokens):
             raise ValueError("task model weights do not match its tokens")
-        # token -> its row of weights (one per type): a prompt's logits are then the C-level
-        # column sums of the rows of the tokens it has.
-        self.rows: dict[str, array] = {t: flat[i * k:(i + 1) * k] for i, t in enumerate(tokens)}
+        # token -> where its row of weights (one per type) starts; rows are sliced from the
+        # flat array only when needed, so loading stays fast.
+        self._flat, self._k = flat, k
+        self.index: dict[str, int] = dict(zip(tokens, range(0, len(flat), k), strict=True))
+        self._rows: dict[str, array] | None = None
+        self._exact = True  # every row packed so far was exact (see packed_row)
+        self._fields = struct.Struct(f"<{k}Q")
+        self._fields_bias = sum(_FIELD_BIAS << (_FIELD_BITS * j) for j in range(k))
+
+    @property
+    def rows(self) -> dict[str, array]:
+        """token -> its row of weights, for the plain path (a model not in lookup.INDEX)."""
+        if self._rows is None:
+            flat, k = self._flat, self._k
+            self._rows = {t: flat[i:i + k] for t, i in self.index.items()}
+        return self._rows
 
     def logits(self, prep: Prepared) -> list[float]:
-        rows = self.rows
+        indexed = lookup.INDEX.task is self and self._exact
+        if indexed:
+            lookup.records(prep)  # first: the grams' word families come with the records
         if len(prep.tokens) > HEAD_TOKENS + TAIL_TOKENS:
-            toks = task_tokens(prep)
-            n = len(toks)
-            hits = [rows[t] for t in filter(rows.__contains__, toks)]
+            groups: tuple[Collection[str], ...] = (task_tokens(prep),)
         else:
             # A short prompt's tokens are its grams plus the markers: no set copy.
-            markers = marker_tokens(prep)
-            n = len(prep.grams) + len(markers)
-            hits = [rows[t] for t in filter(rows.__contains__, prep.grams)]
-            hits += [rows[t] for t in filter(rows.__contains__, markers)]
+            groups = (prep.grams, marker_tokens(prep))
+        n = sum(map(len, groups))
+        val = 1.0 / math.sqrt(n) if n else 0.0
+        if indexed:
+            recs = lookup.INDEX.lookup(groups[-1])
+            if len(groups) > 1:
+                recs += lookup.records(prep)
+            vals = list(filter(None, map(lookup.task_row_of, recs)))
+            if self._exact:  # else a row met while finding the records did not pack
+                return self._logits_from(vals, val)
+        rows = self.rows
+        hits = [rows[t] for g in groups for t in filter(rows.__contains__, g)]
         if not hits:
             return list(self.bias)
-        val = 1.0 / math.sqrt(n)
-        return [b + val * x for b, x in zip(self.bias, map(math.fsum, zip(*hits, strict=True)), strict=True)]
+        sums = map(math.fsum, zip(*hits, strict=True))
+        return list(map(add, self.bias, map(mul, repeat(val), sums)))
+
+    def _logits_from(self, packed_rows: list[int], val: float) -> list[float]:
+        """bias + val * (per type, the sum of the rows' weights), the sums as math.fsum
+        gives them (the correctly rounded exact sum, whatever the set's order) but from one
+        integer sum of the packed rows instead of a transposition and fifteen float sums."""
+        # Every field is biased to be non-negative, so the fields read back as unsigned.
+        raw = sum(packed_rows, self._fields_bias).to_bytes(self._fields.size, "little")
+        sums = map(mul, map(sub, self._fields.unpack(raw), repeat(_FIELD_BIAS)),
+                   repeat(_FIXED_UNIT))
+        return list(map(add, self.bias, map(mul, repeat(val), sums)))
+
+    def packed_row(self, token: str) -> int | None:
+        """A token's row as one fixed-point integer (see _pack; 0 for a token the model does
+        not know; None, and no more exact sums, if it does not pack exactly): for lookup.py."""
+        i = self.index.get(token)
+        if i is None:
+            return 0
+        packed = _pack(self._flat[i:i + self._k])
+        if packed is None:
+            self._exact = False
+        return packed
+
+
+# Fixed point for exact column sums: a row packs into one integer as 64-bit fields (one per
+# type) of weight * 2**40. The shipped weights are float32 values of at least 0.1 in size, so
+# each is an exact multiple of 2**-40, and a sum of integers is exact in any order: read back
+# and scaled, it is the correctly rounded exact sum, which is what math.fsum returns.
+_FIXED_BITS = 40
+_FIXED_UNIT = 2.0 ** -_FIXED_BITS
+_FIELD_BITS = 64
+_FIELD_BIAS = 1 << (_FIELD_BITS - 1)
+# A packed weight stays under 2**52 in size, so the few hundred tokens a prompt can have
+# (task_tokens bounds them) never carry one field into the next.
+_MAX_PACKED = 1 << 52
+
+
+def _pack(row: Sequence[float]) -> int | None:
+    """A row of weights as one integer of fixed-point fields, or None if a weight is not an
+    exact multiple of 2**-40 (or too large) in that form."""
+    packed = 0
+    for j, w in enumerate(row):
+        if not w:
+            continue  # most of a row's weights are 0 (a nan is true, and refused below)
+        fixed = w * (1 << _FIXED_BITS)
+        if not abs(fixed) < _MAX_PACKED or fixed != int(fixed):  # (also refuses inf and nan)
+            return None
+        packed += int(fixed) << (_FIELD_BITS * j)
+    return packed
 
 
 def _softmax(z: list[float]) -> list[float]:
     m = max(z)
-    e = [math.exp(x - m) for x in z]
+    e = list(map(math.exp, map(sub, z, repeat(m))))
     s = sum(e)
-    return [x / s for x in e]
+    return list(map(truediv, e, repeat(s)))
 
 
 _lock = threading.Lock()
@@ -103,6 +176,7 @@ def model() -> TaskModel | None:
         if not _loaded:
             try:
                 _model = TaskModel(json.loads(gzip.decompress(MODEL_FILE.read_bytes())))
+                lookup.INDEX.attach(task=_model)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 load_error = f"{type(exc).__name__}: {exc}"
                 _model = None
@@ -114,6 +188,10 @@ class Examples:
     """The user's example prompts per type, indexed once per distinct config."""
 
     def __init__(self, by_task: Mapping[str, Sequence[str]]):
+        # Imported here: a process whose config has no examples never loads the index.
+        from app.core.routing import neighbours
+
+        self.words_of = neighbours.words_of
         self.items: list[tuple[str, str]] = [
             (task, text) for task in sorted(by_task) for text in by_task[task] if text.strip()]
         self.index = neighbours.Index(neighbours.words_of(prepare(t).tokens)
@@ -167,11 +245,11 @@ def guess(prep: Prepared, examples: Examples | None = None) -> TaskGuess:
     z = m.logits(prep) if m is not None else _fallback(prep)
     near = None
     if examples is not None:
-        near = examples.nearest(neighbours.words_of(prep.tokens))
+        near = examples.nearest(examples.words_of(prep.tokens))
         if near is not None and near[0] in TASK_INDEX:
             z[TASK_INDEX[near[0]]] += EXAMPLE_BOOST * near[2]
     probs = _softmax(z)
-    k = max(range(len(probs)), key=probs.__getitem__)
+    k = probs.index(max(probs))  # the first most likely type, as max(range, key=) picks
     used = near[1] if near is not None and near[0] == TASK_IDS[k] else ""
     return TaskGuess(TASK_IDS[k], probs[k], tuple(probs), used)
 

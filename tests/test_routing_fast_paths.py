@@ -1,0 +1,92 @@
+"""The routing hot path's shortcuts (word families, split marks, the merged gram index, packed
+task rows) give exactly what the plain computations give."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from array import array
+from pathlib import Path
+
+import pytest
+
+from app.core.routing import features, learned, lookup, tasks, tasktype
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _prompts() -> list[str]:
+    out = ["", " ", "hi", "Thanks!", "日本語のテキスト", "x = 2^3 ≤ 9", "a. one\nB) two",
+           "```py\ndef f(): return 1\n```", "Traceback (most recent call last):", "£5 + €3",
+           "word " * 400, "Prove that √2 is irrational, step by step. " * 30]
+    for name, col in (("everyday.tsv", 4), ("task_examples.tsv", 1)):
+        for line in (ROOT / "training" / "data" / name).read_text(encoding="utf-8").splitlines():
+            parts = line.split("\t")
+            if not line.startswith("#") and len(parts) > col:
+                out.append(parts[col].replace("\\n", "\n"))
+    return out
+
+
+PROMPTS = _prompts()
+
+
+def test_word_families_match_their_term_lists():
+    lists = [(bit, terms) for bit, (_, _, terms) in zip(features._LEXICON_BITS,
+                                                          features._LEXICONS, strict=True)]
+    lists += [(bit, terms) for bit, (_, terms) in zip(tasks._CUE_BITS, tasks.CUES, strict=True)]
+    for prompt in PROMPTS:
+        prep = features.prepare(prompt)
+        for bit, terms in lists:
+            assert bool(prep.families & bit) == (not prep.grams.isdisjoint(terms)), prompt
+
+
+def test_split_marks_find_what_a_plain_scan_finds():
+    marks = [features.CODE_MARKS, features.MATHS_MARKS, features._CODE_MARKS,
+             features._MATHS_MARKS, tasks._CODE_MARKS]
+    for prompt in PROMPTS:
+        prep = features.prepare(prompt)
+        for m in marks:
+            assert prep.has(m) == any(x in prep.question for x in (*m.plain, *m.symbolic))
+
+
+def _task_payload() -> dict:
+    return json.loads(gzip.decompress(tasktype.MODEL_FILE.read_bytes()))
+
+
+def test_indexed_models_match_their_plain_twins():
+    """The shipped models read the merged index; copies that are not attached to it read
+    their own tables. Both must give the same logits, scores and explanations, exactly."""
+    task, router = tasktype.model(), learned.model()
+    assert lookup.INDEX.task is task and lookup.INDEX.router is router
+    plain_task, plain_router = tasktype.TaskModel(_task_payload()), learned.load()
+    for prompt in PROMPTS:
+        assert task.logits(features.prepare(prompt)) == plain_task.logits(
+            features.prepare(prompt)), prompt
+        probs = tasktype.guess(features.prepare(prompt)).probs
+        assert router.score(prompt, probs) == plain_router.score(prompt, probs), prompt
+
+
+def test_rows_that_do_not_pack_exactly_fall_back_to_fsum(monkeypatch):
+    payload = _task_payload()
+    flat = array("f")
+    flat.frombytes(base64.b64decode(payload["weights_f32"]))
+    flat[0] = 1e-30  # no multiple of 2**-40: this row cannot be packed exactly
+    payload["weights_f32"] = base64.b64encode(flat.tobytes()).decode()
+    assert payload["tokens"].split("\n")[0] == "#code"  # a marker of the code prompt below
+    odd, plain = tasktype.TaskModel(payload), tasktype.TaskModel(payload)
+    index = lookup.GramIndex()
+    index.attach(task=odd)
+    monkeypatch.setattr(lookup, "INDEX", index)
+    for prompt in ["What is 2 + 2?", "```py\ndef f(): return 1\n```", *PROMPTS[:50]]:
+        assert odd.logits(features.prepare(prompt)) == plain.logits(features.prepare(prompt))
+    assert not odd._exact  # the code prompt met the row, and the model fell back
+
+
+@pytest.mark.parametrize("row", [[0.5, -7.25, 0.0], [float("inf")], [float("nan")], [1e-30]])
+def test_pack_is_exact_or_refuses(row):
+    packed = tasktype._pack(row)
+    if packed is None:
+        assert any(not abs(w) < 2**12 or w * 2**40 != int(w * 2**40) for w in row)
+    else:
+        assert packed == sum(int(w * 2**40) << (64 * j) for j, w in enumerate(row))
