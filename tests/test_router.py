@@ -113,6 +113,20 @@ def test_price_override_from_config_wins():
     assert d.estimate_for("local").cost_usd == 0.0
 
 
+def test_estimates_follow_a_price_changed_on_the_same_settings():
+    # Prices are looked up once per tier and reused; a change to the settings in place
+    # (a reloaded config, a test) must still show at once.
+    s = Settings(router={"strategy": "rules"})
+    s.tiers[0].input_per_mtok, s.tiers[0].output_per_mtok = 1.0, 2.0
+    first = route("hello there", s).estimate_for(s.tiers[0].name)
+    s.tiers[0].output_per_mtok = 20.0
+    second = route("hello there", s).estimate_for(s.tiers[0].name)
+    assert second.cost_usd > first.cost_usd
+    s.router.expected_output_tokens = 10
+    third = route("hello there", s).estimate_for(s.tiers[0].name)
+    assert third.output_tokens == 10 and third.cost_usd < second.cost_usd
+
+
 @pytest.mark.parametrize("strategy", ["rules", "learned"])
 @pytest.mark.parametrize("prompt", [
     "Prove that the square root of 2 is irrational.",

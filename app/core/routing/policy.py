@@ -82,14 +82,31 @@ def estimates(
     input_tokens = 3 + fast_token_estimate(prompt)
     if history:
         input_tokens += sum(4 + fast_token_estimate(m.get("content") or "") for m in history)
-    output_tokens = settings.router.expected_output_tokens
-    out = []
-    for tier in settings.tiers:
-        price = price_for(tier, settings.provider_for(tier))
-        out_toks = min(output_tokens, tier.max_output_tokens or output_tokens)
-        cost = price.cost(input_tokens, out_toks) if price else None
-        out.append(TierEstimate(tier.name, tier.model, input_tokens, out_toks, cost, True))
-    return tuple(out)
+    return tuple([TierEstimate(name, model, input_tokens, out_toks,
+                               price.cost(input_tokens, out_toks) if price else None, True)
+                  for name, model, price, out_toks in _tier_prices(settings)])
+
+
+_PRICED: dict[int, tuple] = {}
+
+
+def _tier_prices(settings: Settings) -> list[tuple]:
+    """(tier, model, price, expected output tokens) per tier, looked up again only when a
+    field they depend on changes: a price lookup (URL redaction, cache keys) costs more than
+    the rest of the estimate, and every decision needs one per tier."""
+    key = [(t.name, t.model, t.input_per_mtok, t.output_per_mtok, t.cached_input_per_mtok,
+            t.max_output_tokens, settings.provider_for(t).base_url) for t in settings.tiers]
+    key.append(settings.router.expected_output_tokens)
+    hit = _PRICED.get(id(settings))
+    if hit is not None and hit[0] is settings and hit[1] == key:
+        return hit[2]
+    if len(_PRICED) > 64:
+        _PRICED.clear()
+    out = key[-1]
+    rows = [(t.name, t.model, price_for(t, settings.provider_for(t)),
+             min(out, t.max_output_tokens or out)) for t in settings.tiers]
+    _PRICED[id(settings)] = (settings, key, rows)
+    return rows
 
 
 def _keyword_hit(words: Sequence[str], prompt: str, low: str | None = None) -> str | None:
