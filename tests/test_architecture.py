@@ -23,7 +23,10 @@ def test_import_contracts_hold():
 
 
 def test_modules_stay_small():
-    big = {str(p.relative_to(ROOT)): n for p in (ROOT / "app").rglob("*.py")
+    # The test helpers, benchmarks and the trainer are code people read too.
+    files = [p for room in ("app", "tests", "benchmarks", "training")
+             for p in (ROOT / room).rglob("*.py") if ".venv" not in p.parts]
+    big = {str(p.relative_to(ROOT)): n for p in files
            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
     assert big == {}, f"split these by responsibility: {big}"
 
