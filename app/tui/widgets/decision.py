@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from app.core.calling.events import Answer
 from app.core.routing.types import RouteDecision
-from app.tui.fmt import format_usd, ms, tier_style
+from app.tui.fmt import format_usd, hanging, ms, tier_style
 
 LABEL = "dim"
 WIDTH = 10  # label column
@@ -68,7 +68,7 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
         _row("model", f"{d.model}  via {d.provider}"),
         _row("task", d.task_label or d.task_type,
              (f"   confidence {d.confidence:.2f}", LABEL)),
-        _row("why", d.reason),
+        _row("why", hanging(d.reason, width, WIDTH)),
     ]
     if outcome is not None and (outcome.answer.tier != d.tier or outcome.status != "ok"
                                 or outcome.kept_after_compare):

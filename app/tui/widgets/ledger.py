@@ -8,7 +8,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from app.core.conversation.ledger_view import LedgerView
-from app.tui.fmt import format_usd, tier_style
+from app.tui.fmt import format_usd, hanging, tier_style
 
 LABEL = "dim"
 BAR_WIDTH = 12
@@ -81,16 +81,19 @@ def render_ledger(v: LedgerView, tier_names: Sequence[str], width: int = 0) -> C
         # point of routing in a demo without credentials.
         unpriced = f", {v.projected_unpriced} unpriced" if v.projected_unpriced else ""
         saved = v.projected_premium_usd - v.projected_routed_usd
-        lines.append(Content.assemble(
-            _label("projected"),
-            (f"{format_usd(v.projected_routed_usd)} routed · "
-             f"{format_usd(v.projected_premium_usd)} all-premium", "$rd-cost-warning")))
+        routed = f"{format_usd(v.projected_routed_usd)} routed"
+        premium = f"{format_usd(v.projected_premium_usd)} all-premium"
+        if 0 < width < LABEL_WIDTH + len(routed) + len(premium) + 3:
+            # One figure per line rather than an amount cut from its name.
+            figures = f"{routed}\n{' ' * LABEL_WIDTH}{premium}"
+        else:
+            figures = f"{routed} · {premium}"
+        lines.append(Content.assemble(_label("projected"), (figures, "$rd-cost-warning")))
         pct = f" ({100 * saved / v.projected_premium_usd:.0f}%)" \
             if v.projected_premium_usd > 0 else ""
-        lines.append(Content.assemble(
-            _label(""), (f"saves {format_usd(saved)}{pct} over {v.projected_turns} "
-                         f"prompt{'s' if v.projected_turns != 1 else ''} (estimated, "
-                         f"not sent){unpriced}", LABEL)))
+        said = (f"saves {format_usd(saved)}{pct} over {v.projected_turns} "
+                f"prompt{'s' if v.projected_turns != 1 else ''} (estimated, not sent){unpriced}")
+        lines.append(Content.assemble(_label(""), (hanging(said, width, LABEL_WIDTH), LABEL)))
     lines.append(budget_bar(v.spent_usd, v.budget_cap_usd, v.budget_act_fraction,
                             8 if compact else BAR_WIDTH))
     if v.alarm:

@@ -1,0 +1,50 @@
+"""The side panels' text at a given width: long values wrap under their value column, not
+under the labels (the terminal's own wrap starts continuation lines at the panel's edge)."""
+
+from __future__ import annotations
+
+from app.core.config.settings import Settings
+from app.core.conversation.ledger_view import LedgerView
+from app.core.routing.policy import route
+from app.tui.fmt import hanging
+from app.tui.widgets.decision import WIDTH, render_decision
+from app.tui.widgets.ledger import LABEL_WIDTH, render_ledger
+
+PANEL = 48  # the side panels' content width at 140 columns
+
+
+def test_hanging_wraps_under_the_value_column():
+    text = "code debug/review needs at least the premium tier; like open Chatbot Arena requests"
+    lines = hanging(text, PANEL, WIDTH).split("\n")
+    assert len(lines) > 1
+    assert all(len(line) <= PANEL - WIDTH for line in lines[:1])
+    assert all(line.startswith(" " * WIDTH) and len(line) <= PANEL for line in lines[1:])
+    assert " ".join(line.strip() for line in lines) == text
+    # Unknown or tiny widths leave the text to the terminal.
+    assert hanging(text, 0, WIDTH) == text
+    assert hanging(text, WIDTH + 5, WIDTH) == text
+
+
+def test_a_long_reason_wraps_under_why_not_under_the_labels():
+    s = Settings()
+    d = route("Analyze this error log and suggest a fix: ERROR db pool exhausted", s)
+    assert len(d.reason) > PANEL - WIDTH
+    text = render_decision(d, [t.name for t in s.tiers], width=PANEL).plain.split("\n")
+    start = next(i for i, line in enumerate(text) if line.startswith("why"))
+    after = text[start + 1]
+    assert after.startswith(" " * WIDTH) and after.strip()
+    assert all(len(line) <= PANEL for line in text[start:start + 4])
+    rest = [line for line in text[start + 1:] if not line.startswith(" " * WIDTH)]
+    assert rest[0].startswith("signals")  # the next label follows the reason's last line
+
+
+def test_projected_costs_keep_each_amount_with_its_name():
+    v = LedgerView(projected_turns=2, projected_routed_usd=0.000213,
+                   projected_premium_usd=0.00354)
+    narrow = render_ledger(v, ["cheap", "premium"], width=PANEL).plain.split("\n")
+    i = next(i for i, line in enumerate(narrow) if line.startswith("projected"))
+    assert narrow[i].rstrip().endswith("$0.000213 routed")
+    assert narrow[i + 1] == " " * LABEL_WIDTH + "$0.00354 all-premium"
+    assert all(len(line) <= PANEL for line in narrow)
+    wide = render_ledger(v, ["cheap", "premium"], width=90).plain
+    assert "$0.000213 routed · $0.00354 all-premium" in wide
