@@ -115,10 +115,16 @@ async def run(turns: int) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=500)
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep CPython's collector thresholds (the console tunes them)")
     args = parser.parse_args()
     os.environ["ROUTEDECK_HOME"] = tempfile.mkdtemp(prefix="rd-bench-")
     os.environ.pop("OPENAI_API_KEY", None)
     t = time.perf_counter()
+    if not args.default_gc:
+        from app.tui.run import tune_collector
+
+        tune_collector()  # as run_console does
     r = asyncio.run(run(args.turns))
     ms = 1000
     print(f"{args.turns} turns in {time.perf_counter() - t:.1f} s: history {r['history']:.0f} turns, "

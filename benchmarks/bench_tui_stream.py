@@ -180,8 +180,14 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--slow-disk", type=float, default=0.0, metavar="MS",
                         help="add MS milliseconds to every ledger statement")
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep CPython's collector thresholds (the console tunes them)")
     args = parser.parse_args()
     os.environ["ROUTEDECK_HOME"] = tempfile.mkdtemp(prefix="rd-bench-")
+    if not args.default_gc:
+        from app.tui.run import tune_collector
+
+        tune_collector()  # as run_console does
     with slow_disk(args.slow_disk):
         r = asyncio.run(run(args.tokens, args.rate))
     if args.slow_disk:

@@ -361,6 +361,26 @@ def test_run_console_rejects_unknown_tier_and_session(capsys):
     assert "unknown session 4242" in capsys.readouterr().err
 
 
+def test_the_console_runs_with_its_collector_thresholds(monkeypatch):
+    """Full collections with CPython's defaults paused streaming for 60-160 ms ~19 times per
+    long answer (bench_tui_stream); the console runs with its own thresholds."""
+    import gc
+
+    from app.tui import run as console_run
+    from app.tui.app import RouteDeckApp
+
+    seen = []
+    monkeypatch.setattr(RouteDeckApp, "run", lambda self, *a, **k: seen.append(gc.get_threshold()))
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        console_run.run_console(load_settings(None))
+    finally:
+        gc.set_threshold(*before)
+    assert seen == [console_run.GC_THRESHOLDS]
+    assert console_run.GC_THRESHOLDS[0] > 700  # a young generation far above the default
+
+
 def test_core_session_does_not_import_textual():
     import subprocess
     import sys
