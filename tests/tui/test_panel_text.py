@@ -48,3 +48,20 @@ def test_projected_costs_keep_each_amount_with_its_name():
     assert all(len(line) <= PANEL for line in narrow)
     wide = render_ledger(v, ["cheap", "premium"], width=90).plain
     assert "$0.000213 routed · $0.00354 all-premium" in wide
+
+
+def test_a_short_panel_keeps_the_cost_of_each_tier():
+    s = Settings()
+    names = [t.name for t in s.tiers]
+    d = route("Review this contract clause for compliance issues", s)
+    full = render_decision(d, names, width=40).plain.split("\n")
+    assert any("out tok" in line for line in full) and len(full) > 13
+    assert any(line.startswith(" " * WIDTH + "confidence") for line in full)  # 40 is narrow
+    short = render_decision(d, names, width=40, height=13).plain.split("\n")
+    assert len(short) <= 13
+    # The token detail, the smaller signals and the timing give way; every tier's cost stays.
+    assert not any("out tok" in line for line in short)
+    assert sum(1 for line in short if "$" in line) == len(d.estimates)
+    assert any("◂ routed" in line for line in short)
+    assert [line for line in short if line.startswith(("tier", "why", "signals"))] == \
+        [line for line in full if line.startswith(("tier", "why", "signals"))]

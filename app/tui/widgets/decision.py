@@ -51,9 +51,10 @@ class Outcome:
 
 
 def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None = None,
-                    outcome: Outcome | None = None, width: int = 0) -> Content:
+                    outcome: Outcome | None = None, width: int = 0, height: int = 0) -> Content:
     """The panel's text; ``width`` (the panel's content width, 0 if unknown) decides how much
-    of each signal fits on its one line."""
+    of each signal fits on its one line, and ``height`` (its content height, 0 if unknown)
+    which lines give way when they do not all fit (see _fit)."""
     signal_chars = max(12, min(SIGNAL_CHARS, width - WIDTH - 6)) if width else SIGNAL_CHARS
     style = tier_style(d.tier, tier_names)
     if d.threshold is None:
@@ -66,18 +67,30 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
         _row("tier", (d.tier, f"{style} bold"), versus,
              (f"  [{', '.join(flags)}]" if flags else "", "$warning")),
         _row("model", f"{d.model}  via {d.provider}"),
-        _row("task", d.task_label or d.task_type,
-             (f"   confidence {d.confidence:.2f}", LABEL)),
-        _row("why", hanging(d.reason, width, WIDTH)),
     ]
+    task = d.task_label or d.task_type
+    confidence = f"confidence {d.confidence:.2f}"
+    split_confidence = None
+    if 0 < width < WIDTH + len(task) + 3 + len(confidence):
+        split_confidence = _row("", (confidence, LABEL))
+        lines += [_row("task", task), split_confidence]
+    else:
+        lines.append(_row("task", task, (f"   {confidence}", LABEL)))
+    lines.append(_row("why", hanging(d.reason, width, WIDTH)))
     if outcome is not None and (outcome.answer.tier != d.tier or outcome.status != "ok"
                                 or outcome.kept_after_compare):
         lines.append(outcome_row(outcome, tier_names))
+    smaller: list[Content] = []  # signals after the first, smallest last
     for i, sig in enumerate(d.signals[:4]):
         colour = "$success" if sig.weight < 0 else "$rd-cost-warning"
         label = sig.label if len(sig.label) <= signal_chars else sig.label[: signal_chars - 1] + "…"
         lines.append(_row("signals" if i == 0 else "", (f"{sig.weight:+.2f}", colour), f" {label}"))
-    lines.append(_row("decided", f"{ms(d.decision_us)}", (f"   {d.strategy}", LABEL)))
+        if i:
+            smaller.append(lines[-1])
+    decided = _row("decided", f"{ms(d.decision_us)}", (f"   {d.strategy}", LABEL))
+    lines.append(decided)
+    # What gives way first when the panel is short (see _fit).
+    spare = [*reversed(smaller), decided, *([split_confidence] if split_confidence else [])]
     width = max((len(e.tier) for e in d.estimates), default=0)
     for i, e in enumerate(d.estimates):
         chosen = "  ◂ routed" if e.tier == d.tier else ""
@@ -87,9 +100,26 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
     if d.estimates:
         first = d.estimates[0]
         lines.append(_row("", (f"~{first.input_tokens} in / {first.output_tokens} out tok (est.)", LABEL)))
+        spare.insert(0, lines[-1])  # a detail of the estimate: the first to go
     if pin:
         lines.append(_row("session", (f"pinned to {pin}", "$warning")))
-    return Content("").join(lines).rstrip("\n")
+    return Content("").join(_fit(lines, spare, height)).rstrip("\n")
+
+
+def _fit(lines: list[Content], spare: list[Content], height: int) -> list[Content]:
+    """``lines`` without as many ``spare`` ones (first given way first) as it takes to fit
+    ``height`` rows, so a short panel cuts the token estimate, the smaller signals and the
+    timing rather than the cost of each tier at its bottom."""
+    rows = sum(line.plain.count("\n") for line in lines)
+    if not height or rows <= height:
+        return lines
+    drop: set[int] = set()
+    for line in spare:
+        if rows <= height:
+            break
+        drop.add(id(line))
+        rows -= line.plain.count("\n")
+    return [line for line in lines if id(line) not in drop]
 
 
 class DecisionPanel(Static):
@@ -124,7 +154,8 @@ class DecisionPanel(Static):
             # The panel's height comes from the layout (1fr), not from its text: a repaint
             # suffices, and a reflow would re-arrange every answer mounted in the chat.
             self.update(render_decision(self.decision, self.tier_names, self.pin, self.outcome,
-                                        self.content_size.width), layout=False)
+                                        self.content_size.width, self.content_size.height),
+                        layout=False)
 
     def on_resize(self) -> None:
         self._redraw()
