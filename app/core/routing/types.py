@@ -35,8 +35,14 @@ class Signal:
     label: str
     weight: float
 
+    @property
+    def weight_text(self) -> str:
+        """The weight as shown: a context line (the task type, a demand that moved nothing)
+        has no size to show, and "+0.00" would read as "this did not matter"."""
+        return f"{self.weight:+.2f}" if round(self.weight, 2) else "    ·"
+
     def render(self) -> str:
-        return f"{self.weight:+.2f} {self.label}"
+        return f"{self.weight_text} {self.label}"
 
 
 @dataclass(frozen=True, slots=True)

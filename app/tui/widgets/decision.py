@@ -82,9 +82,10 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
         lines.append(outcome_row(outcome, tier_names))
     smaller: list[Content] = []  # signals after the first, smallest last
     for i, sig in enumerate(d.signals[:4]):
-        colour = "$success" if sig.weight < 0 else "$rd-cost-warning"
+        colour = ("$success" if sig.weight < 0 else "$rd-cost-warning") if round(sig.weight, 2) \
+            else LABEL
         label = sig.label if len(sig.label) <= signal_chars else sig.label[: signal_chars - 1] + "…"
-        lines.append(_row("signals" if i == 0 else "", (f"{sig.weight:+.2f}", colour), f" {label}"))
+        lines.append(_row("signals" if i == 0 else "", (sig.weight_text, colour), f" {label}"))
         if i:
             smaller.append(lines[-1])
     decided = _row("decided", f"{ms(d.decision_us)}", (f"   {d.strategy}", LABEL))
