@@ -65,3 +65,16 @@ def test_a_short_panel_keeps_the_cost_of_each_tier():
     assert any("◂ routed" in line for line in short)
     assert [line for line in short if line.startswith(("tier", "why", "signals"))] == \
         [line for line in full if line.startswith(("tier", "why", "signals"))]
+
+
+def test_context_signals_show_no_size():
+    from app.core.routing.types import Signal
+
+    assert Signal("task: code write", 0.0).render() == "    · task: code write"
+    assert Signal("task: code write", 0.004).render() == "    · task: code write"
+    assert Signal("asks for code", 0.05).render() == "+0.05 asks for code"
+    s = Settings()
+    d = route("Implement a red-black tree in Rust with deletion", s)
+    text = render_decision(d, [t.name for t in s.tiers], width=PANEL).plain
+    assert "+0.00" not in text and "-0.00" not in text
+    assert "· task: code write" in text
