@@ -26,7 +26,7 @@ def decision_row(row_id: str, d) -> dict:
         "confidence": round(d.confidence, 3),
         "rule": d.rule,
         "reason": d.reason,
-        "signals": [s.render() for s in d.signals],
+        "signals": [s.as_field() for s in d.signals],
         "decision_us": round(d.decision_us, 1),
         "est_cost_usd": d.est_cost_usd,
         "est_cost_by_tier": {e.tier: e.cost_usd for e in d.estimates},

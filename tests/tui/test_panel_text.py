@@ -78,3 +78,13 @@ def test_context_signals_show_no_size():
     text = render_decision(d, [t.name for t in s.tiers], width=PANEL).plain
     assert "+0.00" not in text and "-0.00" not in text
     assert "· task: code write" in text
+
+
+def test_json_keeps_the_signed_weight_of_every_signal():
+    from app.commands.route import decision_row
+
+    d = route("Implement a red-black tree in Rust with deletion", Settings())
+    fields = decision_row("1", d)["signals"]
+    assert any(f.startswith("+0.00 task: ") for f in fields)
+    assert all(f[:1] in "+-" for f in fields)
+    assert d.to_dict()["signals"] == fields

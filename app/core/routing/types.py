@@ -42,7 +42,12 @@ class Signal:
         return f"{self.weight:+.2f}" if round(self.weight, 2) else "    ·"
 
     def render(self) -> str:
+        """For people (the panel, `route`'s text output)."""
         return f"{self.weight_text} {self.label}"
+
+    def as_field(self) -> str:
+        """For JSON output (route, audit, to_dict): always the signed weight, one format."""
+        return f"{self.weight:+.2f} {self.label}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,6 @@ class RouteDecision:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["signals"] = [s.render() for s in self.signals]
+        d["signals"] = [s.as_field() for s in self.signals]
         d["est_cost_usd"] = self.est_cost_usd
         return d
