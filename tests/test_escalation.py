@@ -102,3 +102,31 @@ async def test_resumed_session_escalates_an_old_turn_with_its_history(loopback, 
         assert again.cycle_pin() == "cheap"  # then cycles pins as before
     finally:
         await again.aclose()
+
+
+async def test_a_new_or_resumed_session_starts_without_the_last_ones_stickiness(
+        loopback, loopback_settings):
+    loopback.reply = "cheap words"
+    loopback.replies["mid-model"] = "mid words"
+    session = ConsoleSession(loopback_settings())
+    session.open()
+    try:
+        await drain(session.run_turn(session.start_turn("What is the capital of France?")))
+        first = session.session_id
+        await drain(session.escalate(0))
+        session.judge("premium_better")
+        assert session.state.sticky_tier == "mid"
+        session.state.force_next = "premium"
+        session.new_session()
+        # "The rest of the session stays on that tier": the next session routes afresh.
+        assert session.state.sticky_tier is None and session.state.sticky_reason == ""
+        assert session.state.force_next is None and session.pending is None
+        fin = await drain(session.run_turn(session.start_turn("thanks!")))
+        assert fin.answer.tier == "cheap"
+        session.set_pin("mid")
+        session.state.sticky_tier = "premium"
+        session.resume(first)
+        assert session.state.sticky_tier is None
+        assert session.state.pinned_tier == "mid"  # a pin is the user's own: it stays
+    finally:
+        await session.aclose()

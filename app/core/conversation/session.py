@@ -145,9 +145,17 @@ class ConsoleSession:
     def new_session(self) -> int:
         self.session_id = self.store().new_session()
         self.conversation = Conversation()
-        self.pending = None
+        self._forget_routing()
         self.system_prompt, self.title = None, ""
         return self.session_id
+
+    def _forget_routing(self) -> None:
+        """What one session's turns decided for its own rest (staying on a tier after a
+        verdict, a force for the next prompt, a pending comparison) ends with it; a pin is
+        the user's own setting and stays."""
+        self.pending = None
+        self.state.sticky_tier, self.state.sticky_reason = None, ""
+        self.state.force_next = None
 
     def resume(self, session_id: int) -> None:
         store = self.store()
@@ -159,7 +167,7 @@ class ConsoleSession:
             raise SessionError(f"unknown session {session_id} ({hint})")
         self.session_id = session_id
         self.conversation = Conversation(stored_turns(store, session_id))
-        self.pending = None
+        self._forget_routing()
         self.system_prompt = stored_system_prompt(store, session_id)
         self.title = store.session(session_id)["title"] or ""
 
