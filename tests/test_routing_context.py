@@ -63,6 +63,7 @@ def test_follow_ups_inherit_the_question_they_continue(prompt):
 
 
 @pytest.mark.parametrize("prompt", ["hi", "thanks!", "thank you so much", "ok cool",
+                                    "hello there", "hi there!", "thanks everyone", "hey all",
                                     "What is the capital of France?", "Write a haiku about tea"])
 def test_greetings_and_new_questions_never_inherit(prompt):
     d = route(prompt, Settings(), PROOF)

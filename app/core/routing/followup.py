@@ -21,7 +21,7 @@ MAX_HOPS = 3
 _GREETING = frozenset(
     "hi hello hey hiya yo thanks thank thx ty cheers great cool nice ok okay awesome perfect "
     "bye good morning night evening lol you so much a lot the best got it appreciate "
-    "appreciated that helped".split())
+    "appreciated that helped there everyone all folks guys team friend friends mate".split())
 # Words that start a follow-up when the prompt also points back ("can you make it ...") ...
 _STARTS = frozenset(
     "and but also so then now what how why same again more shorter longer simpler briefer "
