@@ -59,6 +59,15 @@ def cli(ctx: click.Context, config_file: str | None, session_id: int | None,
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
     if ctx.invoked_subcommand is not None:
+        console_only = [flag for flag, value in (("--session", session_id), ("--tier", pin_tier),
+                                                 ("--play", play_file)) if value is not None]
+        if console_only:
+            # Silently ignoring them would route, report or spend as if they applied.
+            verb = "is" if len(console_only) == 1 else "are"
+            raise click.UsageError(
+                f"{' and '.join(console_only)} {verb} for the console (routedeck with no "
+                f"subcommand) and cannot come before `{ctx.invoked_subcommand}`; see "
+                f"`routedeck {ctx.invoked_subcommand} --help` for its own options")
         return
     from app.commands.common import load_or_exit
 

@@ -189,6 +189,31 @@ def test_config_check_ok_and_path_and_init(isolated_home, tmp_path):
     assert "left unchanged" in again.output and target.read_text() == GOOD
 
 
+def test_config_init_writes_the_file_check_points_at(isolated_home, tmp_path, monkeypatch):
+    runner = CliRunner()
+    named = tmp_path / "team.toml"
+    missing = runner.invoke(cli, ["--config", str(named), "config", "check"])
+    assert missing.exit_code == 2 and "config init" in missing.output
+    made = runner.invoke(cli, ["--config", str(named), "config", "init"])
+    assert made.exit_code == 0 and named.exists(), made.output
+    assert f"routedeck --config {named} config check" in made.output
+    assert not (isolated_home / "config" / "config.toml").exists()
+    assert runner.invoke(cli, ["--config", str(named), "config", "check"]).exit_code == 0
+    from_env = tmp_path / "env.toml"
+    monkeypatch.setenv("ROUTEDECK_CONFIG", str(from_env))
+    assert runner.invoke(cli, ["config", "init"]).exit_code == 0 and from_env.exists()
+
+
+@pytest.mark.parametrize("flags", [["--tier", "premium"], ["--session", "99"],
+                                   ["--tier", "cheap", "--session", "3"]])
+@pytest.mark.parametrize("command", [["route", "hi"], ["report"], ["ask", "hi"]])
+def test_console_flags_before_a_subcommand_are_refused(isolated_home, flags, command):
+    result = CliRunner().invoke(cli, [*flags, *command])
+    assert result.exit_code == 2
+    assert "for the console" in result.output and command[0] in result.output
+    assert "Traceback" not in result.output
+
+
 def test_example_config_is_valid_and_documents_every_key():
     example = Path(__file__).resolve().parent.parent / "config.example.toml"
     s = load_settings(example)

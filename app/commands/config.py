@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -84,11 +85,14 @@ def path(ctx: click.Context) -> None:
 
 @config.command()
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def init(force: bool) -> None:
-    """Write the documented example config to the user config dir (never overwrites)."""
+@click.pass_context
+def init(ctx: click.Context, force: bool) -> None:
+    """Write the documented example config to the file in use: --config FILE, else
+    $ROUTEDECK_CONFIG, else the user config dir (never overwrites without --force)."""
     from app.core.config import paths
 
-    target = paths.default_config_file()
+    chosen = config_file_of(ctx) or os.environ.get("ROUTEDECK_CONFIG")
+    target = Path(chosen).expanduser() if chosen else paths.default_config_file()
     if target.exists() and not force:
         click.echo(f"{target} already exists; left unchanged (use --force to overwrite).")
         return
@@ -101,4 +105,5 @@ def init(force: bool) -> None:
                    f"({exc.strerror or exc}); make it writable or point ROUTEDECK_HOME at a "
                    "writable directory", err=True)
         sys.exit(1)
-    click.echo(f"wrote {target}; edit it, then run `routedeck config check`.")
+    flag = f"--config {chosen} " if config_file_of(ctx) else ""
+    click.echo(f"wrote {target}; edit it, then run `routedeck {flag}config check`.")
