@@ -110,6 +110,11 @@ def read_rows(path: Path) -> Iterator[InputRow | BadRow]:
             if not isinstance(obj, dict) or not isinstance(obj.get("prompt"), str):
                 yield BadRow(lineno, "no string 'prompt' field")
                 continue
+            if not obj["prompt"].strip():
+                # `route` and `ask` refuse an empty prompt; counted here it would be a
+                # "greeting" with a cost in every share and total.
+                yield BadRow(lineno, "empty 'prompt'")
+                continue
             rid = obj.get("id")
             yield InputRow(lineno, clean(str(rid)) if rid is not None else str(lineno),
                            clean(obj["prompt"]), obj)

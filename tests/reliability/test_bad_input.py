@@ -208,6 +208,18 @@ def test_audit_reports_bad_lines_and_routes_the_rest(tmp_path):
     assert "2 prompts routed" in text.stdout and "6 skipped" in text.stdout
 
 
+def test_audit_skips_empty_prompts_with_their_line(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (
+        {"id": "a", "prompt": "What is the capital of France?"},
+        {"id": "b", "prompt": ""}, {"id": "c", "prompt": " \n\t "})) + "\n", encoding="utf-8")
+    res = run_cli("audit", "--json", str(path))
+    assert res.exit_code == 0
+    assert f"{path}:2: skipped: empty 'prompt'" in res.stderr
+    assert f"{path}:3: skipped: empty 'prompt'" in res.stderr
+    assert [json.loads(x)["id"] for x in res.stdout.splitlines()] == ["a"]
+
+
 def test_eval_reports_bad_lines_and_scores_the_rest(tmp_path):
     path = _bad_file(tmp_path, ', "cheap_score": 1, "premium_score": 1')
     with path.open("ab") as fh:
