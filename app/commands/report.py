@@ -243,8 +243,12 @@ def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
     if where:
         click.echo(f"store         {where}")
     if not totals.calls:
-        click.echo("No calls recorded yet. Calls made in the console or with `routedeck ask` "
-                   "are recorded here.")
+        if since or until or session_id is not None:
+            click.echo(f"No calls in {scope}. `routedeck report` without filters shows "
+                       "everything recorded.")
+        else:
+            click.echo("No calls recorded yet. Calls made in the console or with "
+                       "`routedeck ask` are recorded here.")
         return
     click.echo(f"period        {_when(totals.first_at)} .. {_when(totals.last_at)}")
     click.echo(f"spent         {totals.spent_text}")
