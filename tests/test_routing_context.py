@@ -154,3 +154,19 @@ def test_eval_mine_shows_before_and_after_the_memory_leave_one_out():
     assert overall["with-memory"]["apgr"] == overall["oracle"]["apgr"]
     text = CliRunner().invoke(cli, ["eval", "--mine"]).stdout
     assert "+ your verdicts" in text and "left out" in text
+
+
+def test_a_task_type_the_classifier_is_unsure_of_says_so():
+    from app.core.routing.classify import UNSURE_TASK, classify
+
+    vague = classify("Explain how a hash map works")
+    assert vague.task_confidence < UNSURE_TASK and vague.task_label.endswith("?")
+    sure = classify("Translate 'good morning' into Spanish")
+    assert sure.task_confidence >= UNSURE_TASK and not sure.task_label.endswith("?")
+    d = route("Explain how a hash map works", Settings())
+    assert d.task_label == vague.task_label and f"task: {vague.task_label}" in [
+        s.label for s in d.signals]
+    # A user's own example decides the type: no doubt left to show.
+    steered = classify("Explain how a hash map works",
+                       examples={"factual": ["Explain how a hash map works"]})
+    assert steered.task_type == "factual" and not steered.task_label.endswith("?")
