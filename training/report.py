@@ -142,7 +142,7 @@ def seed_table(settings: Settings) -> list[dict]:
                     "want": want, "tier": d.tier,
                     "ok": d.tier_index == (len(names) - 1 if want == "top" else 0),
                     "task": d.task_label or d.task_type, "score": round(d.score, 3),
-                    "reason": d.reason, "signals": [s.render() for s in d.signals[:4]]})
+                    "reason": d.reason, "signals": [s.render().strip() for s in d.signals[:4]]})
     return out
 
 
