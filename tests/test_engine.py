@@ -82,6 +82,26 @@ async def test_happy_path_event_order_and_record(loopback, make_engine):
     assert fin.answer.request_ids == (1,)
 
 
+async def test_the_answer_has_the_latency_its_ledger_row_has(loopback, loopback_settings):
+    """The header showed the time up to the end of recording (a slow disk added to it), the
+    ledger and a resumed session the attempt's own: one figure now."""
+
+    class SlowDisk(ListRecorder):
+        def record_attempt(self, rec) -> int:
+            time.sleep(0.3)
+            return super().record_attempt(rec)
+
+    engine = Engine(loopback_settings(), SlowDisk(), None, session_id=7)
+    try:
+        fin = (await run(engine))[-1]
+    finally:
+        await engine.aclose()
+    (rec,) = engine.recorder.rows
+    assert fin.status == "ok"
+    assert fin.answer.latency_s == pytest.approx(rec.latency_s)
+    assert fin.answer.latency_s < 0.3
+
+
 async def test_history_is_sent_with_the_turn(loopback, make_engine):
     history = [{"role": "user", "content": "My name is Ada."},
                {"role": "assistant", "content": "Nice to meet you, Ada."}]

@@ -261,9 +261,12 @@ class Engine:
         race = CancelRace(cancel)
 
         def finish(status: str, message: str, text: str = "", on: TierConfig = chosen,
-                   **kw: Any) -> TurnFinished:
+                   st: StreamState | None = None, **kw: Any) -> TurnFinished:
+            # An answer that streamed takes its attempt's latency, the figure its ledger row
+            # holds (and a resumed session shows), not one that also counts the recording.
             answer = Answer(text, on.name, on.model, turn_id=turn.id,
-                            latency_s=time.perf_counter() - turn.started,
+                            latency_s=st.latency_s if st is not None
+                            else time.perf_counter() - turn.started,
                             request_ids=tuple(turn.request_ids),
                             fallback_from=turn.fallback_from,
                             escalated_from=turn.escalated_from, **kw)
@@ -381,7 +384,7 @@ class Engine:
                 usage = await asyncio.to_thread(_partial_usage, st)
                 await self._record(turn, tier, "cancelled", st, usage)
                 yield finish("cancelled", "cancelled: the answer is incomplete", st.text,
-                             on=tier, usage=usage, cost_usd=total_cost(turn.costs),
+                             on=tier, st=st, usage=usage, cost_usd=total_cost(turn.costs),
                              ttft_s=_ttft(turn))
                 return
             except (asyncio.CancelledError, GeneratorExit):
@@ -426,7 +429,7 @@ class Engine:
                                         st.text, usage.input_tokens, usage.output_tokens,
                                         usage.source)
             yield finish("truncated" if cut else "ok", _length_note(tier) if cut else "",
-                         st.text, on=tier, usage=usage, cost_usd=total_cost(turn.costs),
+                         st.text, on=tier, st=st, usage=usage, cost_usd=total_cost(turn.costs),
                          premium_cost_usd=costs.premium_cost_usd, ttft_s=_ttft(turn),
                          finish_reason=st.finish_reason)
             return
