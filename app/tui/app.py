@@ -156,27 +156,36 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
     def _header_text(self) -> Content:
         s = self.session
         sid = s.session_id if s.session_id is not None else "-"
-        parts: list[Content | str | tuple[str, str]] = [("RouteDeck", "bold"), f" — session {sid} —"]
+        head: list[Content | str | tuple[str, str]] = [("RouteDeck", "bold"), f" — session {sid}"]
+        tiers: list[Content | str | tuple[str, str]] = [" —"]
         for tier in self.settings.tiers:
-            parts += [" ", (f"{tier.name}:", tier_style(tier.name, s.tier_names)), f" {tier.model} "]
+            tiers += [" ", (f"{tier.name}:", tier_style(tier.name, s.tier_names)), f" {tier.model} "]
+        state: list[Content | str | tuple[str, str]] = []
         if s.system_prompt:
-            parts.append((" — own system prompt", "$accent"))
+            state.append((" — own system prompt", "$accent"))
         if s.state.pinned_tier:
-            parts.append((f" — pinned: {s.state.pinned_tier}", "$warning bold"))
+            state.append((f" — pinned: {s.state.pinned_tier}", "$warning bold"))
         if s.state.force_next:
-            parts.append((f" — next prompt: {s.state.force_next}", "$warning bold"))
+            state.append((f" — next prompt: {s.state.force_next}", "$warning bold"))
         if s.state.sticky_tier and not s.state.pinned_tier:
-            parts.append((f" — staying on {s.state.sticky_tier}", "$warning bold"))
+            state.append((f" — staying on {s.state.sticky_tier}", "$warning bold"))
         if s.offline:
-            parts.append((" — offline (no model is called)", "$rd-cost-warning"))
+            state.append((" — offline (no model is called)", "$rd-cost-warning"))
         if self.playback is not None and not self.playback.finished:
-            state = "paused" if self.playback.paused else "playing"
-            parts.append((f" — demo {state} {self.playback.sent}/{len(self.playback.prompts)}", "$accent"))
-        return Content.assemble(*parts)
+            playing = "paused" if self.playback.paused else "playing"
+            state.append((f" — demo {playing} {self.playback.sent}/{len(self.playback.prompts)}",
+                          "$accent"))
+        full = Content.assemble(*head, *tiers, *state)
+        if not state or len(full.plain) <= self.size.width:
+            return full
+        # Too wide: the session's state (pinned, staying on, offline) matters more than the
+        # tiers' model names, which the decision panel and F2 show anyway.
+        return Content.assemble(*head, *state)
 
     # --- layout by terminal size ----------------------------------------------------------
     def on_resize(self) -> None:
         self.apply_layout()
+        self.refresh_header()
 
     def apply_layout(self) -> None:
         """Side panels at full width from 120 columns, narrower from 90; below that (or under

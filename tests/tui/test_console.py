@@ -37,6 +37,19 @@ def plain(widget) -> str:
     return str(widget.render())
 
 
+@pytest.mark.parametrize("width", [80, 140])
+async def test_the_header_keeps_the_session_state_in_view(width):
+    app = make_app(load_settings(None))
+    async with app.run_test(size=(width, 24)):
+        app.session.state.pinned_tier = "premium"
+        app.refresh_header()
+        header = plain(app.query_one("#header-line"))
+        # The state a user acts on is never cut off; the models go first when space is short.
+        assert "pinned: premium" in header and "offline (no model is called)" in header
+        assert len(header) <= width
+        assert ("gpt-4o-mini" in header) == (width == 140)
+
+
 async def test_offline_routes_and_says_so_once():
     app = make_app(load_settings(None))
     async with app.run_test(size=SIZE) as pilot:
