@@ -88,3 +88,17 @@ def test_json_keeps_the_signed_weight_of_every_signal():
     assert any(f.startswith("+0.00 task: ") for f in fields)
     assert all(f[:1] in "+-" for f in fields)
     assert d.to_dict()["signals"] == fields
+
+
+def test_strip_and_panel_say_the_same_saving():
+    from app.tui.widgets.strip import render_strip
+
+    names = ["cheap", "premium"]
+    for v in (LedgerView(), LedgerView(turns=2, spent_usd=0.001, premium_usd=0.004,
+                                       savings_usd=0.003, savings_pct=75.0),
+              LedgerView(turns=1, savings_usd=None)):
+        panel = render_ledger(v, names, width=PANEL).plain
+        strip = render_strip(None, v, names, width=120).plain
+        saved = next(line for line in panel.split("\n") if line.startswith("saved"))
+        amount = saved.split()[1]
+        assert f"saved {amount}" in strip, (panel, strip)

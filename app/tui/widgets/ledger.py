@@ -43,6 +43,12 @@ def budget_bar(spent: float, cap: float | None, act_fraction: float,
     )
 
 
+def saved_text(v: LedgerView) -> str:
+    """What routing saved so far, as the panel and the strip both show it: $0 before any
+    call, ``?`` when a turn's price is unknown."""
+    return format_usd(v.savings_usd) if v.turns else "$0"
+
+
 def render_ledger(v: LedgerView, tier_names: Sequence[str], width: int = 0) -> Content:
     """The panel's text; under ``COMPACT_BELOW`` columns of content, short forms keep every
     row on one line."""
@@ -55,7 +61,7 @@ def render_ledger(v: LedgerView, tier_names: Sequence[str], width: int = 0) -> C
         Content.assemble(_label("all-premium"), format_usd(v.premium_usd)),
     ]
     pct = v.savings_pct
-    saved = format_usd(v.savings_usd) if v.turns else "$0"
+    saved = saved_text(v)
     lines.append(Content.assemble(
         _label("saved"), (saved, "$rd-savings bold"),
         (f" ({pct:.0f}%)" if pct is not None else "", "$rd-savings"),

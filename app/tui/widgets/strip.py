@@ -11,6 +11,7 @@ from textual.widgets import Static
 from app.core.conversation.ledger_view import LedgerView
 from app.core.routing.types import RouteDecision
 from app.tui.fmt import format_usd, tier_style
+from app.tui.widgets.ledger import saved_text
 
 
 def render_strip(d: RouteDecision | None, v: LedgerView | None,
@@ -21,7 +22,7 @@ def render_strip(d: RouteDecision | None, v: LedgerView | None,
     money: list[Content | str | tuple[str, str]] = []
     if v is not None:
         spent = format_usd(v.spent_usd) + ("+" if v.unpriced_calls else "")
-        saved = format_usd(v.savings_usd) if v.savings_usd is not None else "?"
+        saved = saved_text(v)
         pct = f" {v.savings_pct:.0f}%" if v.savings_pct is not None else ""
         money = [("  │ spent ", "dim"), spent, ("  saved ", "dim"),
                  (f"{saved}{pct}", "$rd-savings")]
