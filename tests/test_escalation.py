@@ -130,3 +130,16 @@ async def test_a_new_or_resumed_session_starts_without_the_last_ones_stickiness(
         assert session.state.pinned_tier == "mid"  # a pin is the user's own: it stays
     finally:
         await session.aclose()
+
+
+def test_compare_after_only_a_cancelled_turn_says_why(loopback_settings):
+    from app.core.conversation.escalation import make_plan
+    from app.core.conversation.turn import Conversation
+
+    settings = loopback_settings()
+    with pytest.raises(EscalationRefused, match="ask something first"):
+        make_plan(settings, Conversation(), None, None)
+    conversation = Conversation()
+    conversation.start("Write a long story")  # cancelled: no answer kept
+    with pytest.raises(EscalationRefused, match="a cancelled or failed one does not count"):
+        make_plan(settings, conversation, None, None)

@@ -103,6 +103,11 @@ def make_plan(settings: Settings, conversation: Conversation, turn_index: int | 
     if turn_index is None:
         turn_index = conversation.last_answered()
         if turn_index is None:
+            if len(conversation):
+                # A cancelled or failed turn's partial text is no answer to judge against.
+                raise EscalationRefused(
+                    "no turn has a complete answer to compare yet (a cancelled or failed "
+                    "one does not count): ask again, or regenerate the last answer")
             raise EscalationRefused("there is no answer to compare yet: ask something first")
     if not 0 <= turn_index < len(conversation) or not conversation[turn_index].answered:
         raise EscalationRefused(f"turn {turn_index + 1} has no answer to compare")
