@@ -143,3 +143,19 @@ def test_compare_after_only_a_cancelled_turn_says_why(loopback_settings):
     conversation.start("Write a long story")  # cancelled: no answer kept
     with pytest.raises(EscalationRefused, match="a cancelled or failed one does not count"):
         make_plan(settings, conversation, None, None)
+
+
+async def test_an_offline_session_is_titled_by_its_first_prompt():
+    from app.core.config.loader import load_settings
+
+    session = ConsoleSession(load_settings(None))  # no API key in tests: offline
+    session.open()
+    try:
+        assert session.offline
+        fin = await drain(session.run_turn(session.start_turn("Summarise the meeting notes")))
+        assert fin.status == "offline"
+        await drain(session.run_turn(session.start_turn("hi")))
+        [info] = [s for s in session.list_sessions() if s.id == session.session_id]
+        assert info.title == "Summarise the meeting notes"
+    finally:
+        await session.aclose()

@@ -315,6 +315,11 @@ class ConsoleSession:
                 self.state.sticky_tier, self.state.sticky_reason = ev.tier, ev.reason
             elif isinstance(ev, TurnFinished) and ev.answered:
                 ev = await self._keep(turn, ev)
+            elif isinstance(ev, TurnFinished) and ev.status == "offline" and not self.title:
+                # Nothing is stored for a prompt that was not sent, but the session is still
+                # the one about it (the sessions list would say "no prompt yet").
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self._title_from, turn.prompt)
             yield ev
 
     async def _keep(self, turn: Turn, ev: TurnFinished) -> TurnFinished:
@@ -371,8 +376,13 @@ class ConsoleSession:
         turn.user_message_id = store.add_message(self.session_id, "user", turn.prompt)
         turn.message_id = store.add_message(self.session_id, "assistant", answer.text,
                                             answer.request_id)
-        if not self.title and store.store_prompts:  # privacy mode keeps no prompt text
-            self.rename(turn.prompt)
+        self._title_from(turn.prompt)
+
+    def _title_from(self, prompt: str) -> None:
+        """A session without a title takes its first prompt's (privacy mode keeps none)."""
+        if not self.title and self.session_id is not None and self.store().store_prompts \
+                and prompt.strip():
+            self.rename(prompt)
 
     def memory(self) -> Memory:
         """Every verdict the user gave, as the router's memory of similar prompts (read from
