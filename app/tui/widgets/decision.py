@@ -61,7 +61,14 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
         versus = ""
     else:
         score = "" if 0 < width < 44 else "score "
-        versus = f"  ({score}{d.score:.2f} {'≥' if d.score >= d.threshold else '<'} {d.threshold:.2f})"
+        own = d.model_score
+        if own is not None and round(own, 2) != round(d.score, 2):
+            # The policy moved the score to its tier's side of the threshold ("0.20 ≥ 0.20"
+            # would hide that): the classifier's own score, then where the policy put it.
+            versus = f"  ({score}{own:.2f} → {d.score:.2f})"
+        else:
+            versus = (f"  ({score}{d.score:.2f} {'≥' if d.score >= d.threshold else '<'} "
+                      f"{d.threshold:.2f})")
     flags = [f for f, on in (("forced", d.forced), ("pinned", d.pinned), ("BLOCKED", d.blocked)) if on]
     lines = [
         _row("tier", (d.tier, f"{style} bold"), versus,
