@@ -142,6 +142,21 @@ async def test_escape_leaves_without_verdict_and_the_cost_stays(replies, loopbac
         assert len(app.session.store().compare_pairs(pending_only=True)) == 1
 
 
+async def test_the_compare_keys_fit_a_narrow_terminal(replies, loopback_settings):
+    app = make_app(loopback_settings())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ask(pilot, "hi")
+        screen = await open_compare(pilot)
+        await wait_for(pilot, lambda: not screen.streaming)
+        keys = plain(screen.query_one("#compare-keys"))
+        # Every key with its label on the one line: esc's "leave" was cut at 80 columns.
+        assert len(keys.rstrip()) <= 78 and keys.rstrip().endswith("leave")
+        assert "cheap ok" in keys and " 3/t " in keys
+        await pilot.resize_terminal(140, 40)
+        await pilot.pause()
+        assert "leave without verdict" in plain(screen.query_one("#compare-keys"))
+
+
 async def test_escalate_an_earlier_turn_selected_with_ctrl_up(replies, loopback_settings):
     app = make_app(loopback_settings())
     async with app.run_test(size=SIZE) as pilot:

@@ -47,6 +47,8 @@ KEY_HELP: tuple[tuple[str, str, str], ...] = (
     ("n/s", "skip", "skip"),
     ("esc", "leave", "leave without verdict"),
 )
+SHORT_LABELS = {"cheap was enough": "cheap ok", "premium was better": "premium",
+                "leave without verdict": "leave", "other tier": "other"}
 BLIND_KEY_HELP: tuple[tuple[str, str, str], ...] = (
     ("1", "verdict", "A better"),
     ("2", "verdict", "B better"),
@@ -301,6 +303,14 @@ class CompareScreen(Screen[str | None]):
         return bool(self.check_action(action, param))
 
     def _keys(self) -> Content:
+        line = self._key_line(short=False)
+        # One line of keys: in a narrow terminal the labels take their short forms rather
+        # than lose the last keys (esc's "leave" was cut at 80 columns).
+        if 0 < self.size.width and len(line.plain) > self.size.width - 2:
+            line = self._key_line(short=True)
+        return line
+
+    def _key_line(self, short: bool) -> Content:
         parts: list[Content | str | tuple[str, str]] = []
         for keys, action, text in (BLIND_KEY_HELP if self.blind else KEY_HELP):
             if action == "skip" and not self.review:
@@ -309,12 +319,21 @@ class CompareScreen(Screen[str | None]):
                 continue
             on = self._enabled(action)
             label = "quit" if action == "leave" and self.review else text
-            parts += [(f" {keys} ", "bold reverse" if on else "dim"), (f" {label}  ", "" if on else "dim")]
+            if short:
+                label = SHORT_LABELS.get(label, label)
+            gap = " " if short else "  "
+            parts += [(f" {keys} ", "bold reverse" if on else "dim"),
+                      (f" {label}{gap}", "" if on else "dim")]
         if self.streaming:
             parts.append(("streaming…", "dim italic"))
         elif self.failed:
-            parts.append(("the re-run failed: nothing to judge", "$error"))
+            parts.append(("re-run failed" if short else "the re-run failed: nothing to judge",
+                          "$error"))
         return Content.assemble(*parts)
+
+    def on_resize(self) -> None:
+        if self.is_mounted:
+            self._refresh_keys()
 
     def _refresh_keys(self) -> None:
         self.query_one("#compare-keys", Static).update(self._keys())
