@@ -113,3 +113,17 @@ def test_a_score_the_policy_moved_shows_where_it_came_from():
     assert f"{raised.model_score:.2f} → {raised.score:.2f}" in tier_row and "≥" not in tier_row
     plain_row = render_decision(route("hi", s), names, width=PANEL).plain.split("\n")[0]
     assert "0.10 < 0.20" in plain_row
+
+
+def test_help_wraps_key_descriptions_under_their_column():
+    from app.tui.screens.help import KEY_COLUMNS, help_text
+
+    lines = help_text({}, width=74).plain.split("\n")
+    assert all(len(line) <= 74 for line in lines)
+    keys_end = lines.index("")
+    continued = [line for line in lines[1:keys_end] if not line.startswith("  ") or
+                 line.startswith(" " * KEY_COLUMNS)]
+    assert continued, "some description is long enough to wrap at 74 columns"
+    assert all(line.startswith(" " * KEY_COLUMNS) for line in continued)
+    paragraphs = lines[keys_end + 1:]
+    assert all(line.startswith("  ") or ": " in line for line in paragraphs)

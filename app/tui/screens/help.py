@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from app.tui.bindings import DESCRIPTIONS, key_for
+from app.tui.fmt import hanging
 
 PANELS = (
     ("Decision", "where the prompt went and why: tier, score against the threshold, the rule "
@@ -38,16 +39,24 @@ PANELS = (
 )
 
 
-def help_text(keymap: dict[str, str]) -> Content:
+KEY_COLUMNS = 32  # "  key" (16) + binding id (16): descriptions start here
+
+
+def help_text(keymap: dict[str, str], width: int = 0) -> Content:
+    """The help, wrapped for ``width`` columns (0: left to the terminal): key descriptions
+    continue under their column, paragraphs two columns in."""
     rows = [Content.styled("Keys", "bold $primary")]
-    for binding_id, what in DESCRIPTIONS.items():
-        rows.append(Content.assemble((f"  {key_for(binding_id, keymap):<14}", "bold"),
-                                     (f"{binding_id:<16}", "dim"), what))
-    rows.append(Content.assemble(("  ctrl+p        ", "bold"), (f"{'palette':<16}", "dim"),
-                                 "command palette"))
+    keys = [(key_for(binding_id, keymap), binding_id, what)
+            for binding_id, what in DESCRIPTIONS.items()]
+    keys.append(("ctrl+p", "palette", "command palette"))
+    for key, binding_id, what in keys:
+        rows.append(Content.assemble((f"  {key:<14}", "bold"), (f"{binding_id:<16}", "dim"),
+                                     hanging(what, width, KEY_COLUMNS)))
     rows.append(Content(""))
     for title, text in PANELS:
-        rows.append(Content.assemble((f"{title}: ", "bold $primary"), text))
+        head = f"{title}: "
+        body = hanging(head + text, width, 2)[len(head):]
+        rows.append(Content.assemble((head, "bold $primary"), body))
     return Content("\n").join(rows)
 
 
@@ -64,4 +73,9 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-body", classes="dialog") as body:
             body.border_title = "RouteDeck help"
             body.border_subtitle = "esc closes"
-            yield Static(help_text(self.keymap))
+            yield Static(help_text(self.keymap), id="help-text")
+
+    def on_resize(self) -> None:
+        # The width inside the scrollbar: the text is wrapped here, not by the terminal.
+        width = self.query_one("#help-body", VerticalScroll).scrollable_content_region.width
+        self.query_one("#help-text", Static).update(help_text(self.keymap, width - 2))
