@@ -159,3 +159,26 @@ async def test_an_offline_session_is_titled_by_its_first_prompt():
         assert info.title == "Summarise the meeting notes"
     finally:
         await session.aclose()
+
+
+async def test_a_kept_compare_answer_is_still_marked_after_resume(loopback, loopback_settings):
+    loopback.reply = "cheap words"
+    loopback.replies["mid-model"] = "mid words"
+    settings = loopback_settings()
+    first = ConsoleSession(settings)
+    first.open()
+    await drain(first.run_turn(first.start_turn("one")))
+    await drain(first.run_turn(first.start_turn("two")))
+    await drain(first.escalate(0))
+    first.judge("premium_better")  # keeps the mid answer for turn 1
+    assert first.conversation[0].answer.text == "mid words"
+    sid = first.session_id
+    await first.aclose()
+    again = ConsoleSession(settings)
+    again.open(sid)
+    try:
+        kept, plain = again.conversation[0].answer, again.conversation[1].answer
+        assert kept.text == "mid words" and kept.tier == "mid" and kept.kept_after_compare
+        assert plain.text == "cheap words" and not plain.kept_after_compare
+    finally:
+        await again.aclose()

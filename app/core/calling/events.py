@@ -42,6 +42,7 @@ class Answer:
     finish_reason: str | None = None
     request_ids: tuple[int, ...] = ()
     turn_id: str = ""  # the ledger's turn these attempts belong to
+    kept_after_compare: bool = False  # a compare re-run's answer the user's verdict kept
 
     @property
     def request_id(self) -> int | None:

@@ -31,7 +31,7 @@ from app.core.conversation import escalation
 from app.core.conversation.escalation import EscalationRefused, Judged, Pending, Plan
 from app.core.conversation.ledger_view import LedgerView, ledger_view
 from app.core.conversation.services import EngineFactory, Services
-from app.core.conversation.stored import stored_system_prompt, stored_turns
+from app.core.conversation.stored import COMPARE_REASON, stored_system_prompt, stored_turns
 from app.core.conversation.turn import Conversation, Turn
 from app.core.conversation.verdict_stats import VerdictStats, verdict_stats
 from app.core.evaluation.labels import verdict_memory
@@ -426,8 +426,8 @@ class ConsoleSession:
             continues = None
             if given.turn_id and attempts is not None:
                 continues = Continues(given.turn_id, attempts, given.tier,
-                                      f"compare: turn {plan.turn_index + 1} re-run on "
-                                      f"{plan.tier}")
+                                      f"{COMPARE_REASON} turn {plan.turn_index + 1} re-run "
+                                      f"on {plan.tier}")
             return engine.run_turn(plan.prompt, list(plan.history), budget=budget,
                                    use_cache=False, tier=plan.tier, fallback=False,
                                    cancel=cancel, system=self.system_prompt,

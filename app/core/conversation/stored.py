@@ -9,6 +9,9 @@ from app.core.conversation.turn import Turn
 from app.core.ledger.records import Usage
 from app.core.ledger.store import Store
 
+# How the escalation_reason of a compare re-run's ledger rows begins (session.escalate).
+COMPARE_REASON = "compare:"
+
 
 def answer_from_request(row: dict[str, Any] | None, text: str) -> Answer:
     """A stored answer (its request row, when there is one) as an :class:`Answer`."""
@@ -24,7 +27,11 @@ def answer_from_request(row: dict[str, Any] | None, text: str) -> Answer:
                   latency_s=float(row.get("latency_s") or 0.0), ttft_s=row.get("ttft_s"),
                   cached=bool(row.get("cache_hit")), fallback_from=row.get("fallback_from"),
                   finish_reason=extra.get("finish_reason") if isinstance(extra, dict) else None,
-                  request_ids=(int(row["id"]),))
+                  request_ids=(int(row["id"]),),
+                  # The session stores the kept answer's message, so a compare re-run's row
+                  # behind it means the verdict kept it (session.escalate names them so).
+                  kept_after_compare=bool(row.get("escalated"))
+                  and str(row.get("escalation_reason") or "").startswith(COMPARE_REASON))
 
 
 def stored_turns(store: Store, session_id: int) -> list[Turn]:

@@ -228,7 +228,7 @@ class AnswerView(Vertical):
             out.append((f"escalated from {ans.escalated_from}", "$warning"))
         elif "escalation" in self.marks:
             out.append(("escalated", "$warning"))
-        if "compare" in self.marks:
+        if "compare" in self.marks or (ans is not None and ans.kept_after_compare):
             out.append(("kept after compare", "$accent"))
         if ans is not None and ans.estimated:
             out.append(("usage estimated", "$rd-cost-warning"))
