@@ -210,3 +210,26 @@ def test_audit_page_shows_the_json_figures_offline(page, tmp_path, shot, offline
     page.set_viewport_size({"width": 390, "height": 844})
     assert fits_the_width(page), "the audit page scrolls sideways on a phone"
     shot(page, "audit-phone")
+
+
+@pytest.mark.parametrize("viewport", [1280, 390])
+def test_chart_amounts_are_drawn_inside_the_chart(page, tmp_path, viewport):
+    """Tiny amounts make the longest y-axis labels ("$0.0000805"): they were cut at the
+    chart's right edge."""
+    from app.commands.html.page import line_chart
+    from app.commands.html.page import page as html_page
+
+    chart = line_chart([0.0, 1.0, 2.0], [("premium", "all-premium", [0.0, 0.00004, 0.0000805]),
+                                         ("routed", "routed", [0.0, 0.00001, 0.00002])],
+                       ("start", "end"), "tiny-chart", "spend", shade_between=(0, 1))
+    path = tmp_path / "chart.html"
+    path.write_text(html_page("chart", "", chart, ""), encoding="utf-8")
+    page.set_viewport_size({"width": viewport, "height": 900})
+    open_offline(page, path)
+    box = page.locator("#tiny-chart").bounding_box()
+    labels = page.locator("#tiny-chart .grid text")
+    assert labels.count() == 5 and "$0.0000805" in (labels.first.text_content() or "")
+    for i in range(labels.count()):
+        b = labels.nth(i).bounding_box()
+        assert box["x"] - 0.5 <= b["x"] and b["x"] + b["width"] <= box["x"] + box["width"] + 0.5
+    assert box["width"] <= 640.5  # not blown up past its drawn size on a wide screen

@@ -63,7 +63,7 @@ svg.bar rect.fill { fill: var(--bar); }
 svg.bar.premium rect.fill { fill: var(--premium); }
 svg.bar.routed rect.fill { fill: var(--routed); }
 svg.bar.cheap rect.fill { fill: var(--cheap); }
-svg.chart { width:100%; height:auto; display:block; }
+svg.chart { width:100%; max-width:640px; height:auto; display:block; }
 svg.chart .grid line { stroke: #e3e7ec; stroke-width:1; }
 svg.chart text { fill: var(--muted); font-size: 17px; }
 svg.chart .line { fill:none; stroke-width:3; stroke-linejoin:round; }
@@ -212,7 +212,8 @@ def line_chart(
     for i in range(5):
         y = top + ph * i / 4
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        parts.append(f'<text x="{left + pw + 6}" y="{y + 5:.1f}">'
+        # Right-aligned to the picture's edge: a long amount ("$0.0000805") is never cut.
+        parts.append(f'<text x="{w - 2}" y="{y + 5:.1f}" text-anchor="end">'
                      f"{esc(format_usd(ymax * (4 - i) / 4))}</text>")
     parts.append("</g>")
     if shade_between is not None and len(xs) > 1:
