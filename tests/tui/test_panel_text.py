@@ -127,3 +127,12 @@ def test_help_wraps_key_descriptions_under_their_column():
     assert all(line.startswith(" " * KEY_COLUMNS) for line in continued)
     paragraphs = lines[keys_end + 1:]
     assert all(line.startswith("  ") or ": " in line for line in paragraphs)
+
+
+def test_the_cost_chart_axis_stays_straight_for_tiny_amounts():
+    from app.tui.screens.ledger_details import cost_chart
+
+    for series in ([(0.00001, 0.00003), (0.00002, 0.000056)], [(1.0, 3.0), (2.0, 5.5)]):
+        rows = cost_chart(series).plain.split("\n")[:-1]  # the legend has no axis
+        axis = {row.index("│") if "│" in row else row.index("└") for row in rows}
+        assert len(axis) == 1, rows

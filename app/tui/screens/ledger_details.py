@@ -31,6 +31,8 @@ def cost_chart(series: Sequence[tuple[float, float]], height: int = CHART_HEIGHT
     top = max(max(a, p) for a, p in series) or 1.0
     col = max(1, min(4, width // len(series)))  # few turns: wider columns, same chart width
     rows: list[Content] = []
+    top_label = format_usd(top)
+    pad = max(8, len(top_label))  # the axis stays one straight column whatever the amount
     for level in range(height, 0, -1):
         cut = top * (level - 0.5) / height
         cells: list[tuple[str, str]] = []
@@ -41,10 +43,11 @@ def cost_chart(series: Sequence[tuple[float, float]], height: int = CHART_HEIGHT
                 cells.append(("░" * col, "$rd-tier-premium"))
             else:
                 cells.append((" " * col, ""))
-        label = format_usd(top) if level == height else ""
-        rows.append(Content.assemble((f"{label:>8} │", "dim"), *cells))
-    rows.append(Content.styled(f"{'$0':>8} └{'─' * (len(series) * col)} turns → {len(series)}", "dim"))
-    rows.append(Content.assemble(("          █", "$rd-tier-cheap"), " actual (cumulative)   ",
+        label = top_label if level == height else ""
+        rows.append(Content.assemble((f"{label:>{pad}} │", "dim"), *cells))
+    rows.append(Content.styled(f"{'$0':>{pad}} └{'─' * (len(series) * col)} turns → {len(series)}",
+                               "dim"))
+    rows.append(Content.assemble((f"{'':>{pad}}  █", "$rd-tier-cheap"), " actual (cumulative)   ",
                                  ("░", "$rd-tier-premium"), " all-premium would have added"))
     return Content("\n").join(rows)
 
