@@ -265,6 +265,10 @@ class _Handler(BaseHTTPRequestHandler):
         with self.owner._lock:
             self.owner.requests.append(Recorded(self.path, _lower(self.headers), None))
         if self.path.rstrip("/").endswith("/models"):
+            fault = self.owner._take_fault("")  # a fault for any model applies here too
+            if fault is not None and fault.kind == "http":
+                self._http_error(fault, "")
+                return
             models = sorted(self.owner.known_models or {"loopback-model"})
             self._send_json(200, {"object": "list", "data": [
                 {"id": m, "object": "model", "created": 0, "owned_by": "loopback"} for m in models

@@ -230,3 +230,25 @@ def test_literal_key_in_world_readable_config_warns(tmp_path):
     cfg.chmod(0o644)
     result = CliRunner().invoke(cli, ["config", "check", str(cfg)])
     assert "chmod 600" in result.output
+
+
+def test_config_check_probe_reaches_each_tier(loopback, loopback_config, tmp_path):
+    from tests.loopback_server import Fault
+
+    loopback.known_models = {"cheap-model", "mid-model"}
+    cfg = loopback_config()
+    res = CliRunner().invoke(cli, ["config", "check", str(cfg), "--probe"])
+    assert res.exit_code == 0, res.output
+    assert "probe cheap     reachable; the server lists it" in res.output
+    assert "does not list 'premium-model'" in res.output
+    assert any(r.path.rstrip("/").endswith("/models") for r in loopback.requests)
+    assert loopback.bodies() == []  # nothing generated, nothing spent
+    # A server that refuses the key, and one that is not there at all.
+    loopback.fail_always(Fault.http(401))
+    refused = CliRunner().invoke(cli, ["config", "check", str(cfg), "--probe"])
+    assert refused.exit_code == 1 and "FAILED" in refused.output and "HTTP 401" in refused.output
+    gone = tmp_path / "gone.toml"
+    gone.write_text(cfg.read_text().replace(loopback.base_url, "http://127.0.0.1:9/v1"))
+    down = CliRunner().invoke(cli, ["config", "check", str(gone), "--probe"])
+    assert down.exit_code == 1 and "cannot reach http://127.0.0.1:9/v1" in down.output
+    assert "Traceback" not in refused.output + down.output

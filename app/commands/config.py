@@ -24,8 +24,11 @@ def config() -> None:
 
 @config.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--probe", is_flag=True,
+              help="Also ask each tier's server for its model list (one GET /models each; "
+                   "nothing is generated or spent). Exit 1 if one cannot be reached.")
 @click.pass_context
-def check(ctx: click.Context, file: str | None) -> None:
+def check(ctx: click.Context, file: str | None, probe: bool) -> None:
     """Validate FILE (default: the config in use) and explain every problem."""
     from app.core.config import paths
     from app.core.config.errors import ConfigError
@@ -54,6 +57,36 @@ def check(ctx: click.Context, file: str | None) -> None:
         key = ("no key needed" if prov.keyless else
                f"${prov.api_key_env} {'set' if prov.api_key() else 'NOT set'}")
         click.echo(f"  tier {tier.name:<10} {tier.model} via {tier.provider} ({prov.shown_url}; {key})")
+    if probe:
+        import asyncio
+
+        if not asyncio.run(_probe(settings)):
+            sys.exit(1)
+
+
+async def _probe(settings) -> bool:  # Settings
+    """One line per tier: reachable and listing its model, or what failed and the fix."""
+    from app.core.calling.providers import ProviderError, ProviderPool
+
+    pool, ok = ProviderPool(settings), True
+    try:
+        for tier in settings.tiers:
+            if not settings.provider_for(tier).usable():
+                click.echo(f"  probe {tier.name:<9} skipped: no API key set")
+                continue
+            try:
+                models = await pool.listed_models(tier)
+            except ProviderError as exc:
+                ok = False
+                click.echo(f"  probe {tier.name:<9} FAILED: {exc.message}")
+                continue
+            listed = ("lists it" if tier.model in models else
+                      f"does not list '{tier.model}' ({len(models)} model(s) listed; some "
+                      "servers list only part of what they serve)")
+            click.echo(f"  probe {tier.name:<9} reachable; the server {listed}")
+    finally:
+        await pool.aclose()
+    return ok
 
 
 def _unknown_theme(theme: str) -> str:

@@ -189,6 +189,30 @@ class ProviderPool:
             self._clients[name] = client
         return client
 
+    async def listed_models(self, tier: TierConfig, timeout_s: float = 5.0) -> list[str]:
+        """The model ids the tier's server lists (GET /models): a probe that the server is
+        there, answers like OpenAI and takes the key. Raises :class:`ProviderError` in the
+        same words a failed call would use."""
+        client = self.client(tier.provider)
+        try:
+            async with asyncio.timeout(timeout_s):
+                page = await client.models.list()
+            return [m.id for m in page.data]
+        except ProviderError:
+            raise
+        except openai.APIStatusError as exc:
+            raise self._status_error(tier, exc) from None
+        except (TimeoutError, openai.APITimeoutError, httpx.TimeoutException):
+            raise ProviderError("timeout", self._msg(
+                tier, f"no answer to GET /models within {timeout_s:g} s")) from None
+        except (openai.APIConnectionError, httpx.TransportError) as exc:
+            raise self._connection_error(tier, exc, opened=False) from None
+        except Exception as exc:  # noqa: BLE001 - an odd reply is a finding, not a crash
+            raise ProviderError("bad_response", self._msg(
+                tier, f"GET /models gave an unexpected reply ({type(exc).__name__}); is "
+                f"base_url in [providers.{tier.provider}] an OpenAI-compatible /v1 endpoint?"
+            )) from None
+
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for c in clients:
