@@ -252,3 +252,17 @@ def test_config_check_probe_reaches_each_tier(loopback, loopback_config, tmp_pat
     down = CliRunner().invoke(cli, ["config", "check", str(gone), "--probe"])
     assert down.exit_code == 1 and "cannot reach http://127.0.0.1:9/v1" in down.output
     assert "Traceback" not in refused.output + down.output
+
+
+def test_config_check_probe_never_shows_the_key(loopback, loopback_config, monkeypatch):
+    from tests.loopback_server import Fault
+
+    sentinel = "sk-probe-SENTINEL-0123456789abcdef"
+    monkeypatch.setenv("MY_ENV", sentinel)
+    cfg = loopback_config(key_env="MY_ENV")
+    loopback.fail_always(Fault.http(401))
+    res = CliRunner().invoke(cli, ["config", "check", str(cfg), "--probe"])
+    assert res.exit_code == 1 and "check the key in the environment variable MY_ENV" in res.output
+    assert sentinel not in res.output
+    sent = [r for r in loopback.requests if r.path.rstrip("/").endswith("/models")]
+    assert sent and sent[0].headers.get("authorization") == f"Bearer {sentinel}"
