@@ -392,16 +392,8 @@ class Store(ABC):
     def verdicts(
         self, session_id: int | None = None, since: float | None = None
     ) -> list[dict[str, Any]]:
-        where, params = ["1 = 1"], []
-        if session_id is not None:
-            where.append("session_id = ?")
-            params.append(session_id)
-        if since is not None:
-            where.append("created_at >= ?")
-            params.append(since)
-        rows = self.query(
-            f"SELECT * FROM verdicts WHERE {' AND '.join(where)} ORDER BY id", params
-        )
+        where, params = request_filter(session_id, since, time_column="created_at")
+        rows = self.query(f"SELECT * FROM verdicts WHERE {where} ORDER BY id", params)
         return [dict(r) for r in rows]
 
     # --- compare pairs (routedeck compare / escalate) -----------------------------------
@@ -458,19 +450,20 @@ TABLES = ("sessions", "messages", "requests", "verdicts", "compare_pairs")
 
 def request_filter(
     session_id: int | None = None, since: float | None = None, until: float | None = None,
-    alias: str = "",
+    alias: str = "", time_column: str = "started_at",
 ) -> tuple[str, list[Any]]:
-    """A WHERE clause (always parametrised) selecting requests by session and time."""
+    """A WHERE clause (always parametrised) selecting rows by session and time: requests by
+    when they started, or another table's rows by ``time_column`` (verdicts: created_at)."""
     p = f"{alias}." if alias else ""
     where, params = ["1 = 1"], []
     if session_id is not None:
         where.append(f"{p}session_id = ?")
         params.append(session_id)
     if since is not None:
-        where.append(f"{p}started_at >= ?")
+        where.append(f"{p}{time_column} >= ?")
         params.append(since)
     if until is not None:
-        where.append(f"{p}started_at < ?")
+        where.append(f"{p}{time_column} < ?")
         params.append(until)
     return " AND ".join(where), params
 

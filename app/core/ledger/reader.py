@@ -430,20 +430,14 @@ class Ledger:
         The compare view escalates from the answer given, so that answer is the cheaper
         side of the pair: "cheap_enough" and "tie" mean its model satisfied the user.
         """
-        where, params = ["1 = 1"], []
-        if session_id is not None:
-            where.append("v.session_id = ?")
-            params.append(session_id)
-        if since is not None:
-            where.append("v.created_at >= ?")
-            params.append(since)
+        where, params = request_filter(session_id, since, alias="v", time_column="created_at")
         rows = self.store.query(
             f"""SELECT r.model AS model, COUNT(*) AS n,
                        {_count("v.verdict = 'cheap_enough'")} AS cheap_enough,
                        {_count("v.verdict = 'tie'")} AS tie,
                        {_count("v.verdict = 'premium_better'")} AS premium_better
                 FROM verdicts v JOIN requests r ON r.id = v.answer_request_id
-                WHERE {' AND '.join(where)} GROUP BY r.model ORDER BY r.model""",
+                WHERE {where} GROUP BY r.model ORDER BY r.model""",
             params)
         return {r["model"]: Satisfaction(r["model"], r["n"], r["cheap_enough"], r["tie"],
                                          r["premium_better"]) for r in rows}
