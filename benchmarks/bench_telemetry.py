@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -31,14 +30,7 @@ from app.core.ledger.store import SQLiteStore
 from app.core.telemetry import instrument, shutdown
 from tests.loopback_server import LoopbackServer, config_toml
 from tests.otlp_receiver import BlackHole, OTLPReceiver
-
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from tests.reliability.helpers import closed_port
 
 
 async def turns(engine: Engine, n: int) -> list[float]:
