@@ -167,10 +167,9 @@ def test_scorer_is_deterministic_and_bounded():
         assert (p1, sig1) == (p2, sig2)
 
 
-def test_missing_weights_fall_back_to_rules(monkeypatch):
-    monkeypatch.setattr(learned, "_loaded", True)
-    monkeypatch.setattr(learned, "_model", None)
-    c = classify("Prove that sqrt(2) is irrational.")
+def test_missing_weights_fall_back_to_rules():
+    with learned.SHIPPED.using(None):
+        c = classify("Prove that sqrt(2) is irrational.")
     assert c.strategy == "rules"
     assert c.score > 0.5
 
@@ -216,7 +215,7 @@ def test_layout_features_only_in_their_layout():
 
 
 def test_task_classifier_is_shipped_and_covers_every_type():
-    assert tasktype.model() is not None, tasktype.load_error
+    assert tasktype.model() is not None, tasktype.SHIPPED.error
     assert tasktype.detect("hi") == "greeting"
     assert tasktype.detect("Translate this into French: good night") == "translate"
     assert tasktype.detect("What is 12 * 7?") == "calculation"

@@ -4,7 +4,6 @@ and the everyday set, and what was tried and not shipped (training_report.md / .
 from __future__ import annotations
 
 import contextlib
-import gzip
 import json
 from collections import Counter
 from pathlib import Path
@@ -81,18 +80,13 @@ TRIED = (
 @contextlib.contextmanager
 def using_models(model_dir: Path):
     """Route with the weights in model_dir (just written) instead of the installed ones."""
-    saved = (learned._model, learned._loaded, tasktype._model, tasktype._loaded)
     try:
-        try:
-            learned._model, learned._loaded = learned.load(model_dir / learned.MODEL_FILE), True
-        except (OSError, ValueError):
-            learned._model, learned._loaded = None, True
-        tasktype._model = tasktype.TaskModel(json.loads(gzip.decompress(
-            (model_dir / train_tasks.MODEL_FILE).read_bytes())))
-        tasktype._loaded = True
+        router = learned.load(model_dir / learned.MODEL_FILE)
+    except (OSError, ValueError):
+        router = None
+    tasks = tasktype.load(model_dir / train_tasks.MODEL_FILE)
+    with learned.SHIPPED.using(router), tasktype.SHIPPED.using(tasks):
         yield
-    finally:
-        learned._model, learned._loaded, tasktype._model, tasktype._loaded = saved
 
 
 def task_accuracy() -> dict:

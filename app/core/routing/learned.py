@@ -15,7 +15,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import threading
 from collections.abc import Callable
 from itertools import repeat
 from operator import itemgetter
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.routing import features, followup, lookup
+from app.core.routing.shipped import Shipped
 from app.core.routing.types import Signal
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
@@ -223,12 +223,6 @@ def apply_guards(prep: features.Prepared, p: float,
     return p, signals
 
 
-_lock = threading.Lock()
-_model: Model | None = None
-_loaded = False
-load_error: str | None = None
-
-
 def load(path: Path | None = None) -> Model:
     """Read a model file (gzipped or plain JSON)."""
     path = path or MODEL_DIR / MODEL_FILE
@@ -238,21 +232,12 @@ def load(path: Path | None = None) -> Model:
     return Model(json.loads(raw))
 
 
+SHIPPED: Shipped[Model] = Shipped(load, lambda m: lookup.INDEX.attach(router=m))
+
+
 def model() -> Model | None:
     """The shipped model, loaded once per process; None if missing or unreadable."""
-    global _model, _loaded, load_error
-    if _loaded:
-        return _model
-    with _lock:
-        if not _loaded:
-            try:
-                _model = load()
-                lookup.INDEX.attach(router=_model)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                load_error = f"{type(exc).__name__}: {exc}"
-                _model = None
-            _loaded = True
-    return _model
+    return SHIPPED.get()
 
 
 def scorer() -> Scorer | None:

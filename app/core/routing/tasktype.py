@@ -17,7 +17,6 @@ import gzip
 import json
 import math
 import struct
-import threading
 from array import array
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from app.core.routing import lookup
 from app.core.routing.features import Prepared, prepare
+from app.core.routing.shipped import Shipped
 from app.core.routing.tasks import (
     HEAD_TOKENS,
     TAIL_TOKENS,
@@ -162,26 +162,16 @@ def _softmax(z: list[float]) -> list[float]:
     return list(map(truediv, e, repeat(s)))
 
 
-_lock = threading.Lock()
-_model: TaskModel | None = None
-_loaded = False
-load_error: str | None = None
+def load(path: Path = MODEL_FILE) -> TaskModel:
+    return TaskModel(json.loads(gzip.decompress(path.read_bytes())))
+
+
+SHIPPED: Shipped[TaskModel] = Shipped(load, lambda m: lookup.INDEX.attach(task=m))
 
 
 def model() -> TaskModel | None:
-    global _model, _loaded, load_error
-    if _loaded:
-        return _model
-    with _lock:
-        if not _loaded:
-            try:
-                _model = TaskModel(json.loads(gzip.decompress(MODEL_FILE.read_bytes())))
-                lookup.INDEX.attach(task=_model)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                load_error = f"{type(exc).__name__}: {exc}"
-                _model = None
-            _loaded = True
-    return _model
+    """The shipped task classifier, loaded once per process; None if missing or unreadable."""
+    return SHIPPED.get()
 
 
 class Examples:
