@@ -19,6 +19,15 @@ async def drain(agen) -> TurnFinished:
     return final
 
 
+async def answered(settings, *prompts: str) -> ConsoleSession:
+    """A new session in which each prompt was asked and answered."""
+    session = ConsoleSession(settings)
+    session.open()
+    for prompt in prompts:
+        await drain(session.run_turn(session.start_turn(prompt)))
+    return session
+
+
 def test_target_tier_next_up_chosen_and_top(loopback_settings):
     s = loopback_settings()
     assert target_tier(s, "cheap", 1, None) == "mid"
@@ -75,10 +84,7 @@ async def test_resumed_session_escalates_an_old_turn_with_its_history(loopback, 
     loopback.reply = "cheap words"
     loopback.replies["mid-model"] = "mid words"
     settings = loopback_settings()
-    first = ConsoleSession(settings)
-    first.open()
-    await drain(first.run_turn(first.start_turn("one")))
-    await drain(first.run_turn(first.start_turn("two")))
+    first = await answered(settings, "one", "two")
     sid = first.session_id
     await first.aclose()
 
@@ -165,10 +171,7 @@ async def test_a_kept_compare_answer_is_still_marked_after_resume(loopback, loop
     loopback.reply = "cheap words"
     loopback.replies["mid-model"] = "mid words"
     settings = loopback_settings()
-    first = ConsoleSession(settings)
-    first.open()
-    await drain(first.run_turn(first.start_turn("one")))
-    await drain(first.run_turn(first.start_turn("two")))
+    first = await answered(settings, "one", "two")
     await drain(first.escalate(0))
     first.judge("premium_better")  # keeps the mid answer for turn 1
     assert first.conversation[0].answer.text == "mid words"
