@@ -112,6 +112,19 @@ def test_memory_validates_and_builds_from_label_rows():
     assert len(Memory.from_rows(rows)) == 1
 
 
+def test_similar_prompts_do_not_depend_on_word_order():
+    # Twelve rare query words tie on their posting lists and only ten are read: which ten
+    # must not depend on the order the words come in (a set's order changes per process
+    # with string hashing, and route, audit and the console run in different processes).
+    from app.core.routing.neighbours import Index
+
+    words = [f"word{i:02d}" for i in range(12)]
+    index = Index([frozenset(words[:6]), frozenset(words[6:])])
+    forward = index.query(words, k=2)
+    assert forward == index.query(list(reversed(words)), k=2)
+    assert forward == index.query(words[3:] + words[:3], k=2)
+
+
 def test_memory_of_thousands_stays_fast():
     mem = Memory((f"question {i} about topic{i % 300} and detail{i % 97} in area{i % 13}",
                   "premium_better" if i % 2 else "cheap_enough") for i in range(3000))

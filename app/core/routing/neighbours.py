@@ -71,8 +71,11 @@ class Index:
         cap = max(8, int(COMMON_SHARE * self.n))
         # Rarest words first, and only a few of them: they carry the similarity, and a
         # common word's long posting list would cost more than the whole routing budget.
-        lists = sorted([p for p in map(postings.get, words) if p is not None and len(p) <= cap],
-                       key=len)[:MAX_QUERY_WORDS]
+        # Ties go by the word, so which lists are read never depends on the set's iteration
+        # order (which changes with each process's string hashing).
+        ranked = sorted([(len(p), w, p) for w in words
+                         if (p := postings.get(w)) is not None and len(p) <= cap])
+        lists = [p for _, _, p in ranked[:MAX_QUERY_WORDS]]
         # Shared words per item, counted in C.
         hits = Counter(chain.from_iterable(lists))
         if not hits:
