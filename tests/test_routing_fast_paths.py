@@ -90,3 +90,22 @@ def test_pack_is_exact_or_refuses(row):
         assert any(not abs(w) < 2**12 or w * 2**40 != int(w * 2**40) for w in row)
     else:
         assert packed == sum(int(w * 2**40) << (64 * j) for j, w in enumerate(row))
+
+
+def test_shared_estimates_follow_a_price_or_tier_edit():
+    # Estimates are kept per token count once a tier's prices are known: an edit to the
+    # same Settings object (the console's config reload mutates in place) must show at once.
+    from app.core.config.settings import Settings
+    from app.core.routing.policy import estimates
+
+    s = Settings()
+    prompt = "Summarise this paragraph in one sentence please."
+    before = estimates(s, prompt)
+    assert estimates(s, prompt) == before
+    s.tiers[0].input_per_mtok, s.tiers[0].output_per_mtok = 100.0, 200.0
+    after = estimates(s, prompt)
+    e = after[0]
+    assert e.cost_usd == pytest.approx((e.input_tokens * 100.0 + e.output_tokens * 200.0) / 1e6)
+    assert after[1] == before[1]
+    s.router.expected_output_tokens = 7
+    assert {e.output_tokens for e in estimates(s, prompt)} == {7}

@@ -82,31 +82,41 @@ def estimates(
     input_tokens = 3 + fast_token_estimate(prompt)
     if history:
         input_tokens += sum(4 + fast_token_estimate(m.get("content") or "") for m in history)
-    return tuple([TierEstimate(name, model, input_tokens, out_toks,
-                               price.cost(input_tokens, out_toks) if price else None, True)
-                  for name, model, price, out_toks in _tier_prices(settings)])
+    rows, made = _tier_prices(settings)
+    # The estimates depend only on the token count once the prices are known, and a
+    # TierEstimate is immutable: decisions of the same size share one tuple.
+    est = made.get(input_tokens)
+    if est is None:
+        if len(made) > 4096:
+            made.clear()
+        est = made[input_tokens] = tuple([
+            TierEstimate(name, model, input_tokens, out_toks,
+                         price.cost(input_tokens, out_toks) if price else None, True)
+            for name, model, price, out_toks in rows])
+    return est
 
 
 _PRICED: dict[int, tuple] = {}
 
 
-def _tier_prices(settings: Settings) -> list[tuple]:
+def _tier_prices(settings: Settings) -> tuple[list[tuple], dict[int, tuple]]:
     """(tier, model, price, expected output tokens) per tier, looked up again only when a
     field they depend on changes: a price lookup (URL redaction, cache keys) costs more than
-    the rest of the estimate, and every decision needs one per tier."""
+    the rest of the estimate, and every decision needs one per tier. With them, the
+    estimates already made from those prices, by input token count."""
     key = [(t.name, t.model, t.input_per_mtok, t.output_per_mtok, t.cached_input_per_mtok,
             t.max_output_tokens, settings.provider_for(t).base_url) for t in settings.tiers]
     key.append(settings.router.expected_output_tokens)
     hit = _PRICED.get(id(settings))
     if hit is not None and hit[0] is settings and hit[1] == key:
-        return hit[2]
+        return hit[2], hit[3]
     if len(_PRICED) > 64:
         _PRICED.clear()
     out = key[-1]
     rows = [(t.name, t.model, price_for(t, settings.provider_for(t)),
              min(out, t.max_output_tokens or out)) for t in settings.tiers]
-    _PRICED[id(settings)] = (settings, key, rows)
-    return rows
+    _PRICED[id(settings)] = (settings, key, rows, {})
+    return rows, _PRICED[id(settings)][3]
 
 
 def _keyword_hit(words: Sequence[str], prompt: str, low: str | None = None) -> str | None:
