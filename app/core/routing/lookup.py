@@ -16,8 +16,9 @@ being trained, or loaded from another directory) reads its own tables, with the 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import reduce
 from itertools import chain
-from operator import itemgetter
+from operator import itemgetter, or_
 from typing import Any
 
 from app.core.routing.features import FORMS, Prepared, meaningful_gram
@@ -101,12 +102,6 @@ def records(prep: Prepared) -> list[tuple]:
     if prep.records_version != INDEX.version:
         recs = INDEX.lookup(prep.grams)
         prep.set_records(recs, INDEX.version,
-                         _or_all(filter(None, map(families_of, recs))), VOCAB.size)
+                         reduce(or_, filter(None, map(families_of, recs)), 0), VOCAB.size)
     return prep.records
 
-
-def _or_all(masks: Iterable[int]) -> int:
-    out = 0
-    for m in masks:
-        out |= m
-    return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from itertools import chain, compress, filterfalse
@@ -47,7 +48,9 @@ class Index:
     __slots__ = ("_postings", "_sizes", "n")
 
     def __init__(self, items: Iterable[frozenset[str]] = ()):
-        self._postings: dict[str, list[int]] = {}
+        # Item numbers as machine integers: counting them reads one compact array per word
+        # rather than a pointer per item to an int object placed wherever it was made.
+        self._postings: dict[str, array] = {}
         self._sizes: list[int] = []
         self.n = 0
         for words in items:
@@ -57,7 +60,7 @@ class Index:
         i = self.n
         self._sizes.append(len(words))
         for w in words:
-            self._postings.setdefault(w, []).append(i)
+            self._postings.setdefault(w, array("I")).append(i)
         self.n += 1
         return i
 

@@ -114,7 +114,9 @@ def marker_tokens(prep: Prepared) -> list[str]:
         out.append("#options")
     if q.rstrip().endswith("?"):
         out.append("#question")
-    if any(map(str.isdigit, prep.tokens[:60])):
+    # prep.numbers (the digit tokens) is needed by the dense features anyway: without any,
+    # the first sixty tokens need no scan.
+    if prep.numbers and any(map(str.isdigit, prep.tokens[:60])):
         out.append("#number")
     out += cue_tokens(prep.families)
     return out
