@@ -11,6 +11,8 @@ Behaviour is controlled from the test through the server object (thread-safe):
 * ``server.logprobs_supported`` / ``server.logprob``: per-token logprob returned on request.
 * ``server.known_models``: when not None, other model names get a 404 ``model_not_found``.
 * ``server.control.honour_max_tokens = False``: ignore the request's max_tokens.
+* ``server.control.answered_by = {"gpt-4o": "gpt-4o-2024-08-06"}``: the model the reply names
+  (a dated snapshot, or the model a router such as OpenRouter picked); else the request's.
 * ``server.fail_next(*faults, model=None)``: one-shot faults for the next requests (of that
   model, or of any model when ``model`` is None), consumed in order.
 * ``server.fail_always(fault, model=None)``: a fault for every request (of that model).
@@ -60,6 +62,7 @@ class _Control:
     known_models: set[str] | None = None
     tokens_per_s: float = 0.0  # 0: as fast as possible
     honour_max_tokens: bool = True  # False: a server that ignores max_tokens
+    answered_by: dict[str, str] = field(default_factory=dict)  # request model -> reply's
 
 
 def tokenize(text: str) -> list[str]:
@@ -344,7 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         base = {"id": "chatcmpl-loopback", "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": model}
+                "created": int(time.time()), "model": ctl.answered_by.get(model, model)}
         if fault is not None and fault.kind == "drip":
             self._drip(fault, toks, finish, usage)
             return
@@ -437,7 +440,9 @@ class _Handler(BaseHTTPRequestHandler):
                 {"token": t, "logprob": self.owner.control.logprob, "bytes": list(t.encode()),
                  "top_logprobs": []} for t in toks]}
         obj: dict[str, Any] = {"id": "chatcmpl-loopback", "object": "chat.completion",
-                               "created": int(time.time()), "model": model, "choices": [choice]}
+                               "created": int(time.time()),
+                               "model": self.owner.control.answered_by.get(model, model),
+                               "choices": [choice]}
         if self.owner.control.send_usage:
             obj["usage"] = usage
         self._send_json(200, obj)

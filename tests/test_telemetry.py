@@ -85,6 +85,23 @@ def test_attributes_follow_the_genai_conventions_and_keep_text_out():
     assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"][0]["content"] == "secret…"
 
 
+@pytest.mark.parametrize("named, expected", [("cheap-model-2024-08-06", "cheap-model-2024-08-06"),
+                                              ("", None)])
+def test_response_model_is_what_the_server_said_answered(receiver, config, loopback, named,
+                                                         expected):
+    # A dated snapshot (or a router's pick) is the answering model; a server that names none
+    # leaves the attribute out rather than repeat the request's model as if reported.
+    loopback.control.answered_by = {"cheap-model": named}
+    res = run_cli("ask", "--json", PROMPT, config=config(receiver.endpoint))
+    assert res.exit_code == 0, res.stderr
+    (row,) = ledger_rows()
+    (span,) = receiver.wait_for_spans(1)
+    a = span["attributes"]
+    assert a["gen_ai.request.model"] == "cheap-model"
+    assert a.get("gen_ai.response.model") == expected
+    assert row["extra"].get("response_model") == expected
+
+
 def test_endpoints_for_each_signal():
     assert endpoint_for("http://collector:4318", "traces") == "http://collector:4318/v1/traces"
     assert endpoint_for("http://c:4318/", "metrics") == "http://c:4318/v1/metrics"

@@ -174,6 +174,8 @@ class Engine:
                 turn.note(f"{tier.name}: {note}")
         if st is not None and st.finish_reason:
             rec.extra["finish_reason"] = st.finish_reason
+        if st is not None and st.answered_by:
+            rec.extra["response_model"] = st.answered_by
         if st is not None and st.mean_logprob is not None:
             rec.extra["mean_logprob"] = f"{st.mean_logprob:.4f}"
         return rec

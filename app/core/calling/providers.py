@@ -102,6 +102,7 @@ class StreamState:
     ttft_s: float | None = None
     ended: float | None = None
     chars: int = 0  # characters received so far
+    answered_by: str | None = None  # the model the server says answered, if it names one
 
     @property
     def text(self) -> str:
@@ -360,6 +361,11 @@ class ProviderPool:
         if "usage" in chunk and chunk["usage"] is not None:
             state.reported = checked(chunk["usage"], state.messages, state.chars,
                                      state.max_output_tokens)
+        named = chunk.get("model")
+        if state.answered_by is None and isinstance(named, str) and named.isprintable() and named:
+            # A dated snapshot ("gpt-4o-2024-08-06"), or the model a router picked for an
+            # alias ("openrouter/auto"): what telemetry and the ledger call the answering model.
+            state.answered_by = named[:200]
         choices = chunk.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             return ""

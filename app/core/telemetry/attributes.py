@@ -74,9 +74,10 @@ def attempt_attributes(rec: AttemptRecord, settings: Settings,
         "routedeck.reasoning_tokens": rec.reasoning_tokens,
         **_server(settings, rec.provider),
     }
-    if rec.status != "error":
-        # No response model is reported back to us; the request's is the one that answered.
-        attrs["gen_ai.response.model"] = rec.extra.get("response_model") or rec.model
+    if rec.status != "error" and rec.extra.get("response_model"):
+        # Only what the server said answered: a server that names no model leaves it unknown
+        # (the request's model would claim what nobody reported).
+        attrs["gen_ai.response.model"] = rec.extra["response_model"]
     if rec.extra.get("finish_reason"):
         attrs["gen_ai.response.finish_reasons"] = [rec.extra["finish_reason"]]
     if rec.session_id is not None:
