@@ -18,6 +18,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.css.query import NoMatches
+from textual.geometry import Size
 from textual.theme import Theme
 from textual.widgets import Footer, Static
 
@@ -183,14 +184,16 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         return Content.assemble(*head, *state)
 
     # --- layout by terminal size ----------------------------------------------------------
-    def on_resize(self) -> None:
-        self.apply_layout()
-        self.refresh_header()
+    def on_resize(self, event: events.Resize) -> None:
+        # The event's size: this handler runs before the App records the new size, so
+        # self.size would still be the previous one (each resize laid out the one before).
+        self.apply_layout(event.size)
+        self.call_later(self.refresh_header)
 
-    def apply_layout(self) -> None:
+    def apply_layout(self, size: Size | None = None) -> None:
         """Side panels at full width from 120 columns, narrower from 90; below that (or under
         20 rows, or hidden with F3) a one-line decision strip takes their place."""
-        width, height = self.size
+        width, height = size or self.size
         fits = width >= NARROW_COLUMNS and height >= MIN_ROWS
         shown = fits if self.panels is None else self.panels
         self.set_class(not shown, "-no-side")

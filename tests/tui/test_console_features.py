@@ -6,6 +6,7 @@ following new turns, small terminals, and saying where each answer came from."""
 from __future__ import annotations
 
 from textual import events
+from textual.widgets import Footer
 
 from app.core.config.loader import load_settings
 from app.core.ledger.reader import Ledger
@@ -246,6 +247,20 @@ async def test_small_terminals_get_the_strip_and_f3_toggles_the_panels(loopback,
     app = make_app(loopback_settings())
     async with app.run_test(size=(100, 30)):
         assert app.has_class("-narrow-side")
+
+
+async def test_the_layout_follows_each_resize_at_once(loopback, loopback_settings):
+    # Each step is judged on the new size (the console once laid out for the size before).
+    app = make_app(loopback_settings())
+    async with app.run_test(size=(160, 45)) as pilot:
+        for (w, h), side, narrow in (((80, 24), False, False), ((160, 45), True, False),
+                                     ((100, 30), True, True), ((80, 24), False, False),
+                                     ((130, 20), True, False), ((130, 19), False, False)):
+            await pilot.resize_terminal(w, h)
+            await pilot.pause()
+            assert app.has_class("-no-side") is not side, (w, h)
+            assert app.has_class("-narrow-side") is narrow, (w, h)
+            assert app.query_one(Footer).compact is (w < 120), (w, h)
 
 
 async def test_the_decision_panel_says_where_the_kept_answer_came_from(loopback,
