@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from click.testing import CliRunner
 
 from app.cli import cli
@@ -82,3 +84,25 @@ def test_parse_tiers_orders_cheapest_first_and_explains_mistakes(loopback_config
             assert "tier" in str(exc)
         else:
             raise AssertionError(f"{bad!r} accepted")
+
+
+def test_a_compared_prompt_is_one_turn_that_saved_nothing(loopback, loopback_config, tmp_path):
+    # Both answers of a pair belong to one turn (the second re-asks the first, as the
+    # console's compare view does): the ledger counts a turn per prompt, spent on both
+    # calls, against one all-premium call, so the session shows a cost, never a saving.
+    cfg = loopback_config()
+    run = CliRunner().invoke(cli, ["--config", str(cfg), "compare", "-y",
+                                   str(prompts_file(tmp_path, 3))])
+    assert run.exit_code == 0, run.output
+    res = CliRunner().invoke(cli, ["--config", str(cfg), "report", "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    totals = report  # the totals are the top-level keys
+    assert totals["turns"] == 3 and totals["calls"] == 6
+    assert totals["savings"] < 0 and totals["premium"] < totals["spent"]
+    with SQLiteStore.open() as store:
+        rows = store.requests()
+        assert len({r["turn_id"] for r in rows}) == 3
+        assert sorted(r["attempt"] for r in rows) == [1, 1, 1, 2, 2, 2]
+        assert {r["tier"] for r in rows if r["attempt"] == 2} == {"premium"}
+        assert len(store.compare_pairs(pending_only=True)) == 3

@@ -5,6 +5,10 @@ Every call goes through the engine, so each answer is an ordinary ledger row wit
 cost. A side never falls back to another tier (a pair is only worth judging when each answer
 came from the tier it claims), and a pair is stored only when both sides answered on the
 tiers asked for; otherwise :attr:`PairResult.problem` says what happened.
+
+The second side re-asks the first side's turn (as the console's compare view does), so the
+ledger counts one turn per prompt, spent on both calls, against one all-premium call: a
+comparison costs more than premium alone and never shows as a saving.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from app.core.calling.events import TurnFinished
+from app.core.calling.events import Continues, TurnFinished
 from app.core.config.settings import Settings
+from app.core.conversation.stored import COMPARE_REASON
 from app.core.ledger.store import Store, spool_dir
 from app.core.ledger.writer import LedgerWriter, WriteOutcome
 from app.core.routing.policy import estimates
@@ -76,12 +81,12 @@ def estimate_spend(settings: Settings, prompts: Sequence[str], tiers: tuple[str,
     return SpendEstimate(usd, unpriced, 2 * len(prompts))
 
 
-async def answer_on(engine, prompt: str, history: list[dict[str, str]], tier: str
-                    ) -> TurnFinished:
+async def answer_on(engine, prompt: str, history: list[dict[str, str]], tier: str,
+                    continues: Continues | None = None) -> TurnFinished:
     """Run one forced-tier turn (no fallback, no cache) to the end; its TurnFinished."""
     final: TurnFinished | None = None
     async for ev in engine.run_turn(prompt, history, tier=tier, use_cache=False,
-                                    fallback=False):
+                                    fallback=False, continues=continues):
         if isinstance(ev, TurnFinished):
             final = ev
     assert final is not None  # the engine always ends a turn with TurnFinished
@@ -122,9 +127,13 @@ async def run_pairs(
 
     async def one(i: int, prompt: str) -> None:
         async with gate:
-            a, b = await asyncio.gather(
-                answer_on(engine, prompt, [], tiers[0]), answer_on(engine, prompt, [], tiers[1])
-            )
+            a = await answer_on(engine, prompt, [], tiers[0])
+            continues = None
+            if a.answer.turn_id:
+                done = await asyncio.to_thread(store.last_attempt, a.answer.turn_id)
+                continues = Continues(a.answer.turn_id, max(done, len(a.answer.request_ids)),
+                                      tiers[0], f"{COMPARE_REASON} re-run on {tiers[1]}")
+            b = await answer_on(engine, prompt, [], tiers[1], continues)
         pair_id = None
         problem = "; ".join(p for p in (pair_problem(a, tiers[0]), pair_problem(b, tiers[1]))
                             if p)
