@@ -163,6 +163,39 @@ def test_bad_env_value_is_a_config_error(tmp_path, monkeypatch):
     assert p.key == "cache.ttl_s"
 
 
+@pytest.mark.parametrize("name, value, key", [
+    ("ROUTEDECK_ROUTER__STRATEGY", "magic", "router.strategy"),
+    ("routedeck_router__bogus", "1", "router.bogus"),
+    ("ROUTEDECK_ROUTER__THRESHOLDS", "0.5", "router.thresholds"),
+])
+def test_a_bad_value_from_the_environment_names_the_variable(tmp_path, monkeypatch, name,
+                                                              value, key):
+    # The file has no such line: blaming it would send the user looking in the wrong place.
+    monkeypatch.setenv(name, value)
+    cfg = write(tmp_path, GOOD)
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    (p,) = info.value.problems
+    assert p.key == key and p.variable == name
+    text = info.value.render()
+    assert "in the environment" in text.splitlines()[0] and str(cfg) not in text
+    assert f"(from ${name})" in text and f"unset ${name}" in text
+    if key == "router.thresholds":
+        assert f"{name}='[0.5]'" in text
+
+
+def test_config_fixes_say_what_to_write(tmp_path):
+    bad = write(tmp_path, GOOD.replace("[0.3, 0.6]", "[0.6, 0.3]")
+                + '\n[router.task_min_tier]\nbogus = "premium"\n')
+    text = "\n".join(p.render() for p in problems_of(bad))
+    assert "thresholds = [0.3, 0.6]" in text
+    assert "router.task_min_tier.bogus: unknown task type" in text
+    assert "use one of the task types listed" in text
+    bad = write(tmp_path, GOOD.replace('provider = "local"', 'provider = "nosuch"', 1))
+    text = "\n".join(p.render() for p in problems_of(bad))
+    assert "tiers.0.provider (the first [[tiers]])" in text
+
+
 @pytest.mark.parametrize("args", [["config", "check"], ["route", "hi"], ["audit", "x.txt"]])
 def test_cli_config_errors_exit_2_without_traceback(tmp_path, args):
     bad = write(tmp_path, "[router]\ntreshold = 1\n")

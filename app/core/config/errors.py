@@ -19,9 +19,27 @@ class Problem:
     key: str
     message: str
     fix: str
+    variable: str = ""  # the ROUTEDECK_* variable the bad value came from, if not the file
 
     def render(self) -> str:
-        return f"{self.key}: {self.message}. Fix: {self.fix}."
+        key = self.key
+        tier = _TIER_INDEX.match(key)
+        if tier:  # people count the [[tiers]] tables from one: "tiers.0" is the first
+            n = int(tier.group(1)) + 1
+            key = f"{key} (the {_ordinal(n)} [[tiers]])"
+        if self.variable:
+            key = f"{key} (from ${self.variable})"
+        return f"{key}: {self.message}. Fix: {self.fix}."
+
+
+_TIER_INDEX = re.compile(r"^tiers\.(\d+)\b")
+
+
+def _ordinal(n: int) -> str:
+    words = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}
+    if n in words:
+        return words[n]
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
 class ConfigError(Exception):
@@ -33,9 +51,40 @@ class ConfigError(Exception):
         super().__init__(self.render())
 
     def render(self) -> str:
-        where = str(self.path) if self.path else "built-in defaults + environment"
+        from_env = [p.variable or p.key.startswith("$") for p in self.problems]
+        if all(from_env):
+            where = "the environment (ROUTEDECK_* variables)"
+        elif self.path:
+            where = f"{self.path}" + (" and the environment" if any(from_env) else "")
+        else:
+            where = "built-in defaults + environment"
         head = f"Configuration problem{'s' if len(self.problems) != 1 else ''} in {where}:"
         return "\n".join([head, *(f"  - {p.render()}" for p in self.problems)])
+
+
+def env_variable(loc: tuple[Any, ...]) -> str:
+    """The ROUTEDECK_* variable that set the value at ``loc`` (or a table holding it), or
+    '': the environment wins over the file, so a bad value there came from it."""
+    import os
+
+    names = {n.upper(): n for n in os.environ if n.upper().startswith("ROUTEDECK_")}
+    for end in range(len(loc), 0, -1):
+        name = "ROUTEDECK_" + "__".join(str(part) for part in loc[:end]).upper()
+        if name in names:
+            return names[name]
+    return ""
+
+
+def _from_env(problem: Problem, loc: tuple[Any, ...]) -> Problem:
+    var = env_variable(loc)
+    if not var:
+        return problem
+    fix = f"correct or unset ${var} (the environment overrides the config file)"
+    if problem.fix and not problem.fix.startswith("see config.example.toml"):
+        fix = f"{problem.fix}; or {fix}"
+    if var.upper().endswith(("THRESHOLDS", "KEYWORDS", "TIERS")):
+        fix += f"; a list in a variable is JSON, e.g. {var}='[0.5]'"
+    return Problem(problem.key, problem.message, fix, var)
 
 
 _KEYLIKE = re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_\-]{6,}")
@@ -131,14 +180,19 @@ def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
             close = difflib.get_close_matches(str(loc[-1]), known, n=1)
             fix = f"did you mean '{close[0]}'? " if close else ""
             fix += "remove or rename it" + (f" (valid keys here: {', '.join(known)})" if known else "")
-            problems.append(Problem(_key(loc), "unknown key", fix))
+            var = env_variable(loc)
+            if var:
+                fix = (f"unset ${var}" + (f", or name a valid key ({', '.join(known)})"
+                                          if known else ""))
+            problems.append(Problem(_key(loc), "unknown key", fix, var))
             continue
         if kind == "value_error" and CROSS_SEP in msg or (kind == "value_error" and not loc):
             cross_seen = True
             text = msg.removeprefix("Value error, ")
             for line in text.split(CROSS_SEP):
                 key, _, detail = line.partition(": ")
-                problems.append(Problem(key, detail or line, _cross_fix(key)))
+                problems.append(_from_env(Problem(key, detail or line, _cross_fix(key, detail)),
+                                          tuple(key.split(".")[:2])))
             continue
         got = err.get("input")
         got_text = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
@@ -147,6 +201,8 @@ def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
                 _KEYLIKE.search(got_text):
             got_text = ""  # never echo what may be a secret
         fix = _FIX_BY_TYPE.get(kind, "see config.example.toml for the expected form")
+        if loc and loc[-1] == "thresholds" and "ascending" in msg and isinstance(got, list):
+            fix = f"list them from low to high: thresholds = {sorted(got)}"
         if loc and loc[-1] == "base_url":
             fix = ('write the server\'s http(s) URL with its /v1 path, e.g. base_url = '
                    '"http://localhost:11434/v1" (a valid port is 1 to 65535)')
@@ -156,19 +212,23 @@ def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
         elif loc and str(loc[-1]).endswith("_env"):
             fix = (f'write the NAME of the variable, e.g. {loc[-1]} = "ROUTEDECK_PG_PASSWORD", '
                    "and export the secret under that name")
-        problems.append(Problem(_key(loc), msg.removeprefix("Value error, ") + got_text, fix))
+        problems.append(_from_env(
+            Problem(_key(loc), msg.removeprefix("Value error, ") + got_text, fix), loc))
     if not cross_seen:
         for line in _raw_cross(data):
             key, _, detail = line.partition(": ")
-            problems.append(Problem(key, detail, _cross_fix(key)))
+            problems.append(Problem(key, detail, _cross_fix(key, detail)))
     return problems
 
 
-def _cross_fix(key: str) -> str:
+def _cross_fix(key: str, detail: str = "") -> str:
     if key.startswith("router.thresholds"):
         return "give one threshold per boundary between consecutive tiers (tiers - 1 values)"
     if key.endswith(".provider"):
         return "add the missing [providers.NAME] section or correct the tier's provider"
+    if key.startswith(("router.task_min_tier.", "router.task_examples.")) and detail.startswith(
+            "unknown task type"):
+        return "use one of the task types listed (the table's keys are task types)"
     if key.startswith("router.task_min_tier") or key.startswith("engine.fallback_model"):
         return "use the name of one of the [[tiers]]"
     if key == "tiers":
