@@ -274,6 +274,8 @@ def test_config_check_probe_reaches_each_tier(loopback, loopback_config, tmp_pat
     assert res.exit_code == 0, res.output
     assert "probe cheap     reachable; the server lists it" in res.output
     assert "does not list 'premium-model'" in res.output
+    assert res.output.startswith("Valid: ")
+    assert res.output.rstrip().splitlines()[-1] == "OK: 3 of 3 tier(s) reachable"
     assert any(r.path.rstrip("/").endswith("/models") for r in loopback.requests)
     assert loopback.bodies() == []  # nothing generated, nothing spent
     # A server that refuses the key, and one that is not there at all.
@@ -284,6 +286,13 @@ def test_config_check_probe_reaches_each_tier(loopback, loopback_config, tmp_pat
     gone.write_text(cfg.read_text().replace(loopback.base_url, "http://127.0.0.1:9/v1"))
     down = CliRunner().invoke(cli, ["config", "check", str(gone), "--probe"])
     assert down.exit_code == 1 and "cannot reach http://127.0.0.1:9/v1" in down.output
+    assert down.output.rstrip().splitlines()[-1].startswith("FAILED: 3 of 3 tier(s)")
+    # Nothing could be asked (no key): not a pass.
+    keyless = tmp_path / "nokey.toml"
+    keyless.write_text(cfg.read_text().replace('api_key_env = "', 'api_key_env = "UNSET_'))
+    unasked = CliRunner().invoke(cli, ["config", "check", str(keyless), "--probe"])
+    assert unasked.exit_code == 1, unasked.output
+    assert unasked.output.rstrip().splitlines()[-1].startswith("NOT PROBED: no tier has")
     assert "Traceback" not in refused.output + down.output
 
 

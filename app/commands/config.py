@@ -26,7 +26,8 @@ def config() -> None:
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("--probe", is_flag=True,
               help="Also ask each tier's server for its model list (one GET /models each; "
-                   "nothing is generated or spent). Exit 1 if one cannot be reached.")
+                   "nothing is generated or spent). Exit 1 if one cannot be reached or none "
+                   "could be asked (no key set).")
 @click.pass_context
 def check(ctx: click.Context, file: str | None, probe: bool) -> None:
     """Validate FILE (default: the config in use) and explain every problem."""
@@ -51,7 +52,8 @@ def check(ctx: click.Context, file: str | None, probe: bool) -> None:
                    f"  - ui.theme: {unknown_theme}", err=True)
         sys.exit(EXIT_CONFIG)
     where = str(path) if path else "no config file (built-in defaults)"
-    click.echo(f"OK: {where}")
+    # With --probe the file being valid is only half the answer: the last line says the rest.
+    click.echo(f"{'Valid' if probe else 'OK'}: {where}")
     for tier in settings.tiers:
         prov = settings.provider_for(tier)
         key = ("no key needed" if prov.keyless else
@@ -65,28 +67,41 @@ def check(ctx: click.Context, file: str | None, probe: bool) -> None:
 
 
 async def _probe(settings) -> bool:  # Settings
-    """One line per tier: reachable and listing its model, or what failed and the fix."""
+    """One line per tier: reachable and listing its model, or what failed and the fix; then
+    a summary. False when a tier failed or none could be asked."""
     from app.core.calling.providers import ProviderError, ProviderPool
 
-    pool, ok = ProviderPool(settings), True
+    pool = ProviderPool(settings)
+    reached, failed, skipped = [], [], []
     try:
         for tier in settings.tiers:
             if not settings.provider_for(tier).usable():
+                skipped.append(tier.name)
                 click.echo(f"  probe {tier.name:<9} skipped: no API key set")
                 continue
             try:
                 models = await pool.listed_models(tier)
             except ProviderError as exc:
-                ok = False
+                failed.append(tier.name)
                 click.echo(f"  probe {tier.name:<9} FAILED: {exc.message}")
                 continue
+            reached.append(tier.name)
             listed = ("lists it" if tier.model in models else
                       f"does not list '{tier.model}' ({len(models)} model(s) listed; some "
                       "servers list only part of what they serve)")
             click.echo(f"  probe {tier.name:<9} reachable; the server {listed}")
     finally:
         await pool.aclose()
-    return ok
+    if failed:
+        click.echo(f"FAILED: {len(failed)} of {len(settings.tiers)} tier(s) could not be "
+                   f"reached ({', '.join(failed)}); see the lines above")
+    elif not reached:
+        click.echo("NOT PROBED: no tier has an API key set, so no server was asked; export "
+                   "the variables named above (or point a tier at a keyless local server)")
+    else:
+        rest = f"; {', '.join(skipped)} skipped (no key)" if skipped else ""
+        click.echo(f"OK: {len(reached)} of {len(settings.tiers)} tier(s) reachable{rest}")
+    return bool(reached) and not failed
 
 
 def _unknown_theme(theme: str) -> str:
