@@ -308,3 +308,22 @@ def test_config_check_probe_never_shows_the_key(loopback, loopback_config, monke
     assert sentinel not in res.output
     sent = [r for r in loopback.requests if r.path.rstrip("/").endswith("/models")]
     assert sent and sent[0].headers.get("authorization") == f"Bearer {sentinel}"
+
+
+def test_config_check_refuses_a_keymap_the_console_could_not_apply(tmp_path):
+    # An unknown binding id, a key no terminal sends and two actions on one key: the console
+    # would start with a toast and a lost binding (pin_tier had no key left), so the check
+    # fails and names each line with its fix.
+    bad = write(tmp_path, GOOD + '\n[ui]\nnewline_key = "ctrl+zz"\n'
+                '[keymap]\nescalate = "ctrl+t"\nfoo = "f9"\nhelp = "F1"\n')
+    res = CliRunner().invoke(cli, ["config", "check", str(bad)])
+    assert res.exit_code == 2, res.output
+    out = res.output
+    assert "ui.newline_key: 'ctrl+zz': 'zz' is not a key name" in out
+    assert "keymap.foo: no such binding" in out
+    assert "keymap.escalate: 'ctrl+t' is also the key of pin_tier" in out
+    assert "keymap.help: 'F1': key names are written in lower case ('f1')" in out
+    good = write(tmp_path, GOOD + '\n[keymap]\npin_tier = "ctrl+y"\nescalate = "ctrl+t"\n'
+                 'quit = "ctrl+x, f10"\nhelp = "?"\n', name="good.toml")
+    ok = CliRunner().invoke(cli, ["config", "check", str(good)])
+    assert ok.exit_code == 0, ok.output

@@ -32,7 +32,8 @@ def config() -> None:
 def check(ctx: click.Context, file: str | None, probe: bool) -> None:
     """Validate FILE (default: the config in use) and explain every problem."""
     from app.core.config import paths
-    from app.core.config.errors import ConfigError
+    from app.core.config.errors import ConfigError, Problem
+    from app.core.config.keys import keymap_of
     from app.core.config.loader import load_settings
 
     chosen = file or config_file_of(ctx)
@@ -46,10 +47,14 @@ def check(ctx: click.Context, file: str | None, probe: bool) -> None:
     except ConfigError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(EXIT_CONFIG)
+    # Checked here as well as where they are used: the console would only toast them.
+    _, problems = keymap_of(settings.keymap, settings.ui.newline_key)
     unknown_theme = _unknown_theme(settings.ui.theme)
     if unknown_theme:
-        click.echo(f"Configuration problem in {path or 'built-in defaults + environment'}:\n"
-                   f"  - ui.theme: {unknown_theme}", err=True)
+        message, _, fix = unknown_theme.partition(". Fix: ")
+        problems.insert(0, Problem("ui.theme", message, fix.rstrip(".") or "see F1"))
+    if problems:
+        click.echo(ConfigError(path, problems).render(), err=True)
         sys.exit(EXIT_CONFIG)
     where = str(path) if path else "no config file (built-in defaults)"
     # With --probe the file being valid is only half the answer: the last line says the rest.

@@ -9,7 +9,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from app.tui.bindings import DESCRIPTIONS, key_for
+from app.core.config.keys import DESCRIPTIONS
+from app.tui.bindings import key_for
 from app.tui.fmt import hanging
 
 PANELS = (

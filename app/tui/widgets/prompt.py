@@ -7,6 +7,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
+from app.core.config.keys import BINDINGS
 from app.core.textsafe import inert
 
 
@@ -15,8 +16,9 @@ class PromptInput(TextArea):
     over TextArea's own Enter handling and can still be remapped through [keymap]."""
 
     BINDINGS = [
-        Binding("enter", "send", "Send", id="send", priority=True),
-        Binding("ctrl+j", "newline", "Newline", id="newline", priority=True, show=False),
+        Binding(BINDINGS["send"][0], "send", "Send", id="send", priority=True),
+        Binding(BINDINGS["newline"][0], "newline", "Newline", id="newline", priority=True,
+                show=False),
     ]
 
     class Submitted(Message):
