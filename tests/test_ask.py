@@ -73,6 +73,10 @@ def test_fallback_is_reported_and_recorded(loopback, loopback_config):
     assert res.exit_code == 0
     assert res.stdout == loopback.reply + "\n"
     assert res.stderr.count("! attempt") == 2 and "fell back from cheap" in res.stderr
+    # Each next step is said as it happens: a retry on cheap, then the fallback to mid.
+    assert "! retrying cheap (cheap-model), attempt 2" in res.stderr
+    assert "! falling back to mid (mid-model), attempt 3" in res.stderr
+    assert "trying again" not in res.stderr
     assert [(r["tier"], r["status"]) for r in ledger_rows()] == [
         ("cheap", "error"), ("cheap", "error"), ("mid", "ok")]
 

@@ -61,6 +61,13 @@ def test_audit_reports_bad_lines_and_keeps_going(tmp_path):
     assert ":2: skipped: malformed JSON" in result.stderr
     assert ":3: skipped: not valid UTF-8" in result.stderr
     assert ":4: skipped: no string 'prompt'" in result.stderr
+    # Not one row readable: a failure, not a clean run of zero prompts.
+    hopeless = tmp_path / "hopeless.jsonl"
+    hopeless.write_bytes(b'\xff\xfe garbage\n{"id": 1}\n')
+    for args in (["audit", str(hopeless)], ["audit", "--json", str(hopeless)]):
+        failed = CliRunner().invoke(cli, args)
+        assert failed.exit_code == 1, failed.output
+        assert "none of the 2 row(s)" in failed.stderr and "nothing was routed" in failed.stderr
 
 
 def test_core_does_not_import_textual():

@@ -117,6 +117,10 @@ def test_report_csv(ledger_data):
     assert by[("total", "all")]["unpriced"] == "1"
     assert float(by[("tier", "premium")]["spent_usd"]) == pytest.approx(3.50)
     assert by[("model", "gpt-4o-mini")]["satisfaction_rate"] == "1.0"
+    total = by[("total", "all")]
+    assert int(total["verdicts"]) > 0
+    assert float(total["satisfaction_rate"]) == pytest.approx(
+        int(total["satisfied"]) / int(total["verdicts"]))
     assert by[("model", "mystery")]["unpriced"] == "1"
 
 
@@ -134,6 +138,8 @@ def test_report_filters_and_errors(ledger_data):
     assert both.exit_code == 2
     missing = run("report", "--session", "42", ok=False)
     assert missing.exit_code == 1 and "no session 42" in missing.output
+    inverted = run("report", "--since", "2026-12-05", "--until", "2026-11-01", ok=False)
+    assert inverted.exit_code == 2 and "swap the two dates" in inverted.output
 
 
 def test_export_jsonl_has_every_request(ledger_data, monkeypatch):

@@ -327,3 +327,11 @@ def test_config_check_refuses_a_keymap_the_console_could_not_apply(tmp_path):
                  'quit = "ctrl+x, f10"\nhelp = "?"\n', name="good.toml")
     ok = CliRunner().invoke(cli, ["config", "check", str(good)])
     assert ok.exit_code == 0, ok.output
+
+
+def test_config_check_warns_about_a_tier_without_a_price(tmp_path):
+    cfg = write(tmp_path, GOOD.replace('model = "gpt-4o-mini"', 'model = "house-model-7"'))
+    res = CliRunner().invoke(cli, ["config", "check", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert "warning: tier cheap: no price known for 'house-model-7'" in res.stderr
+    assert "tier local" not in res.stderr and "tier premium" not in res.stderr  # priced

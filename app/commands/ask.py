@@ -88,11 +88,10 @@ class _Output:
             sys.stdout.write("\n")
             sys.stdout.flush()
             click.echo(inert(f"! attempt {attempt} failed (the text above is incomplete): "
-                             f"{message}; trying again"), err=True)
+                             f"{message}"), err=True)
         else:
             cut = f" after {len(partial)} characters: {partial[:200]!r}" if partial else ""
-            click.echo(inert(f"! attempt {attempt} failed{cut}: {message}; trying again"),
-                       err=True)
+            click.echo(inert(f"! attempt {attempt} failed{cut}: {message}"), err=True)
         self.shown = False
 
     def finished(self, text: str, answered: bool) -> None:
@@ -129,6 +128,11 @@ async def _run(session: Any, prompt: str, tier: str | None, as_json: bool,
             elif isinstance(ev, AttemptStarted):
                 attempts.append({"attempt": ev.attempt, "tier": ev.tier, "model": ev.model,
                                  "provider": ev.provider, "why": ev.why, "status": "started"})
+                # Said when it happens, so a failure line never promises the wrong next step.
+                if not as_json and ev.why in ("retry", "fallback"):
+                    step = "retrying" if ev.why == "retry" else "falling back to"
+                    click.echo(f"! {step} {ev.tier} ({ev.model}), attempt {ev.attempt}",
+                               err=True)
             elif isinstance(ev, TextDelta):
                 show.delta(ev.text)
             elif isinstance(ev, UsageReported):

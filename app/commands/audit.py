@@ -71,6 +71,11 @@ def audit(ctx: click.Context, file: Path, as_json: bool, summary: bool, html_fil
     finally:
         if bar_ctx is not None:
             bar_ctx.__exit__(None, None, None)
+    if tally.bad_rows and not tally.prompts:
+        # Nothing was routed: a summary of zero prompts would read as a clean run.
+        click.echo(f"error: none of the {tally.bad_rows} row(s) of {file} could be read as a "
+                   "prompt (see the messages above); nothing was routed", err=True)
+        sys.exit(1)
     data = audit_data(tally, settings) if (summary or html_file or not as_json) else None
     if html_file and data is not None:
         _write_html(html_file, data)

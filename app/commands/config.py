@@ -35,6 +35,7 @@ def check(ctx: click.Context, file: str | None, probe: bool) -> None:
     from app.core.config.errors import ConfigError, Problem
     from app.core.config.keys import keymap_of
     from app.core.config.loader import load_settings
+    from app.core.ledger.pricing import price_for
 
     chosen = file or config_file_of(ctx)
     path = paths.resolve_config_file(chosen)
@@ -64,6 +65,11 @@ def check(ctx: click.Context, file: str | None, probe: bool) -> None:
         key = ("no key needed" if prov.keyless else
                f"${prov.api_key_env} {'set' if prov.api_key() else 'NOT set'}")
         click.echo(f"  tier {tier.name:<10} {tier.model} via {tier.provider} ({prov.shown_url}; {key})")
+        if price_for(tier, prov) is None:
+            click.echo(f"warning: tier {tier.name}: no price known for '{tier.model}' (not in "
+                       "genai-prices' list): its calls are recorded as unpriced and left out "
+                       "of the savings; set input_per_mtok and output_per_mtok on the tier "
+                       "(0 for a local model)", err=True)
     if probe:
         import asyncio
 

@@ -304,8 +304,8 @@ def eval_cmd(ctx: click.Context, file: Path | None, mine: bool, as_json: bool,
         if mine:
             click.echo("'+ your verdicts' = the same router with a memory of your other "
                        "verdicts (each verdict left out of the memory that scores it), i.e. "
-                       "what routing does after you judged the rest; 'score alone' rows are "
-                       "on FILE only.")
+                       "what routing does after you judged the rest (the 'score alone' "
+                       "comparison is shown when you evaluate a FILE of outcomes instead).")
         else:
             click.echo("'score alone' = the classifier's score before the task policy (task "
                        "minimum tiers, demand lifts, short routine requests): the router row "

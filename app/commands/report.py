@@ -120,6 +120,9 @@ def report(ctx: click.Context, session_id: int | None, since: str | None, until:
         raise click.UsageError("choose one of --json and --csv")
     since_ts = parse_since(since)
     until_ts = parse_until(until)
+    if since_ts is not None and until_ts is not None and until_ts <= since_ts:
+        raise click.BadParameter(f"{until} is not after --since {since}: the range is empty "
+                                 "(swap the two dates?)", param_hint="--until")
     settings, store = _open(ctx)
     from app.core.ledger.reader import Ledger
     from app.core.ledger.summary import build_report, satisfaction_between
@@ -198,6 +201,8 @@ def _report_csv(totals: Any, sat: dict[str, Any], by: str | None = None,
         "cache_hit_rate": _num(totals.cache_hit_rate),
         "verdicts": sum(s.verdicts for s in sat.values()),
         "satisfied": sum(s.satisfied for s in sat.values()),
+        "satisfaction_rate": _num(_ratio(sum(s.satisfied for s in sat.values()),
+                                         sum(s.verdicts for s in sat.values()))),
     })
     tables = (((by, groups),) if by and groups is not None else
               (("tier", totals.by_tier), ("model", totals.by_model)))
@@ -223,6 +228,10 @@ def _report_csv(totals: Any, sat: dict[str, Any], by: str | None = None,
                            satisfaction_rate=_num(s.rate))
             w.writerow(row)
     return buf.getvalue()
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def _num(x: float | None) -> Any:

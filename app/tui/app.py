@@ -503,6 +503,8 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
 
     def action_toggle_play(self) -> None:
         if self.playback is None:
+            self.notify("No demo is playing: start one with `routedeck --play FILE` (one "
+                        "prompt per line); F5 then pauses and resumes it.")
             return
         paused = self.playback.toggle()
         self.refresh_header()

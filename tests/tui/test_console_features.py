@@ -347,3 +347,11 @@ async def test_a_ledger_read_that_finishes_while_the_console_closes_is_dropped_q
         app.on_ledger_loaded(LedgerLoaded(view))
         await pilot.pause()
         assert app.is_running and app.return_code is None
+
+
+async def test_f5_without_a_demo_says_how_to_start_one(loopback, loopback_settings):
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await pilot.pause()
+        assert "No demo is playing" in last_toast(app) and "--play FILE" in last_toast(app)

@@ -72,7 +72,10 @@ def outcome_from_row(data: Mapping[str, Any], prompt: str) -> Outcome | None:
     if cheap is None or premium is None:
         return None
     cc, pc, _ = row_costs(data, prompt)
-    group = f"{data.get('source') or '?'}/{data.get('dataset') or '?'}"
+    source, dataset = data.get("source"), data.get("dataset")
+    # Rows that say neither (a user's own outcomes file) are one group under a plain name.
+    group = f"{source or 'unnamed'}/{dataset or 'unnamed'}" if source or dataset else \
+        "rows without source/dataset"
     return Outcome(cheap, premium, cc, pc, group)
 
 
