@@ -174,7 +174,9 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
             state.append((" — offline (no model is called)", "$rd-cost-warning"))
         if self.playback is not None and not self.playback.finished:
             playing = "paused" if self.playback.paused else "playing"
-            state.append((f" — demo {playing} {self.playback.sent}/{len(self.playback.prompts)}",
+            key = key_for("play_pause", self.keymap)
+            state.append((f" — demo {playing} {self.playback.sent}/{len(self.playback.prompts)}"
+                          f" ({key} {'resumes' if self.playback.paused else 'pauses'})",
                           "$accent"))
         full = Content.assemble(*head, *tiers, *state)
         if not state or len(full.plain) <= self.size.width:
@@ -406,8 +408,6 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         # Esc stays listed even when idle (it then does nothing): toggling it per turn would
         # recompose the Footer twice a turn, and Textual's Footer keeps every recomposed
         # FooterKey alive through its data bindings, which grows memory in long sessions.
-        if action == "toggle_play":
-            return self.playback is not None and not self.playback.finished
         if action == "escalate":
             return len(self.screen_stack) == 1  # elsewhere the key belongs to that screen
         if action == "select_turn":
@@ -502,6 +502,9 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         self.push_screen(HelpScreen(self.keymap))
 
     def action_toggle_play(self) -> None:
+        if self.playback is not None and self.playback.finished:
+            self.notify("The demo has played every prompt.")
+            return
         if self.playback is None:
             self.notify("No demo is playing: start one with `routedeck --play FILE` (one "
                         "prompt per line); F5 then pauses and resumes it.")

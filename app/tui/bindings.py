@@ -49,7 +49,8 @@ APP_BINDINGS: list[Binding] = [
     Binding(_key("edit_last"), "edit_last", "Edit last prompt", id="edit_last", show=False),
     Binding(_key("sessions"), "sessions", "Sessions", id="sessions", show=False),
     Binding(_key("new_session"), "new_session", "New session", id="new_session", show=False),
-    Binding(_key("play_pause"), "toggle_play", "Pause/play", id="play_pause"),
+    # Not in the footer (80 columns have no room to spare): the header names it in a demo.
+    Binding(_key("play_pause"), "toggle_play", "Pause/play", id="play_pause", show=False),
     Binding(_key("quit"), "quit", "Quit", id="quit", priority=True),
 ]
 

@@ -12,28 +12,29 @@ import difflib
 
 from app.core.config.errors import Problem
 
-# id -> (default key, what it does). The order is the console's footer and help order.
+# id -> (default key, what it does), in the help screen's order (the footer's is the
+# console's binding list).
 BINDINGS: dict[str, tuple[str, str]] = {
     "send": ("enter", "send the prompt"),
     "newline": ("ctrl+j", "new line in the prompt"),
     "cancel": ("escape", "cancel the running answer"),
     "escalate": ("ctrl+e", "compare the selected/last answer with the next tier up"),
-    "help": ("f1", "this help"),
-    "ledger_details": ("f2", "ledger details: per-model table and cost chart"),
-    "pin_tier": ("ctrl+t", "pin the session's tier: auto → cheapest → … → premium"),
-    "toggle_panels": ("f3", "show or hide the decision and ledger panels"),
     "history_prev": ("up", "prompt empty: recall an earlier prompt (keep pressing for older)"),
     "history_next": ("down", "step back to later prompts (past the newest: empty again)"),
     "search_history": ("ctrl+r", "search every prompt sent before, in all sessions"),
     "select_prev": ("ctrl+up", "select an earlier answer (to compare or copy)"),
     "select_next": ("ctrl+down", "select a later answer (past the last: none)"),
+    "pin_tier": ("ctrl+t", "pin the session's tier: auto → cheapest → … → premium"),
     "force_premium": ("ctrl+f", "force the premium tier for the next prompt"),
     "copy_answer": ("ctrl+o", "copy the selected (or last) answer to the clipboard"),
     "regenerate": ("ctrl+g", "ask the last prompt again; the new answer replaces the last one"),
     "edit_last": ("ctrl+l", "put the last prompt back in the input; sending replaces that turn"),
+    "ledger_details": ("f2", "ledger details: per-model table and cost chart"),
+    "toggle_panels": ("f3", "show or hide the decision and ledger panels"),
     "sessions": ("f4", "stored sessions: resume, rename, delete"),
     "new_session": ("ctrl+n", "start a new session"),
     "play_pause": ("f5", "pause / resume demo playback"),
+    "help": ("f1", "this help"),
     "quit": ("ctrl+q", "quit"),
 }
 DESCRIPTIONS: dict[str, str] = {k: d for k, (_, d) in BINDINGS.items()}
