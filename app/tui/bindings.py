@@ -30,8 +30,9 @@ APP_BINDINGS: list[Binding] = [
     Binding(_key("escalate"), "escalate", "Escalate", id="escalate", priority=True),
     Binding(_key("help"), "help", "Help", id="help"),
     Binding(_key("ledger_details"), "ledger_details", "Ledger", id="ledger_details"),
-    Binding(_key("pin_tier"), "cycle_pin", "Pin tier", id="pin_tier"),
+    # Before Pin tier: at 80 columns F3 is the only way to the panels, and the last to fit.
     Binding(_key("toggle_panels"), "toggle_panels", "Panels", id="toggle_panels"),
+    Binding(_key("pin_tier"), "cycle_pin", "Pin tier", id="pin_tier"),
     Binding(_key("history_prev"), "history(-1)", "Earlier prompt", id="history_prev",
             show=False, priority=True),
     Binding(_key("history_next"), "history(1)", "Later prompt", id="history_next",

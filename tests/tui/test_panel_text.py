@@ -104,6 +104,25 @@ def test_strip_and_panel_say_the_same_saving():
         assert f"saved {amount}" in strip, (panel, strip)
 
 
+def test_the_strip_keeps_the_reason_readable_at_80_columns():
+    # At 80 columns the model name and the money's words give way before the reason: it
+    # once kept 14 cells of it ("greeting/c…").
+    from app.tui.widgets.strip import render_strip
+
+    s = Settings()
+    names = [t.name for t in s.tiers]
+    d = route("Review this contract clause for compliance issues", s)
+    for v in (LedgerView(projected_turns=1, projected_routed_usd=0.0035,
+                         projected_premium_usd=0.0035),
+              LedgerView(turns=2, spent_usd=0.001, premium_usd=0.004, savings_usd=0.003,
+                         savings_pct=75.0)):
+        strip = render_strip(d, v, names, width=78).plain
+        assert len(strip) <= 78 and strip.startswith("premium · expert review (legal) needs")
+        assert "$0.0035 vs $0.0035" in strip or "saved 75%" in strip
+    wide = render_strip(d, LedgerView(), names, width=160).plain
+    assert wide.startswith(f"premium {d.model} · ")
+
+
 def test_a_score_the_policy_moved_shows_where_it_came_from():
     s = Settings()
     names = [t.name for t in s.tiers]

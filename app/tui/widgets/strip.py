@@ -14,31 +14,48 @@ from app.tui.fmt import format_usd, tier_style
 from app.tui.widgets.ledger import saved_text
 
 
+def _money(v: LedgerView | None, compact: bool) -> Content:
+    if v is None:
+        return Content("")
+    if v.projected_turns and not v.turns:
+        label = "  │ " if compact else "  │ projected "
+        rest = " premium" if compact else " all-premium"
+        return Content.assemble((label, "dim"), (
+            f"{format_usd(v.projected_routed_usd)} vs {format_usd(v.projected_premium_usd)}"
+            f"{rest}", "$rd-cost-warning"))
+    spent = format_usd(v.spent_usd) + ("+" if v.unpriced_calls else "")
+    pct = f" {v.savings_pct:.0f}%" if v.savings_pct is not None else ""
+    saved = f"{v.savings_pct:.0f}%" if compact and v.savings_pct is not None else \
+        f"{saved_text(v)}{pct}"
+    return Content.assemble(("  │ spent ", "dim"), spent, ("  saved ", "dim"),
+                            (saved, "$rd-savings"))
+
+
+# Fewer cells of the reason than this and the strip drops the model name, then shortens the
+# money, before it cuts the reason: the model is in the header and F2, the reason nowhere.
+_REASON_ROOM = 40
+
+
 def render_strip(d: RouteDecision | None, v: LedgerView | None,
                  tier_names: Sequence[str], width: int = 0,
                  answered: str | None = None) -> Content:
-    """``tier model · reason`` then ``spent · saved``; the reason gives way to the money when
-    the line is short."""
-    money: list[Content | str | tuple[str, str]] = []
-    if v is not None:
-        spent = format_usd(v.spent_usd) + ("+" if v.unpriced_calls else "")
-        saved = saved_text(v)
-        pct = f" {v.savings_pct:.0f}%" if v.savings_pct is not None else ""
-        money = [("  │ spent ", "dim"), spent, ("  saved ", "dim"),
-                 (f"{saved}{pct}", "$rd-savings")]
-        if v.projected_turns and not v.turns:
-            money = [("  │ projected ", "dim"),
-                     (f"{format_usd(v.projected_routed_usd)} vs "
-                      f"{format_usd(v.projected_premium_usd)} all-premium", "$rd-cost-warning")]
-    tail = Content.assemble(*money)
+    """``tier model · reason`` then ``spent · saved``; on a short line the model name and
+    the money's words give way first, then the end of the reason."""
     if d is None:
-        head = Content.styled("route: type a prompt", "dim")
-    else:
-        head = Content.assemble((d.tier, f"{tier_style(d.tier, tier_names)} bold"),
-                                f" {d.model} · ", d.reason)
-        if answered is not None and answered != d.tier:
-            head = Content.assemble(head, (" → answered on ", "dim"),
-                                    (answered, f"{tier_style(answered, tier_names)} bold"))
+        return Content.assemble(Content.styled("route: type a prompt", "dim"), _money(v, False))
+    tier = (d.tier, f"{tier_style(d.tier, tier_names)} bold")
+    after: list[Content | str | tuple[str, str]] = []
+    if answered is not None and answered != d.tier:
+        after = [(" → answered on ", "dim"),
+                 (answered, f"{tier_style(answered, tier_names)} bold")]
+    choices = [(True, False), (False, False), (False, True)]
+    for with_model, compact in choices:
+        head = Content.assemble(tier, f" {d.model}" if with_model else "", *after, " · ",
+                                d.reason)
+        tail = _money(v, compact)
+        if not width or width - tail.cell_length - (head.cell_length - len(d.reason)) >= min(
+                _REASON_ROOM, len(d.reason)):
+            break
     if width and head.cell_length + tail.cell_length > width:
         head = head.truncate(max(8, width - tail.cell_length), ellipsis=True)
     return Content.assemble(head, tail)
