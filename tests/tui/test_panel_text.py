@@ -123,6 +123,19 @@ def test_the_strip_keeps_the_reason_readable_at_80_columns():
     assert wide.startswith(f"premium {d.model} · ")
 
 
+def test_a_forced_tier_does_not_read_as_the_score_s_verdict():
+    from app.core.routing.policy import SessionState
+
+    s = Settings()
+    names = [t.name for t in s.tiers]
+    forced = route("hello there", s, state=SessionState(force_next="premium"))
+    row = render_decision(forced, names, width=PANEL).plain.split("\n")[0]
+    assert "premium" in row and "0.10 alone: cheap" in row and "[forced]" in row
+    assert "<" not in row  # "premium (score 0.10 < 0.20)" contradicted itself
+    pinned = route("hello there", s, state=SessionState(pinned_tier="cheap"))
+    assert "0.10 < 0.20" in render_decision(pinned, names, width=PANEL).plain.split("\n")[0]
+
+
 def test_a_score_the_policy_moved_shows_where_it_came_from():
     s = Settings()
     names = [t.name for t in s.tiers]

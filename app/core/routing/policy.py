@@ -307,6 +307,7 @@ def decide(
         reason = f"{reason}; {evidence}"
     if c.follow_up:
         reason = f"follow-up to: {c.follow_up}; {reason}"
+    score_idx = idx
     low = prompt.lower() if settings.router.escalate_keywords or settings.router.deescalate_keywords else ""
     down = _keyword_hit(settings.router.deescalate_keywords, prompt, low)
     if down and idx > 0:
@@ -367,6 +368,7 @@ def decide(
         follow_up=c.follow_up,
         memory_note=c.memory_note,
         evidence=evidence,
+        score_tier=names[score_idx],
     )
 
 

@@ -106,6 +106,9 @@ class RouteDecision:
     follow_up: str = ""  # first words of the earlier prompt this one continues
     memory_note: str = ""  # "you judged a similar prompt: premium was better"
     evidence: str = ""  # "like professional-law questions, where premium won 21% more often"
+    # The tier the score and the task policy chose, before keywords, stickiness, budget, pin
+    # or force had their say ("" in decisions made before it was recorded).
+    score_tier: str = ""
 
     def estimate_for(self, tier: str) -> TierEstimate | None:
         return next((e for e in self.estimates if e.tier == tier), None)

@@ -50,6 +50,11 @@ class Outcome:
     kept_after_compare: bool = False
 
 
+# Rules that set the tier whatever the score said (policy.decide's precedence).
+OVERRIDES = frozenset(("forced", "pinned", "budget_block", "budget_downgrade", "keyword",
+                       "sticky"))
+
+
 def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None = None,
                     outcome: Outcome | None = None, width: int = 0, height: int = 0) -> Content:
     """The panel's text; ``width`` (the panel's content width, 0 if unknown) decides how much
@@ -57,10 +62,14 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
     which lines give way when they do not all fit (see _fit)."""
     signal_chars = max(12, min(SIGNAL_CHARS, width - WIDTH - 6)) if width else SIGNAL_CHARS
     style = tier_style(d.tier, tier_names)
+    score = "" if 0 < width < 44 else "score "
     if d.threshold is None:
         versus = ""
+    elif d.rule in OVERRIDES and d.score_tier and d.score_tier != d.tier:
+        # The tier did not come from the score: "premium (score 0.10 < 0.20)" would read as
+        # a contradiction. Where the score alone would have gone; the flag says what decided.
+        versus = f"  ({score}{d.score:.2f} alone: {d.score_tier})"
     else:
-        score = "" if 0 < width < 44 else "score "
         own = d.model_score
         if own is not None and round(own, 2) != round(d.score, 2):
             # The policy moved the score to its tier's side of the threshold ("0.20 ≥ 0.20"
