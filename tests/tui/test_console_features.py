@@ -116,8 +116,15 @@ async def test_regenerate_replaces_the_last_answer(loopback, loopback_settings):
         assert old.has_class("-replaced") and new.text == "second try"
         stored = app.session.store().messages(app.session.session_id)
         assert [m["content"] for m in stored] == ["tell me a fact", "second try"]
-        # The replaced answer was paid for: it stays in the ledger.
-        assert Ledger(app.session.store()).totals(app.session.session_id).calls == 2
+        # The replaced answer was paid for: it stays in the ledger, in the same turn (the
+        # turn count the sessions list, the report and a resume show is the conversation's).
+        totals = Ledger(app.session.store()).totals(app.session.session_id)
+        assert (totals.calls, totals.turns, totals.escalations) == (2, 1, 0)
+        rows = app.session.store().requests()
+        assert [r["attempt"] for r in rows] == [1, 2] and len({r["turn_id"] for r in rows}) == 1
+        assert totals.premium == rows[-1]["premium_cost_usd"]  # one all-premium answer
+        [info] = [s for s in app.session.list_sessions() if s.id == app.session.session_id]
+        assert info.turns == 1
 
 
 async def test_edit_last_prompt_replaces_that_turn(loopback, loopback_settings):
@@ -132,6 +139,8 @@ async def test_edit_last_prompt_replaces_that_turn(loopback, loopback_settings):
         await wait_for(pilot, lambda: len(app.session.conversation) > before
                        and not app.running)
         assert [m["content"] for m in history(app)][0::2] == ["capital of France?"]
+        totals = Ledger(app.session.store()).totals(app.session.session_id)
+        assert (totals.calls, totals.turns) == (2, 1)
 
 
 async def test_sessions_have_titles_and_can_be_renamed_and_deleted(loopback, loopback_settings):

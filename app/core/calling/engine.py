@@ -257,8 +257,9 @@ class Engine:
         turn = _Turn(prompt, base, decision, settings, system)
         if continues is not None:
             turn.id, turn.attempt = continues.turn_id, continues.attempts
-            turn.escalated_from = continues.from_tier
-            turn.escalation_reason = continues.reason
+            if continues.escalates:
+                turn.escalated_from = continues.from_tier
+                turn.escalation_reason = continues.reason
         messages = turn.messages(chosen)
         race = CancelRace(cancel)
 

@@ -145,11 +145,12 @@ Event = (
 
 @dataclass(frozen=True)
 class Continues:
-    """This turn re-asks an answered one (the compare view): its attempts join that turn in
-    the ledger, so the turn counts as escalated once and its saving includes what the re-run
-    cost."""
+    """This turn re-asks an answered one: its attempts join that turn in the ledger, so its
+    saving includes what the re-run cost. A compare re-run (``escalates``) counts the turn as
+    escalated once; a regenerated or edited turn replaces the answer and is one turn still."""
 
     turn_id: str
     attempts: int  # attempts the turn already has
     from_tier: str
     reason: str
+    escalates: bool = True

@@ -281,6 +281,9 @@ class ConsoleSession:
             self.store().delete_messages(ids)
         index = self.start_turn(turn.prompt if prompt is None else prompt)
         self.conversation[index].fresh = prompt is None  # a new answer, not the cached one
+        # Still the same turn of the conversation: its calls join the replaced one's in the
+        # ledger, so the turn counts once (spent on both, against one all-premium answer).
+        self.conversation[index].replaces = turn.answer.turn_id if turn.answer else ""
         return index
 
     def cancel_turn(self) -> bool:
@@ -298,15 +301,20 @@ class ConsoleSession:
         history = self.conversation.history(before=index)
         cancel = self._cancel or self._new_cancel()
 
-        def prepare() -> tuple[BudgetState, Any, Memory]:
-            return self.budget_state(), self.services.engine(self.session_id), self.memory()
+        def prepare() -> tuple[BudgetState, Any, Memory, int]:
+            done = self.store().last_attempt(turn.replaces) if turn.replaces else 0
+            return (self.budget_state(), self.services.engine(self.session_id), self.memory(),
+                    done)
 
         async def start() -> AsyncIterator[Event]:
             # One trip to a worker thread, not three: each trip waits for the UI loop's turn.
-            budget, engine, memory = await asyncio.to_thread(prepare)
+            budget, engine, memory, done = await asyncio.to_thread(prepare)
+            continues = (Continues(turn.replaces, done, "", "replaced", escalates=False)
+                         if done else None)
             return engine.run_turn(turn.prompt, history, state=self.state, budget=budget,
                                    cancel=cancel, system=self.system_prompt, tier=tier,
-                                   use_cache=use_cache and not turn.fresh, memory=memory)
+                                   use_cache=use_cache and not turn.fresh, memory=memory,
+                                   continues=continues)
 
         async for ev in self._guarded(turn, cancel, start):
             if isinstance(ev, RouteDecided) and ev.decision.forced:

@@ -45,6 +45,7 @@ class Turn:
     user_message_id: int | None = None  # the stored prompt
     superseded: bool = False  # regenerated or edited: no longer part of the conversation
     fresh: bool = False  # a regenerated turn: never answered from the cache
+    replaces: str = ""  # ledger turn id of the answer it replaces (regenerate / edit)
 
     @property
     def answered(self) -> bool:
