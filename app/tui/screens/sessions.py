@@ -46,10 +46,13 @@ class SessionPicker(ModalScreen[SessionChoice | None]):
             if not self.sessions:
                 yield Static("No stored sessions yet.")
                 return
+            # Two lines per session, the same at any width: the number (what --session N and
+            # report --session N take) and title, then when, how many turns and the cost.
             yield OptionList(*[
-                Option(f"{one_line(s.title, TITLE_CHARS):<{TITLE_CHARS}}  {s.last_active}  "
-                       f"{s.turns:>3} turn(s)  {s.spent}"
-                       + ("  (open)" if s.id == self.current else ""), id=str(i))
+                Option(f"#{s.id:<4} {one_line(s.title, TITLE_CHARS)}\n"
+                       f"      {s.last_active} · {s.turns} turn{'s' if s.turns != 1 else ''}"
+                       f" · {s.spent}" + (" · open now" if s.id == self.current else ""),
+                       id=str(i))
                 for i, s in enumerate(self.sessions)
             ])
 
