@@ -110,7 +110,7 @@ def test_calibrate_on_a_data_file(tmp_path, isolated_home):
 def test_calibrate_without_verdicts_uses_the_shipped_sample_and_says_so():
     result = CliRunner().invoke(cli, ["calibrate", "--target-premium-share", "0.3"], input="n\n")
     assert result.exit_code == 0, result.output
-    assert "only 0 verdict(s) stored, 30 needed" in result.output
+    assert "only 0 verdict(s) with their prompt stored, 30 needed" in result.output
     assert "shipped out-of-fold sample" in result.output
     share_line = next(line for line in result.output.splitlines() if "prompts to premium" in line)
     assert share_line.split()[-1] in {"29.9%", "30.0%"}

@@ -194,8 +194,21 @@ def test_labels_skip_hash_only_prompts(backend, tmp_path):
         s.add_verdict(a, b, "premium_better")
     result = CliRunner().invoke(cli, ["--config", str(cfg), "export", "--labels"])
     assert result.exit_code == 0
-    assert "skipped 1 verdict(s)" in result.output
+    assert "skipped 1 verdict(s) whose prompt is stored as a hash only" in result.output
     assert "private" not in result.output.replace("[privacy]", "")
+
+
+def test_labels_say_when_a_verdict_s_prompt_went_with_its_session(backend, tmp_path):
+    with open_test_store() as s:
+        sid = s.new_session()
+        a = add(s, "t", CHEAP, session_id=sid, prompt="judged then deleted")
+        b = add(s, "t2", PREMIUM, session_id=sid, prompt="judged then deleted")
+        s.add_verdict(a, b, "premium_better")
+        s.delete_session(sid)
+    result = CliRunner().invoke(cli, ["export", "--labels"])
+    assert result.exit_code == 0
+    assert "skipped 1 verdict(s) whose prompt went with its deleted session" in result.output
+    assert "store_prompts" not in result.output  # not the privacy setting's doing
 
 
 def test_report_by_each_dimension(ledger_data, monkeypatch):

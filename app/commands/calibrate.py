@@ -74,12 +74,14 @@ def _labels(settings, data: Path | None):
     sample = calibration_sample()
     if sample is None or settings.router.strategy != "learned":
         raise click.UsageError(
-            f"only {mine} verdict(s) stored (at least {MIN_LABELS} are needed) and no "
+            f"only {mine} verdict(s) with their prompt stored (at least {MIN_LABELS} are "
+            "needed; a deleted session's verdicts have none) and no "
             "shipped sample applies to this strategy: collect verdicts with the escalate key or "
             "`routedeck review`, or pass --data FILE (routing-data JSONL)")
     outcomes, scores = sample
     return outcomes, scores, (
-        f"only {mine} verdict(s) stored, {MIN_LABELS} needed; using the shipped out-of-fold "
+        f"only {mine} verdict(s) with their prompt stored, {MIN_LABELS} needed; using the "
+        "shipped out-of-fold "
         f"sample of {len(outcomes)} labelled prompts instead")
 
 

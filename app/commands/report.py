@@ -351,15 +351,18 @@ def export(ctx: click.Context, fmt: str, out: str | None, force: bool, labels: b
         if labels:
             rows, skipped = label_rows(store, settings, session_id, since_ts)
         else:
-            rows, skipped = store.iter_requests(session_id=session_id, since=since_ts), 0
+            rows, skipped = store.iter_requests(session_id=session_id, since=since_ts), {}
         with _output(out, ledger_files(store), force) as fh:
             n = _write_rows(fh, rows, fmt)
     what = "label" if labels else "request"
     if out is not None:
         click.echo(f"wrote {n} {what} row(s) to {out}", err=True)
-    if skipped:
-        click.echo(f"skipped {skipped} verdict(s) whose prompt is stored as a hash only "
-                   "([privacy] store_prompts = false)", err=True)
+    if skipped.get("hash_only"):
+        click.echo(f"skipped {skipped['hash_only']} verdict(s) whose prompt is stored as a "
+                   "hash only ([privacy] store_prompts = false)", err=True)
+    if skipped.get("deleted"):
+        click.echo(f"skipped {skipped['deleted']} verdict(s) whose prompt went with its "
+                   "deleted session (the verdict still counts in `report`)", err=True)
     if not n:
         click.echo("nothing to export: " + (
             "no verdicts stored yet (judge answers with ctrl+e in the console, or "

@@ -43,7 +43,8 @@ class SessionActions:
         elif choice.action == "delete":
             self.push_screen(Confirm(
                 f"Delete session {info.id} ({info.title!r})? Its conversation text is "
-                "forgotten; its costs stay in the ledger."),
+                "forgotten; its costs and verdict counts stay in the ledger, but its "
+                "verdicts no longer teach the router (their prompts go too)."),
                 lambda yes: self._delete(info.id) if yes else self.action_sessions())
 
     def _resume(self: RouteDeckApp, session_id: int) -> None:

@@ -25,17 +25,21 @@ def verdict_memory(store: Any, settings: Any) -> Memory:
 
 
 def label_rows(store: Any, settings: Any, session_id: int | None = None,
-               since: float | None = None) -> tuple[list[dict[str, Any]], int]:
-    """Verdicts as routing-data rows, and how many had no prompt text to export."""
+               since: float | None = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Verdicts as routing-data rows, and how many had no prompt text to export, by why:
+    "deleted" (its session was deleted) or "hash_only" ([privacy] store_prompts = false)."""
     order = {t.name: i for i, t in enumerate(settings.tiers)}
-    rows, skipped = [], 0
+    rows: list[dict[str, Any]] = []
+    skipped = {"deleted": 0, "hash_only": 0}
     for v in store.verdicts(session_id=session_id, since=since):
         given = store.request(v["answer_request_id"])
         other = store.request(v["compared_request_id"])
         if given is None or other is None:
             continue
         if not given["prompt"]:
-            skipped += 1
+            sid = given.get("session_id")
+            gone = sid is not None and store.session(int(sid)) is None
+            skipped["deleted" if gone else "hash_only"] += 1
             continue
         cheap, premium = given, other
         # The cheaper tier is the "cheap" side; the compare view escalates from the answer
