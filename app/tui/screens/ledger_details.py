@@ -101,7 +101,9 @@ class LedgerDetailsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="ledger-details", classes="dialog") as box:
             box.border_title = f"Ledger — {self.session_label}"
-            box.border_subtitle = "esc closes"
+            # On a small terminal the chart and "your router on your traffic" are below the
+            # fold: say how to get there.
+            box.border_subtitle = "↑↓ PgUp/PgDn scroll · esc closes"
             yield Static(render_ledger(self.view, self.tier_names), id="ledger-summary")
             yield DataTable(id="model-table", cursor_type="none", zebra_stripes=True)
             yield Static(cost_chart(self.view.series), id="cost-chart")
