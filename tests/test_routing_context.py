@@ -71,6 +71,16 @@ def test_greetings_and_new_questions_never_inherit(prompt):
     assert d.tier == "cheap"
 
 
+@pytest.mark.parametrize("prompt", ["Summarize this:\nline two of the text",
+                                    "Translate this: good morning to all",
+                                    "Fix this\nfor i in range(3) print(i)"])
+def test_a_prompt_that_brings_its_own_text_is_not_a_follow_up(prompt):
+    # "this" points at the text that follows it, not at the earlier proof.
+    d = route(prompt, Settings(), PROOF)
+    assert d.follow_up == "" and "follow-up" not in d.reason
+    assert route("Summarize this", Settings(), PROOF).follow_up.startswith("Prove that")
+
+
 def test_follow_up_chain_goes_back_to_the_question_that_began_it():
     history = [*PROOF, {"role": "user", "content": "shorter"},
                {"role": "assistant", "content": "..."}]

@@ -60,9 +60,19 @@ def refers_back(prep: Prepared) -> bool:
         return True  # "why?", "shorter", "in Rust?", "and then?"
     if toks[0] in _CONTINUES and len(toks) <= 8:
         return True
-    if toks[0] in _STARTS and not grams.isdisjoint(_BACK_REFS):
+    if toks[0] in _STARTS and not grams.isdisjoint(_BACK_REFS) and not supplies_text(prep.text):
         return True
     return not grams.isdisjoint(_OPENERS)
+
+
+def supplies_text(text: str) -> bool:
+    """The prompt brings its own material after a colon or on the next line ("Summarize
+    this: ...", "Fix this\n<code>"): its "this" points forward, not back."""
+    for sep in (":", "\n"):
+        i = text.find(sep)
+        if i >= 0 and len(text[i + 1:].split()) >= 2:
+            return True
+    return False
 
 
 def _user_turns(history: Sequence[dict[str, str]]) -> list[str]:
