@@ -44,7 +44,9 @@ _END = object()  # queue marker: the turn finished
 
 class UserMessage(Static):
     def __init__(self, text: str) -> None:
-        super().__init__(Content.assemble(("you  ", "bold $primary"), text))
+        # A prompt's own line breaks keep its lines under its first one, not under "you".
+        super().__init__(Content.assemble(("you  ", "bold $primary"),
+                                          text.replace("\n", "\n" + " " * 5)))
 
 
 class Notice(Static):
