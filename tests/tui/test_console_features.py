@@ -328,6 +328,19 @@ async def test_waiting_for_the_first_token_is_shown_and_esc_stops_it(loopback, l
             "SELECT COUNT(*) FROM requests WHERE status = 'cancelled'") == 1)
 
 
+async def test_the_header_says_streaming_as_soon_as_text_arrives(loopback, loopback_settings):
+    loopback.control.tokens_per_s = 4  # a slow stream: the next second's tick is far off
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "hi")
+        await wait_for(pilot, lambda: bool(answers(app)) and bool(answers(app)[0].parts),
+                       timeout=5)
+        header = plain(answers(app)[0].header)
+        assert "streaming…" in header and "waiting for the first token" not in header
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.running, timeout=5)
+
+
 async def test_two_tiers_sharing_a_model_stay_apart_in_the_ledger(loopback, loopback_config):
     cfg = loopback_config()
     cfg.write_text(cfg.read_text().replace('model = "mid-model"', 'model = "cheap-model"'))

@@ -151,6 +151,9 @@ class AnswerView(Vertical):
     def append(self, text: str) -> None:
         if self.first_text_at is None and text:
             self.first_text_at = time.monotonic()
+            # Now, not at the next one-second tick: "waiting for the first token" must not
+            # stay above text that is already streaming.
+            self.header.update(self._header())
         text = inert(text)
         self.parts.append(text)
         self._queue.put_nowait(text)
