@@ -37,7 +37,7 @@ class SessionActions:
             return
         info = choice.session
         if choice.action == "resume":
-            self._resume(info.id)
+            self._resume(info.id, info.turns)
         elif choice.action == "rename":
             self._ask_rename(info.id, info.title, then=self.action_sessions)
         elif choice.action == "delete":
@@ -47,18 +47,26 @@ class SessionActions:
                 "verdicts no longer teach the router (their prompts go too)."),
                 lambda yes: self._delete(info.id) if yes else self.action_sessions())
 
-    def _resume(self: RouteDeckApp, session_id: int) -> None:
+    def _resume(self: RouteDeckApp, session_id: int, turns: int = 0) -> None:
         if session_id == self.session.session_id:
             return
         if self.running:
             self.notify("Cancel the answer being streamed first (esc).", severity="warning")
             return
-        self.off_loop(lambda: self.session.resume(session_id), self._resumed,
+        self.off_loop(lambda: self.session.resume(session_id),
+                      lambda _: self._resumed(turns),
                       f"Session {session_id} could not be opened")
 
-    def _resumed(self: RouteDeckApp, _: None) -> None:
+    def _resumed(self: RouteDeckApp, turns: int = 0) -> None:
         self.reset_screen()
         self.show_stored_turns()
+        if turns and not len(self.session.conversation):
+            # A `routedeck compare` batch: answered calls, no conversation to show.
+            sid = self.session.session_id
+            self.query_one(ChatView).add_notice(
+                f"Session {sid} has {turns} answered prompt(s) but no conversation to show "
+                f"(a `routedeck compare` batch): judge its pairs with `routedeck review "
+                f"--session {sid}`. A prompt sent here starts its conversation.", "info")
 
     def _delete(self: RouteDeckApp, session_id: int) -> None:
         def done(_: None) -> None:

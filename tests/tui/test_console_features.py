@@ -14,7 +14,7 @@ from app.tui.history import HistorySearch
 from app.tui.screens.compare import CompareScreen
 from app.tui.screens.dialogs import AskText, Confirm
 from app.tui.screens.sessions import SessionChoice, SessionPicker
-from app.tui.widgets.chat import AnswerView, ChatView
+from app.tui.widgets.chat import AnswerView, ChatView, Notice
 from app.tui.widgets.decision import DecisionPanel
 from app.tui.widgets.ledger import LedgerPanel
 from app.tui.widgets.prompt import PromptInput
@@ -377,3 +377,29 @@ async def test_f5_without_a_demo_says_how_to_start_one(loopback, loopback_settin
         await pilot.press("f5")
         await pilot.pause()
         assert "No demo is playing" in last_toast(app) and "--play FILE" in last_toast(app)
+
+
+async def test_resuming_a_compare_batch_says_where_its_answers_are(loopback, loopback_config,
+                                                                   tmp_path):
+    from click.testing import CliRunner
+
+    from app.cli import cli
+
+    cfg = loopback_config()
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("one question\nanother question\n")
+    import asyncio
+
+    ran = await asyncio.to_thread(CliRunner().invoke, cli, ["--config", str(cfg), "compare",
+                                                            "-y", str(prompts)])
+    assert ran.exit_code == 0, ran.output
+    app = make_app(load_settings(cfg))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, SessionPicker))
+        [batch] = [s for s in app.screen.sessions if s.title.startswith("compare")]
+        assert batch.turns == 2
+        app.screen.dismiss(SessionChoice("resume", batch))
+        await wait_for(pilot, lambda: app.session.session_id == batch.id)
+        await wait_for(pilot, lambda: any(
+            f"routedeck review --session {batch.id}" in plain(n) for n in app.query(Notice)))
