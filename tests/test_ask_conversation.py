@@ -155,3 +155,46 @@ def test_eval_plot_without_matplotlib_fails_before_any_work(tmp_path):
     res = run(None, "eval", "tests/fixtures/routing_small.jsonl", "--plot",
               str(tmp_path / "p.png"), code=1)
     assert "needs matplotlib" in res.stderr and res.stdout == ""
+
+
+def test_ask_into_a_session_a_console_has_open_warns(loopback, loopback_config):
+    # A console (here a live stand-in process) holds session N: `ask -c` adds its turn to
+    # the store, and says that console will neither show nor send it.
+    import subprocess
+    import sys
+
+    from app.core.conversation import presence
+
+    cfg = loopback_config()
+    sid = json.loads(run(cfg, "ask", "--json", "first question").stdout)["session"]
+    console = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        presence._dir().mkdir(parents=True, exist_ok=True)
+        (presence._dir() / f"{sid}-{console.pid}").touch()
+        assert presence.holder(sid) == console.pid
+        res = run(cfg, "ask", "-c", "and a follow-up")
+        assert f"session {sid} is open in a console (pid {console.pid})" in res.stderr
+    finally:
+        console.kill()
+        console.wait()
+    # The console is gone: its mark is stale, removed, and nothing is said.
+    res = run(cfg, "ask", "-c", "one more")
+    assert "open in a console" not in res.stderr
+    assert not list(presence._dir().glob(f"{sid}-*"))
+
+
+def test_the_console_marks_the_session_it_shows(loopback_settings):
+    import os
+
+    from app.core.conversation import presence
+
+    session = ConsoleSession(loopback_settings())
+    session.marks_presence = True
+    session.open(None)
+    first = session.session_id
+    assert (presence._dir() / f"{first}-{os.getpid()}").exists()
+    second = session.new_session()
+    assert not (presence._dir() / f"{first}-{os.getpid()}").exists()
+    assert (presence._dir() / f"{second}-{os.getpid()}").exists()
+    session.close()
+    assert not list(presence._dir().glob(f"*-{os.getpid()}"))

@@ -250,6 +250,14 @@ def _open_session(settings: Any, continue_: bool, session_id: int | None) -> Any
     except SessionError as exc:
         session.close()
         raise click.BadParameter(str(exc), param_hint="--session") from None
+    if session_id is not None:
+        from app.core.conversation import presence
+
+        pid = presence.holder(session_id)
+        if pid is not None:
+            click.echo(f"warning: session {session_id} is open in a console (pid {pid}): this "
+                       "turn is stored in it, but that console will neither show it nor send "
+                       "it as history (resume the session there with F4 to see it)", err=True)
     return session
 
 

@@ -64,6 +64,7 @@ def run_console(
         session = ConsoleSession(settings, pin_tier=pin_tier)
     except SessionError as exc:
         _fail(str(exc))
+    session.marks_presence = True
     try:
         session.open(session_id)
     except SessionError as exc:

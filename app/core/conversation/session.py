@@ -27,7 +27,7 @@ from typing import Any
 
 from app.core.calling.events import Answer, Continues, Event, RouteDecided, StickyTier, TurnFinished
 from app.core.config.settings import Settings
-from app.core.conversation import escalation
+from app.core.conversation import escalation, presence
 from app.core.conversation.escalation import EscalationRefused, Judged, Pending, Plan
 from app.core.conversation.ledger_view import LedgerView, ledger_view
 from app.core.conversation.services import EngineFactory, Services
@@ -89,7 +89,10 @@ class ConsoleSession:
         self.state = SessionState(pinned_tier=pin_tier)
         self.conversation = Conversation()
         self.pending: Pending | None = None  # an escalation awaiting a verdict
-        self.session_id: int | None = None
+        # The console marks the session it shows (presence.py), so `ask -c` can warn that
+        # its turn will not appear there; one-shot commands leave it False.
+        self.marks_presence = False
+        self._session_id: int | None = None
         self.services = Services(settings, engine_factory=engine_factory, store=store,
                                  use_disk=use_store, on_notice=on_notice)
         self.offline_notice_shown = False
@@ -99,6 +102,16 @@ class ConsoleSession:
         self._cancel: asyncio.Event | None = None
 
     # --- session lifecycle ----------------------------------------------------------------
+    @property
+    def session_id(self) -> int | None:
+        return self._session_id
+
+    @session_id.setter
+    def session_id(self, value: int | None) -> None:
+        self._session_id = value
+        if self.marks_presence:
+            presence.hold(value)
+
     @property
     def offline(self) -> bool:
         return not self.settings.has_credentials()
@@ -215,10 +228,14 @@ class ConsoleSession:
         return self.store().user_prompts(limit)
 
     def close(self) -> None:
+        if self.marks_presence:
+            presence.release()
         self.services.close()
 
     async def aclose(self) -> None:
         """Close the engine's HTTP clients, the cache and the store (when the console exits)."""
+        if self.marks_presence:
+            presence.release()
         await self.services.aclose()
 
     def warm_up(self) -> None:
