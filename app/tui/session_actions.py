@@ -48,8 +48,8 @@ class SessionActions:
                 lambda yes: self._delete(info.id) if yes else self.action_sessions())
 
     def _resume(self: RouteDeckApp, session_id: int, turns: int = 0) -> None:
-        if session_id == self.session.session_id:
-            return
+        # Resuming the open session reads it again: turns another process (`ask -c`) added
+        # to it then show and are sent as history.
         if self.running:
             self.notify("Cancel the answer being streamed first (esc).", severity="warning")
             return

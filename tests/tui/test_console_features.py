@@ -403,3 +403,27 @@ async def test_resuming_a_compare_batch_says_where_its_answers_are(loopback, loo
         await wait_for(pilot, lambda: app.session.session_id == batch.id)
         await wait_for(pilot, lambda: any(
             f"routedeck review --session {batch.id}" in plain(n) for n in app.query(Notice)))
+
+
+async def test_resuming_the_open_session_reads_turns_added_elsewhere(loopback, loopback_config):
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from app.cli import cli
+
+    cfg = loopback_config()
+    app = make_app(load_settings(cfg))
+    async with app.run_test(size=SIZE) as pilot:
+        await ask_and_wait(pilot, "first question")
+        sid = app.session.session_id
+        ran = await asyncio.to_thread(CliRunner().invoke, cli, [
+            "--config", str(cfg), "ask", "--session", str(sid), "asked from a shell"])
+        assert ran.exit_code == 0, ran.output
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, SessionPicker))
+        [info] = [s for s in app.screen.sessions if s.id == sid]
+        app.screen.dismiss(SessionChoice("resume", info))
+        await wait_for(pilot, lambda: len(app.session.conversation) == 2)
+        assert [m["content"] for m in history(app)][0::2] == ["first question",
+                                                              "asked from a shell"]
