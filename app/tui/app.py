@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.geometry import Size
+from textual.notifications import SeverityLevel
 from textual.theme import Theme
 from textual.widgets import Footer, Static
 
@@ -106,6 +107,12 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
                               f"{key_for('newline', self.keymap)} adds a line")
         yield prompt
         yield Footer()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        # Plain text by default: messages quote config keys ("[keymap]"), paths and server
+        # errors, which Textual's markup would eat or misread as tags.
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def on_mount(self) -> None:
         self.compare = CompareFlow(self, self.query_one(ChatView), self.query_one(PromptInput))

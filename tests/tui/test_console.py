@@ -148,7 +148,11 @@ async def test_keymap_remaps_bindings_and_reports_unknown_ids(loopback_settings)
     settings = loopback_settings(extra='\n[keymap]\npin_tier = "ctrl+g"\nno_such = "f9"\n')
     app = make_app(settings)
     async with app.run_test(size=SIZE) as pilot:
-        assert any("no_such" in n.message for n in app._notifications)
+        assert any("keymap.no_such: no such binding" in n.message for n in app._notifications)
+        # pin_tier took regenerate's ctrl+g: said, with "[keymap]" shown as written (the
+        # toast is plain text, not markup that would swallow it).
+        conflict = next(n for n in app._notifications if "also the key of" in n.message)
+        assert "in [keymap]" in conflict.message and not conflict.markup
         await pilot.press("ctrl+t")
         assert app.session.state.pinned_tier is None
         await pilot.press("ctrl+g")
