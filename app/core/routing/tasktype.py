@@ -43,7 +43,7 @@ EXAMPLE_MIN_SIM = 0.45
 EXAMPLE_BOOST = 8.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # a record, not frozen for speed (see routing.types)
 class TaskGuess:
     task: str
     confidence: float  # the classifier's probability of that type
