@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import typing
 from dataclasses import dataclass
@@ -65,8 +66,6 @@ class ConfigError(Exception):
 def env_variable(loc: tuple[Any, ...]) -> str:
     """The ROUTEDECK_* variable that set the value at ``loc`` (or a table holding it), or
     '': the environment wins over the file, so a bad value there came from it."""
-    import os
-
     names = {n.upper(): n for n in os.environ if n.upper().startswith("ROUTEDECK_")}
     for end in range(len(loc), 0, -1):
         name = "ROUTEDECK_" + "__".join(str(part) for part in loc[:end]).upper()
