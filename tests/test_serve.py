@@ -71,6 +71,20 @@ def test_bad_tier_and_bad_config_fail_before_listening(tmp_path, monkeypatch):
     assert CliRunner().invoke(cli, ["--config", str(cfg), "serve"]).exit_code == 2
 
 
+def test_a_port_in_use_is_one_error_line_before_anything_says_it_runs(monkeypatch):
+    import socket
+
+    monkeypatch.setattr(serve_mod, "make_server", lambda *a: pytest.fail("must not start"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"port {port} is in use" in result.stderr and "--port" in result.stderr
+    assert "console at" not in result.stderr and "Traceback" not in result.output
+
+
 def test_loopback_hosts():
     for host in ("127.0.0.1", "127.3.4.5", "localhost", "::1", "[::1]"):
         assert serve_mod.is_loopback(host), host

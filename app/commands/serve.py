@@ -100,10 +100,40 @@ def serve(ctx: click.Context, host: str, port: int, allow_remote: bool, public_u
     url = public_url or public_url_for(host, port)
     if not loopback:
         click.echo(REMOTE_WARNING.format(url=url), err=True)
+    problem = _cannot_listen(host, port)
+    if problem:
+        click.echo(f"error: cannot listen on {host}:{port}: {problem}", err=True)
+        sys.exit(1)
     server = make_server(console_command(config_file, tier, play), host, port, url, title,
                          loopback)
     click.echo(f"RouteDeck console at {url} (ctrl+c stops it)", err=True)
-    server.serve()
+    try:
+        server.serve()
+    except OSError as exc:  # lost the port between the check and the bind
+        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+
+
+def _cannot_listen(host: str, port: int) -> str:
+    """Why the server could not bind ``host:port`` (checked before saying it runs), or ''."""
+    import errno
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"{host} does not resolve ({exc.strerror or exc})"
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} is in use (another server?); pick another with --port"
+            if exc.errno == errno.EACCES:
+                return f"port {port} needs privileges; pick one above 1023 with --port"
+            return exc.strerror or str(exc)
+    return ""
 
 
 def make_server(command: str, host: str, port: int, public_url: str, title: str,
