@@ -119,11 +119,15 @@ def _cannot_listen(host: str, port: int) -> str:
     import errno
 
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        return f"{host} does not resolve ({exc.strerror or exc})"
-    family, kind, proto, _, addr = infos[0]
-    with socket.socket(family, kind, proto) as sock:
+        ip = ipaddress.ip_address(host)
+        family, addr = (socket.AF_INET6 if ip.version == 6 else socket.AF_INET), (host, port)
+    except ValueError:  # a name: resolved the way the server will
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            return f"{host} does not resolve ({exc.strerror or exc})"
+        family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(addr)
