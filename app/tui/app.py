@@ -525,6 +525,7 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         decision = self.query_one(DecisionPanel)
         decision.decision = None
         decision.set_pin(self.session.state.pinned_tier)
+        self.query_one(DecisionStrip).clear_decision()
         self.editing_last = False
         self._flow().reset()
         self.refresh_ledger()

@@ -427,3 +427,16 @@ async def test_resuming_the_open_session_reads_turns_added_elsewhere(loopback, l
         await wait_for(pilot, lambda: len(app.session.conversation) == 2)
         assert [m["content"] for m in history(app)][0::2] == ["first question",
                                                               "asked from a shell"]
+
+
+async def test_a_new_session_clears_the_strip_s_decision(loopback, loopback_settings):
+    app = make_app(loopback_settings())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ask_and_wait(pilot, "hi")
+        strip = app.query_one(DecisionStrip)
+        assert plain(strip).startswith("cheap")
+        old = app.session.session_id
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: app.session.session_id != old)
+        await pilot.pause()
+        assert plain(strip).startswith("route: type a prompt")

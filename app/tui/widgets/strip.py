@@ -76,6 +76,11 @@ class DecisionStrip(Static):
         self.decision, self.answered = decision, None
         self._redraw()
 
+    def clear_decision(self) -> None:
+        """A new or resumed session: the last decision was another session's."""
+        self.decision, self.answered = None, None
+        self._redraw()
+
     def show_answered(self, tier: str) -> None:
         self.answered = tier
         self._redraw()
