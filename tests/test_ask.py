@@ -67,6 +67,27 @@ def test_cache_hit_and_no_cache(loopback, loopback_config):
     assert not json.loads(res.stdout)["cached"] and len(loopback.bodies()) == 2
 
 
+def test_budgets_never_stop_an_answer_the_cache_holds_and_downgrades_are_said(
+        loopback, loopback_config, monkeypatch):
+    cfg = loopback_config()
+    ask(cfg, "hello there")  # answered, and cached
+    monkeypatch.setenv("ROUTEDECK_BUDGET__DAILY_USD", "0.0000001")
+    monkeypatch.setenv("ROUTEDECK_BUDGET__ACTION", "block")
+    cached = ask(cfg, "hello there")
+    assert cached.exit_code == 0, cached.stderr  # $0: nothing for the cap to stop
+    assert cached.stdout == loopback.reply + "\n" and "cache hit" in cached.stderr
+    fresh = ask(cfg, "a new question for the model")
+    assert fresh.exit_code == 1 and "blocked" in fresh.stderr
+    assert len(loopback.bodies()) == 1
+    # "downgrade" near the cap: the cheaper answer comes with the reason.
+    monkeypatch.setenv("ROUTEDECK_BUDGET__DAILY_USD", "1000")
+    monkeypatch.setenv("ROUTEDECK_BUDGET__ACTION", "downgrade")
+    monkeypatch.setenv("ROUTEDECK_BUDGET__ACT_AT_FRACTION", "0.0000001")
+    res = ask(cfg, "--no-cache", "Prove that there are infinitely many primes, step by step")
+    assert res.exit_code == 0, res.stderr
+    assert "note: daily budget" in res.stderr and "staying on the cheapest tier" in res.stderr
+
+
 def test_fallback_is_reported_and_recorded(loopback, loopback_config):
     loopback.fail_next(Fault.http(500), Fault.http(500), model="cheap-model")
     res = ask(loopback_config(), "hello there")

@@ -112,3 +112,23 @@ def test_daily_cap_counts_other_sessions_today_not_yesterday(store):
     spend(store, other, 0.3)  # 1.8 today = 90% of $2
     d = route(PROMPT, s, budget=Ledger(store).budget_state(mine))
     assert d.blocked and "daily budget" in d.reason
+
+
+def test_downgrade_never_passes_the_cap_itself(store):
+    # Between act_at_fraction and the cap "downgrade" keeps to the cheapest tier; a call
+    # that would go over the cap even there, or on a forced or pinned premium, is blocked.
+    from app.core.routing.policy import SessionState
+
+    s = settings("downgrade")
+    sid = store.new_session()
+    est = premium_estimate(s)
+    spend(store, sid, 1.0 - est / 2)  # cheap still fits under the cap, premium does not
+    budget = Ledger(store).budget_state(sid)
+    d = route(PROMPT, s, budget=budget)
+    assert (d.tier, d.rule, d.blocked) == ("cheap", "budget_downgrade", False)
+    forced = route(PROMPT, s, budget=budget, state=SessionState(force_next="premium"))
+    assert forced.blocked and forced.rule == "budget_block"
+    assert "over the cap even on premium" in forced.reason
+    spend(store, sid, est)  # past the cap already
+    over = route(PROMPT, s, budget=Ledger(store).budget_state(sid))
+    assert over.blocked and "over the cap even on cheap" in over.reason

@@ -326,6 +326,10 @@ def ask(ctx: click.Context, prompt: str | None, tier: str | None, as_json: bool,
             click.echo(inert(f"{head}: {ledger['summary']}"), err=True)
     if fin.status in ("ok", "truncated"):
         if not as_json:
+            d = out.get("decision")
+            if d is not None and d.rule == "budget_downgrade":
+                # The console's panel says so; here the cheaper answer would pass silently.
+                click.echo(inert(f"note: {d.reason}"), err=True)
             click.echo(inert(_summary(fin, settings.tier(fin.answer.tier).provider)), err=True)
             if fin.status == "truncated":
                 click.echo(inert(f"note: {fin.message}"), err=True)

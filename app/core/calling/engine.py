@@ -277,9 +277,6 @@ class Engine:
                                 turn.all_notes())
 
         try:
-            if decision.blocked:
-                yield finish("blocked", decision.reason)
-                return
             if not prompt.strip():
                 yield finish("error", "The prompt is empty: nothing was sent. Type a question "
                              "first.")
@@ -313,6 +310,10 @@ class Engine:
                                  premium_cost_usd=saved.premium_cost_usd, cached=True,
                                  ttft_s=time.perf_counter() - turn.started, finish_reason="stop")
                     return
+            # After the cache: an answer it holds costs nothing, so no budget stands in its way.
+            if decision.blocked:
+                yield finish("blocked", decision.reason)
+                return
         except Cancelled:
             yield finish("cancelled", "cancelled before anything was sent")
             return

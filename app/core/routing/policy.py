@@ -341,6 +341,15 @@ def decide(
     if budget_note and settings.budget.action == "block":
         blocked = True
         rule, reason = "budget_block", f"{budget_note}: call blocked (raise [budget] caps to continue)"
+    elif budget_note:
+        # "downgrade" steers toward the cap, it does not pass it: a call that would go over
+        # even on the tier chosen (the cheapest, or one pinned or forced) is blocked too.
+        over = _budget_pressure(settings, budget, est[idx].cost_usd, fraction=1.0)
+        if over:
+            blocked = True
+            rule, reason = "budget_block", (
+                f"{over}: over the cap even on {settings.tiers[idx].name}, so the call is "
+                "blocked (raise [budget] caps to continue)")
 
     tier = settings.tiers[idx]
     elapsed = (time.perf_counter() - start - est_elapsed) * 1e6
@@ -416,20 +425,23 @@ def _signals(c: Classification, policy_rule: str, score: float) -> tuple[Signal,
     return tuple([*follow, *head, *others][:5])
 
 
-def _budget_pressure(settings: Settings, budget: BudgetState | None, next_cost: float | None) -> str:
-    """A description of the cap about to be hit, or '' if spending is comfortably under."""
+def _budget_pressure(settings: Settings, budget: BudgetState | None, next_cost: float | None,
+                     fraction: float | None = None) -> str:
+    """A description of the cap about to be hit (at ``fraction`` of it, by default
+    [budget] act_at_fraction), or '' if spending is comfortably under."""
     if budget is None:
         return ""
     cfg = settings.budget
+    share = cfg.act_at_fraction if fraction is None else fraction
     extra = next_cost or 0.0
     for label, spent, cap in (
         ("session budget", budget.session_spent, cfg.session_usd),
         ("daily budget", budget.day_spent, cfg.daily_usd),
     ):
-        if cap and spent + extra >= cap * cfg.act_at_fraction:
+        if cap and spent + extra >= cap * share:
             return (
                 f"{label} {format_usd(spent)} + next {format_usd(extra)} reaches "
-                f"{cfg.act_at_fraction:.0%} of {format_usd(cap)}"
+                f"{share:.0%} of {format_usd(cap)}"
             )
     return ""
 
