@@ -323,6 +323,10 @@ def test_config_check_refuses_a_keymap_the_console_could_not_apply(tmp_path):
     assert "keymap.foo: no such binding" in out
     assert "keymap.escalate: 'ctrl+t' is also the key of pin_tier" in out
     assert "keymap.help: 'F1': key names are written in lower case ('f1')" in out
+    palette = write(tmp_path, GOOD + '\n[keymap]\nhelp = "ctrl+p"\n', name="palette.toml")
+    taken = CliRunner().invoke(cli, ["config", "check", str(palette)])
+    assert taken.exit_code == 2
+    assert "keymap.help: 'ctrl+p' is also the key of the command palette" in taken.output
     good = write(tmp_path, GOOD + '\n[keymap]\npin_tier = "ctrl+y"\nescalate = "ctrl+t"\n'
                  'quit = "ctrl+x, f10"\nhelp = "?"\n', name="good.toml")
     ok = CliRunner().invoke(cli, ["config", "check", str(good)])

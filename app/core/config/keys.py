@@ -38,6 +38,7 @@ BINDINGS: dict[str, tuple[str, str]] = {
     "quit": ("ctrl+q", "quit"),
 }
 DESCRIPTIONS: dict[str, str] = {k: d for k, (_, d) in BINDINGS.items()}
+PALETTE = "the command palette"
 
 _MODIFIERS = frozenset(("ctrl", "shift", "alt", "meta", "super", "hyper"))
 # Key names a terminal sends (Textual's names), besides any single character.
@@ -73,6 +74,7 @@ def keymap_of(keymap: dict[str, str], newline_key: str) -> tuple[dict[str, str],
     no key or a key name no terminal sends are left out (the default key stays); two actions
     on one key are reported (only one of them can answer it)."""
     applied: dict[str, str] = {}
+    source: dict[str, str] = {}  # binding id -> the config key that set it
     problems: list[Problem] = []
 
     def take(where: str, binding_id: str, keys: str) -> None:
@@ -89,6 +91,7 @@ def keymap_of(keymap: dict[str, str], newline_key: str) -> tuple[dict[str, str],
                                         "(several: comma-separated)"))
                 return
         applied[binding_id] = keys
+        source[binding_id] = where
 
     if newline_key != BINDINGS["newline"][0]:
         take("ui.newline_key", "newline", newline_key)
@@ -101,16 +104,19 @@ def keymap_of(keymap: dict[str, str], newline_key: str) -> tuple[dict[str, str],
                                     f"{fix}use one of: {', '.join(BINDINGS)}"))
             continue
         take(where, binding_id, keys)
-    owner: dict[str, str] = {}
+    # Textual's command palette answers ctrl+p and cannot be remapped here.
+    owner: dict[str, str] = {"ctrl+p": PALETTE}
     for binding_id, (default, _) in BINDINGS.items():
         for key in applied.get(binding_id, default).split(","):
             key = key.strip().lower()
             first = owner.setdefault(key, binding_id)
             if first != binding_id:
                 # Name the line the user wrote (the remapped one), not the untouched default.
-                moved, other = ((binding_id, first) if binding_id in applied
+                moved, other = ((binding_id, first) if binding_id in applied or first == PALETTE
                                 else (first, binding_id))
-                problems.append(Problem(
-                    f"keymap.{moved}", f"'{key}' is also the key of {other}",
-                    f"give {moved} or {other} another key in [keymap] (one key, one action)"))
+                fix = (f"give {moved} another key ({key} opens {PALETTE})" if other == PALETTE
+                       else f"give {moved} or {other} another key in [keymap] (one key, one "
+                       "action)")
+                problems.append(Problem(source.get(moved, f"keymap.{moved}"),
+                                        f"'{key}' is also the key of {other}", fix))
     return applied, problems
