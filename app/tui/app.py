@@ -516,6 +516,12 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
             self.notify("No demo is playing: start one with `routedeck --play FILE` (one "
                         "prompt per line); F5 then pauses and resumes it.")
             return
+        if self.playback.paused and self.query_one(PromptInput).text.strip():
+            # The demo types its next prompt into the input: it would replace the draft.
+            self.notify("Your draft is in the input: send it (enter) or clear it, then "
+                        f"{key_for('play_pause', self.keymap)} resumes the demo.",
+                        severity="warning")
+            return
         paused = self.playback.toggle()
         self.refresh_header()
         self.notify("Demo paused." if paused else "Demo resumed.")

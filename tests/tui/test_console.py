@@ -244,6 +244,12 @@ async def test_playback_pause_key_holds_the_next_prompt(loopback, loopback_setti
         assert app.playback.paused and "demo paused" in plain(app.query_one("#header-line"))
         await pilot.pause(1.0)
         assert len(app.session.conversation) == 0
+        # A draft typed while paused is not thrown away by the demo's next prompt.
+        app.query_one("#prompt").text = "my half typed draft"
+        await pilot.press("f5")
+        assert app.playback.paused and "Your draft is in the input" in last_toast(app)
+        assert app.query_one("#prompt").text == "my half typed draft"
+        app.query_one("#prompt").text = ""
         await pilot.press("f5")
         assert not app.playback.paused
         await wait_for(pilot, lambda: app.playback.finished)
