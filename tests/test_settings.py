@@ -184,6 +184,48 @@ def test_a_bad_value_from_the_environment_names_the_variable(tmp_path, monkeypat
         assert f"{name}='[0.5]'" in text
 
 
+@pytest.mark.parametrize("name, value", [
+    ("ROUTEDECK_ROUTER__THRESHOLDS", "0.5,0.7"), ("ROUTEDECK_ROUTER__ESCALATE_KEYWORDS", "foo,bar"),
+    ("ROUTEDECK_TIERS", "x")])
+def test_a_list_variable_that_is_not_json_is_named(tmp_path, monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, GOOD))
+    (p,) = info.value.problems
+    assert p.key == f"${name}" and "not valid JSON" in p.message and "__..." not in p.render()
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("ROUTEDECK_BUGDET__SESSION_USD", "ROUTEDECK_BUDGET__SESSION_USD"),
+    ("ROUTEDECK_BUDGET_SESSION_USD", "ROUTEDECK_BUDGET__SESSION_USD"),
+    ("ROUTEDECK_NOSUCH__KEY", "rename or unset it")])
+def test_a_variable_that_sets_nothing_is_an_error(tmp_path, monkeypatch, name, hint):
+    # pydantic-settings ignores it: a typo would leave the cap silently unset.
+    monkeypatch.setenv(name, "0.01")
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, GOOD))
+    (p,) = info.value.problems
+    assert p.key == f"${name}" and "not a setting" in p.message and hint in p.fix
+
+
+def test_variables_a_setting_names_are_not_stray(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROUTEDECK_OPENAI_KEY", "sk-test-not-a-setting")
+    monkeypatch.setenv("ROUTEDECK_PG_PASSWORD", "pw")
+    cfg = write(tmp_path, GOOD.replace('api_key_env = "OPENAI_API_KEY"',
+                                       'api_key_env = "ROUTEDECK_OPENAI_KEY"'))
+    assert load_settings(cfg).providers["openai"].api_key_env == "ROUTEDECK_OPENAI_KEY"
+
+
+def test_theme_and_keymap_from_the_environment_name_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("ROUTEDECK_UI__THEME", "nope")
+    monkeypatch.setenv("ROUTEDECK_KEYMAP__ESCALATE", "ctrl+t")
+    res = CliRunner().invoke(cli, ["config", "check", str(write(tmp_path, GOOD))])
+    assert res.exit_code == 2
+    assert "in the environment" in res.output.splitlines()[0]
+    assert "ui.theme (from $ROUTEDECK_UI__THEME)" in res.output
+    assert "keymap.escalate (from $ROUTEDECK_KEYMAP__ESCALATE)" in res.output
+
+
 def test_config_fixes_say_what_to_write(tmp_path):
     bad = write(tmp_path, GOOD.replace("[0.3, 0.6]", "[0.6, 0.3]")
                 + '\n[router.task_min_tier]\nbogus = "premium"\n')

@@ -32,7 +32,7 @@ def config() -> None:
 def check(ctx: click.Context, file: str | None, probe: bool) -> None:
     """Validate FILE (default: the config in use) and explain every problem."""
     from app.core.config import paths
-    from app.core.config.errors import ConfigError, Problem
+    from app.core.config.errors import ConfigError, Problem, env_variable
     from app.core.config.keys import keymap_of
     from app.core.config.loader import load_settings
     from app.core.ledger.pricing import price_for
@@ -53,7 +53,8 @@ def check(ctx: click.Context, file: str | None, probe: bool) -> None:
     unknown_theme = _unknown_theme(settings.ui.theme)
     if unknown_theme:
         message, _, fix = unknown_theme.partition(". Fix: ")
-        problems.insert(0, Problem("ui.theme", message, fix.rstrip(".") or "see F1"))
+        problems.insert(0, Problem("ui.theme", message, fix.rstrip(".") or "see F1",
+                                   env_variable(("ui", "theme"))))
     if problems:
         click.echo(ConfigError(path, problems).render(), err=True)
         sys.exit(EXIT_CONFIG)

@@ -9,8 +9,9 @@ same words the console uses when it starts. The console builds its bindings from
 from __future__ import annotations
 
 import difflib
+from dataclasses import replace
 
-from app.core.config.errors import Problem
+from app.core.config.errors import Problem, env_variable
 
 # id -> (default key, what it does), in the help screen's order (the footer's is the
 # console's binding list).
@@ -119,4 +120,5 @@ def keymap_of(keymap: dict[str, str], newline_key: str) -> tuple[dict[str, str],
                        "action)")
                 problems.append(Problem(source.get(moved, f"keymap.{moved}"),
                                         f"'{key}' is also the key of {other}", fix))
-    return applied, problems
+    # A ROUTEDECK_KEYMAP__* or ROUTEDECK_UI__NEWLINE_KEY variable wins over the file: say so.
+    return applied, [replace(p, variable=env_variable(tuple(p.key.split(".")))) for p in problems]

@@ -4,6 +4,7 @@ and its fix."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import stat
@@ -70,7 +71,7 @@ def load_settings(
     data = read_toml(path) if path is not None else {}
     FileSource.data = data
     try:
-        return Settings(**(overrides or {}))
+        settings = Settings(**(overrides or {}))
     except ValidationError as exc:
         raise ConfigError(path, problems_from_validation(exc, data)) from None
     except SettingsError as exc:
@@ -79,20 +80,111 @@ def load_settings(
         raise ConfigError(path, env_problems(str(exc))) from None
     finally:
         FileSource.data = {}
+    stray = stray_variables(settings)
+    if stray:
+        raise ConfigError(path, stray)
+    return settings
+
+
+# ROUTEDECK_* variables that are not settings (paths; the default PostgreSQL password).
+_NOT_SETTINGS = frozenset(("ROUTEDECK_CONFIG", "ROUTEDECK_HOME", "ROUTEDECK_PG_PASSWORD"))
+
+
+def stray_variables(settings: Settings) -> list[Problem]:
+    """ROUTEDECK_* variables that set nothing: pydantic-settings ignores a variable whose
+    first part is not a section ("ROUTEDECK_BUGDET__SESSION_USD", or a single underscore
+    in "ROUTEDECK_BUDGET_SESSION_USD"), so a typo would silently leave a cap unset."""
+    sections = list(Settings.model_fields)
+    named = {v for v in _env_names(settings.model_dump()) if v}
+    out = []
+    for name in sorted(os.environ):
+        upper = name.upper()
+        if not upper.startswith("ROUTEDECK_") or upper in _NOT_SETTINGS or name in named:
+            continue
+        first = upper.removeprefix("ROUTEDECK_").split("__", 1)[0].lower()
+        if first in sections:
+            continue
+        guess = next((f"ROUTEDECK_{sec.upper()}__{first[len(sec) + 1:].upper()}"
+                      for sec in sections if first.startswith(sec + "_")), "")
+        close = difflib.get_close_matches(first, sections, n=1)
+        rest = upper.split("__", 1)[1] if "__" in upper else "KEY"
+        hint = (f"did you mean {guess}? " if guess else
+                f"did you mean ROUTEDECK_{close[0].upper()}__{rest}? " if close else "")
+        out.append(Problem(f"${name}", "not a setting (ROUTEDECK_SECTION__KEY, two "
+                           "underscores between the section and the key)",
+                           f"{hint}rename or unset it (sections: {', '.join(sections)})"))
+    return out
+
+
+def _env_names(data: Any) -> list[str]:
+    """Every value of a *_env key in the settings: variables a setting names (keys,
+    passwords, headers), which may well start with ROUTEDECK_."""
+    if isinstance(data, dict):
+        out = [v for k, v in data.items() if str(k).endswith("_env") and isinstance(v, str)]
+        for v in data.values():
+            out += _env_names(v)
+        return out
+    if isinstance(data, list):
+        return [n for v in data for n in _env_names(v)]
+    return []
 
 
 def env_problems(detail: str) -> list[Problem]:
     """The ROUTEDECK_* variables whose value should be JSON and is not."""
     field = re.search(r'field "([^"]+)"', detail)
     prefix = f"ROUTEDECK_{field.group(1)}".upper() if field else "ROUTEDECK_"
-    names = sorted(n for n, v in os.environ.items()
-                   if n.upper().startswith(prefix) and _bad_json(v))
+    under = {n: v for n, v in os.environ.items()
+             if n.upper() == prefix or n.upper().startswith(prefix + "__")}
+    names = sorted(n for n, v in under.items() if _bad_json(v))
+    if not names:  # "0.5,0.7" or "abc" for a list: not JSON, and not even trying to be
+        names = sorted(n for n, v in under.items() if _holds_json(n) and not _json_ok(v))
     if not names:
-        names = [prefix + "__..."]
+        names = sorted(under) or [prefix + "__..."]
     return [Problem(f"${name}", "the value is not valid JSON (lists and tables in a variable "
                     "are written as JSON)",
-                    f"write e.g. {name}='[0.2]' for a list or '{{\"key\": 1}}' for a table, or "
-                    "unset it") for name in names]
+                    f"write e.g. {name}='{_json_example(name)}', or unset it") for name in names]
+
+
+def _json_example(name: str) -> str:
+    upper = name.upper()
+    if upper.endswith("THRESHOLDS"):
+        return "[0.2]"
+    if upper.endswith("KEYWORDS"):
+        return '["urgent", "legal"]'
+    return '[...] for a list or {"key": 1} for a table'
+
+
+
+def _holds_json(name: str) -> bool:
+    """The variable sets a list or table (pydantic-settings reads its value as JSON)."""
+    import types
+    import typing
+
+    from pydantic import BaseModel
+
+    current: Any = Settings
+    for part in name.upper().removeprefix("ROUTEDECK_").lower().split("__"):
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return True  # inside a list or a table: JSON there too
+        field = current.model_fields.get(part)
+        if field is None:
+            return False
+        current = field.annotation
+        args = [a for a in typing.get_args(current) if a is not type(None)]
+        if typing.get_origin(current) in (typing.Union, types.UnionType) and len(args) == 1:
+            current = args[0]
+    return typing.get_origin(current) in (list, dict, tuple, set) or (
+        isinstance(current, type) and issubclass(current, BaseModel))
+
+
+def _json_ok(value: str) -> bool:
+    import json
+
+    try:
+        json.loads(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _bad_json(value: str) -> bool:
