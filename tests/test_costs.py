@@ -132,3 +132,11 @@ async def test_cache_hit_costs_zero_and_keeps_its_counterfactual(loopback, make,
     t = Ledger(store).totals()
     assert t.cache_hits == 1 and t.spent == pytest.approx(first.answer.cost_usd)
     assert t.premium == pytest.approx(2 * first.answer.premium_cost_usd)
+
+
+def test_one_amount_summed_two_ways_prints_the_same():
+    from app.core.ledger.money import format_usd
+
+    a, b = 2.0749999999999997, 2.0750000000000002  # the same spend, summed in other orders
+    assert format_usd(a) == format_usd(b)
+    assert format_usd(0.00012300000000000001) == format_usd(0.000123) == "$0.000123"

@@ -21,6 +21,10 @@ def format_usd(value: float | None) -> str:
         return "$0"
     if value < 0:
         return "-" + format_usd(-value)
+    # The same amount summed in another order (SQL vs Python) differs in its last bits, and
+    # 2.0749999999999997 and 2.0750000000000002 would print as $2.07 and $2.08: twelve
+    # significant digits first, so every view shows one figure.
+    value = float(f"{value:.12g}")
     if value >= 1:
         return f"${value:,.2f}"
     decimals = SIGNIFICANT - 1 - math.floor(math.log10(value))
