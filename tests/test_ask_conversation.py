@@ -143,8 +143,8 @@ def test_eval_counts_training_prompts_by_content_not_by_file(tmp_path, monkeypat
     monkeypatch.setattr(overlap, "trained_on",
                         lambda model_dir=None, real=overlap.trained_on: real(tmp_path))
     res = run(None, "eval", str(data))
-    assert "IN-SAMPLE: 30 of 40 prompts (75%) are ones the learned model was trained on" \
-        in res.stdout
+    assert ("IN-SAMPLE: 30 of the file's 40 readable prompts (75%) are ones the learned model "
+            "was trained on") in res.stdout
 
 
 def test_eval_plot_without_matplotlib_fails_before_any_work(tmp_path):

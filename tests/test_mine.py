@@ -88,6 +88,16 @@ def test_calibrate_on_enough_verdicts_writes_the_threshold_keeping_comments(isol
     assert s.router.thresholds == [new]
     assert {route(p, s).tier for p in HARD} == {"premium"}
     assert {route(p, s).tier for p in EASY} == {"cheap"}
+    assert "overrides the file" not in done.stderr
+
+
+def test_calibrate_warns_when_a_variable_overrides_what_it_writes(isolated_home, monkeypatch):
+    judge(EASY, "cheap_enough", copies=3)
+    judge(HARD, "premium_better", copies=3)
+    monkeypatch.setenv("ROUTEDECK_ROUTER__THRESHOLDS", "[0.3]")
+    done = CliRunner().invoke(cli, ["calibrate", "--target-quality", "1.0", "-y"])
+    assert done.exit_code == 0, done.output
+    assert "$ROUTEDECK_ROUTER__THRESHOLDS is set and overrides the file" in done.stderr
 
 
 def test_calibrate_needs_exactly_one_target():

@@ -141,3 +141,9 @@ def calibrate(ctx: click.Context, share: float | None, quality: float | None,
         click.echo(f"could not write {path}: {exc.strerror}", err=True)
         sys.exit(EXIT_CONFIG)
     click.echo(f"wrote {path}")
+    from app.core.config.errors import env_variable
+
+    var = env_variable(("router", "thresholds"))
+    if var:
+        click.echo(f"warning: ${var} is set and overrides the file: the new thresholds take "
+                   f"effect only once it is unset (or set to the same value)", err=True)

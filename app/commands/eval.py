@@ -65,10 +65,12 @@ def _provenance(file: Path, used: str) -> tuple[bool, str]:
                        "training fingerprints to check its prompts against)")
     hits, total = seen
     if not hits:
-        return False, f"none of the {total} prompts is one the learned model was trained on"
+        return False, (f"none of the file's {total} readable prompts (scored or not) is one "
+                       "the learned model was trained on")
     share = hits / total if total else 0.0
     return share >= 0.5, (
-        f"{'IN-SAMPLE: ' if share >= 0.5 else ''}{hits} of {total} prompts ({share:.0%}) are "
+        f"{'IN-SAMPLE: ' if share >= 0.5 else ''}{hits} of the file's {total} readable prompts "
+        f"({share:.0%}) are "
         "ones the learned model was trained on, so these figures flatter it; the honest "
         "(cross-validated) figures are under --cv")
 

@@ -95,8 +95,11 @@ def _spend_chart(d: dict[str, Any]) -> str:
          ("routed", "routed (actual)", [p["actual"] for p in series])],
         (when(series[0]["at"]) if series else "", when(series[-1]["at"]) if series else ""),
         "spend-chart", "Cumulative spend: routed vs always-premium", shade_between=(0, 1))
-    note = ('<p class="muted">Cumulative, turn by turn in time order; the shaded gap is the '
-            "saving. A turn whose premium counterfactual is unknown adds its actual cost to "
+    gap = ("saving" if not series or series[-1]["premium"] >= series[-1]["actual"] else
+           "overspend: routed (with its re-runs and comparisons) cost more than "
+           "always-premium would have")
+    note = (f'<p class="muted">Cumulative, turn by turn in time order; the shaded gap is the '
+            f"{gap}. A turn whose premium counterfactual is unknown adds its actual cost to "
             "both lines.</p>")
     return card("Spend over time", chart + note, "spend")
 
@@ -126,7 +129,8 @@ def _reliability(d: dict[str, Any]) -> str:
                          f"{pct(d['fallback_rate'])} of turns went to another tier")
                 + figure("Escalations",
                          f'<span data-figure="escalations">{d["escalations"]}</span>',
-                         f"{pct(d['escalation_rate'])} of turns re-asked a tier up")
+                         f"{pct(d['escalation_rate'])} of turns re-asked a tier up "
+                         "(cascade, ctrl+e or `compare`)")
                 + figure("Cache hits", f'<span data-figure="cache_hits">{d["cache_hits"]}</span>',
                          f"{pct(d['cache_hit_rate'])} of turns answered for $0")
                 + figure("Errors", f'<span data-figure="errors">{d["errors"]}</span>',

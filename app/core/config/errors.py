@@ -200,6 +200,9 @@ def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
                 _KEYLIKE.search(got_text):
             got_text = ""  # never echo what may be a secret
         fix = _FIX_BY_TYPE.get(kind, "see config.example.toml for the expected form")
+        if kind == "string_type" and (loc[:1] == ("keymap",) or loc[-1:] == ("newline_key",)):
+            fix = 'write the key as a quoted string, e.g. "ctrl+y" or "f6"'
+
         if loc and loc[-1] == "thresholds" and "ascending" in msg and isinstance(got, list):
             fix = f"list them from low to high: thresholds = {sorted(got)}"
         if loc and loc[-1] == "base_url":
