@@ -63,6 +63,10 @@ def test_cache_hit_and_no_cache(loopback, loopback_config):
     obj = json.loads(res.stdout)
     assert obj["cached"] and obj["cost_usd"] == 0 and obj["cache"]["saved_usd"] > 0
     assert len(loopback.bodies()) == 1
+    # A cache hit used no tokens: it is not "estimated usage" in the report.
+    report = json.loads(CliRunner().invoke(cli, ["--config", str(cfg), "report",
+                                                 "--json"]).stdout)
+    assert report["cache_hits"] == 1 and report["estimated"] == 0
     res = ask(cfg, "--json", "--no-cache", "hello there")
     assert not json.loads(res.stdout)["cached"] and len(loopback.bodies()) == 2
 

@@ -240,7 +240,7 @@ _BUCKETS = f"""
            SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
            SUM(cached_input_tokens) AS cached_input_tokens,
            SUM(reasoning_tokens) AS reasoning_tokens,
-           {_count("usage_source <> 'provider'")} AS estimated, SUM(cache_hit) AS cache_hits,
+           {_count("usage_source <> 'provider' AND cache_hit = 0")} AS estimated, SUM(cache_hit) AS cache_hits,
            SUM(latency_s) AS latency_sum, COUNT(latency_s) AS latency_n,
            MIN(started_at) AS first_at, MAX(started_at) AS last_at
     FROM requests WHERE {{where}} GROUP BY {{group}}"""

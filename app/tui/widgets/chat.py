@@ -235,7 +235,7 @@ class AnswerView(Vertical):
             out.append(("escalated", "$warning"))
         if "compare" in self.marks or (ans is not None and ans.kept_after_compare):
             out.append(("kept after compare", "$accent"))
-        if ans is not None and ans.estimated:
+        if ans is not None and ans.estimated and not ans.cached:  # a cache hit used nothing
             out.append(("usage estimated", "$rd-cost-warning"))
         if status == "truncated":
             cut = "cut at max_output_tokens" if ans is not None and \
