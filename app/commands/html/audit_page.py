@@ -44,7 +44,8 @@ def render_audit(data: dict[str, Any]) -> str:
     name = Path(data["source"]).name or data["source"]
     header = (f"<h1>RouteDeck audit: {esc(name)}</h1>"
               f"<p>{data['prompts']:,} prompts routed"
-              + (f", {data['bad_rows']} unreadable line(s) skipped" if data["bad_rows"] else "")
+              + (f", {data['bad_rows']} line(s) skipped (unreadable, or no prompt)"
+                 if data["bad_rows"] else "")
               + f" &middot; nothing was sent</p><p>Generated {esc(when(data['generated_at']))}"
               "</p>")
     if not data["prompts"]:
