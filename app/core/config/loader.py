@@ -95,15 +95,19 @@ def stray_variables(settings: Settings) -> list[Problem]:
     first part is not a section ("ROUTEDECK_BUGDET__SESSION_USD", or a single underscore
     in "ROUTEDECK_BUDGET_SESSION_USD"), so a typo would silently leave a cap unset."""
     sections = list(Settings.model_fields)
+    candidates = [n for n in sorted(os.environ) if n.upper().startswith("ROUTEDECK_")
+                  and n.upper() not in _NOT_SETTINGS
+                  and n.upper().removeprefix("ROUTEDECK_").split("__", 1)[0].lower()
+                  not in sections]
+    if not candidates:
+        return []
     named = {v for v in _env_names(settings.model_dump()) if v}
     out = []
-    for name in sorted(os.environ):
+    for name in candidates:
+        if name in named:
+            continue
         upper = name.upper()
-        if not upper.startswith("ROUTEDECK_") or upper in _NOT_SETTINGS or name in named:
-            continue
         first = upper.removeprefix("ROUTEDECK_").split("__", 1)[0].lower()
-        if first in sections:
-            continue
         guess = next((f"ROUTEDECK_{sec.upper()}__{first[len(sec) + 1:].upper()}"
                       for sec in sections if first.startswith(sec + "_")), "")
         close = difflib.get_close_matches(first, sections, n=1)
