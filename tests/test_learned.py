@@ -15,6 +15,7 @@ from app.core.evaluation import metrics
 from app.core.evaluation import sample as shipped_sample
 from app.core.routing import features, learned, tasktype
 from app.core.routing.classify import classify
+from app.core.routing.policy import route
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "routing_small.jsonl"
@@ -153,9 +154,11 @@ def test_signals_are_the_largest_real_terms():
     p, signals = m.score(text, task, prep)
     assert p == pytest.approx(1 / (1 + math.exp(-logit)))
     expected = sorted(terms, key=lambda k: -abs(terms[k]))[: len(signals)]
-    assert [s.label for s in signals] == expected
+    # Shown with what in the prompt made each fire ("asks for steps 'step by'").
+    shown = {features.with_detail(k, prep): terms[k] for k in expected}
+    assert [s.label for s in signals] == list(shown)
     for s in signals:
-        assert s.weight * terms[s.label] > 0  # same sign as the term it explains
+        assert s.weight * shown[s.label] > 0  # same sign as the term it explains
 
 
 def test_scorer_is_deterministic_and_bounded():
@@ -291,3 +294,19 @@ def test_train_command_refuses_eval_only_data(tmp_path):
     assert res.exit_code == 2
     assert "evaluation-only" in res.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_signals_say_what_in_the_prompt_fired():
+    # A user read "asks for code" on a cover letter and "several questions" on one question:
+    # a word family is named by the word it met, question marks by their count.
+    def labels(prompt):
+        return [s.label for s in route(prompt, Settings()).signals]
+
+    letter = labels("Write a cover letter for a backend role: I know Python and Go, 5 years in")
+    assert not any(label.startswith("asks for code") for label in letter)
+    raft = labels("Explain how the Raft consensus algorithm handles a network partition")
+    assert "code words 'algorithm'" in raft
+    one = labels("What's the capital of Australia?")
+    assert "several questions" not in one and "question marks" not in one
+    assert not any("'years'" in label or "'decided'" in label
+                   for label in labels("We decided years ago to move: summarise the plan"))

@@ -45,7 +45,7 @@ _ASCII_TOKEN = re.compile(r"[a-z]+|[0-9]+")
 _LEXICONS: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
     (name, label, frozenset(terms.split("|")))
     for name, label, terms in (
-        ("hard", "proof or advanced maths",
+        ("hard", "advanced maths",
          "prove|proof|proofs|show that|theorem|lemma|rigorous|rigorously|olympiad|imo|putnam|"
          "only if|iff|irrational|infinitely many|eigenvalue|eigenvalues|"
          "eigenvector|eigenvectors|hilbert|banach|manifold|manifolds|homology|homotopy|"
@@ -53,34 +53,34 @@ _LEXICONS: tuple[tuple[str, str, frozenset[str]], ...] = tuple(
          "schrödinger|quantum field|renormalization|thermodynamics|thermodynamic|"
          "spectroscopy|stereochemistry|enzyme kinetics|np hard|complexity class|asymptotic|"
          "asymptotically|derive"),
-        ("compare", "asks to compare options",
+        ("compare", "asks to compare",
          "compare|comparison|contrast|tradeoff|tradeoffs|trade offs|pros and|and cons|versus|"
          "vs|differences between|difference between"),
-        ("steps", "asks for step-by-step work",
+        ("steps", "asks for steps",
          "step by|by step|explain why|explain how|justify|walk me|reasoning|reason"),
-        ("code_words", "asks for code",
+        ("code_words", "code words",
          "python|javascript|typescript|function|algorithm|sql|regex|code|program|script|"
          "implement|java|rust|html|css|api|bug|compile|debug|class|def|return|import"),
-        ("math_words", "maths vocabulary",
+        ("math_words", "maths words",
          "solve|integral|derivative|equation|equations|polynomial|probability|matrix|"
          "calculate|compute|sum|product|prime|modulo|remainder|fraction|percent|ratio"),
-        ("word_problem", "a maths word problem",
+        ("word_problem", "quantity words",
          "how many|how much|in total|altogether|each|per|remaining|left|total"),
-        ("creative", "asks for creative writing",
+        ("creative", "creative words",
          "poem|story|song|haiku|limerick|joke|essay|lyrics|tweet|slogan|speech|blog|"
          "brainstorm|fictional|creative|novel|screenplay|rap"),
-        ("open_advice", "asks for advice or an opinion",
+        ("open_advice", "asks for advice",
          "should i|what do|do you|recommend|advice|best way|suggest|suggestions|ideas|"
          "opinion|tips"),
         ("routine", "routine request",
          "translate|summarize|summarise|rephrase|typo|capital of|define|synonym|spell|"
          "definition"),
-        ("constraints", "explicit constraints",
+        ("constraints", "constraints",
          "must|must not|should not|exactly|at least|at most|only use|without using|"
          "no more|format|words|sentences"),
-        ("roleplay", "role-play or persona",
+        ("roleplay", "role-play",
          "pretend|act as|you are|roleplay|role play|imagine you|persona"),
-        ("analysis", "asks for an evaluation",
+        ("analysis", "asks to evaluate",
          "analyze|analyse|analysis|evaluate|assess|critique|implications|impact|discuss"),
     )
 )
@@ -217,7 +217,7 @@ _LAYOUT_SPECS = (
     ("numeric", "wp_ops", "many quantity words"),
     ("numeric", "wp_steps", "several steps in the problem"),
     ("numeric", "wp_percent", "percentages"),
-    ("numeric", "wp_fraction", "fractions"),
+    ("numeric", "wp_fraction", "fractions or a slash"),
     ("numeric", "wp_money", "money amounts"),
     ("numeric", "wp_decimal", "decimal numbers"),
     ("numeric", "wp_big", "large numbers"),
@@ -225,10 +225,10 @@ _LAYOUT_SPECS = (
     ("free", "req_items", "a list of requirements"),
     ("free", "req_constraints", "several constraints"),
     ("free", "req_code_block", "a code block"),
-    ("free", "req_questions", "several questions"),
+    ("free", "req_questions", "question marks"),
     ("free", "req_length", "asks for length or detail"),
     ("free", "req_sentences", "a long multi-sentence request"),
-    ("free", "req_personal", "about the user's own situation"),
+    ("free", "req_personal", "in the first person"),
 )
 
 
@@ -434,7 +434,12 @@ _WEAK_WORDS = frozenset(
     "correct true false find give show tell know think look take come made said many much "
     "well best good new way thing things something someone people person time times help "
     "sure really right left first last next back even still just ever never always often "
-    "here there where part type kind sort lot lots bit".split())
+    "here there where part type kind sort lot lots bit "
+    # Everyday words with a weight of their own that still say nothing to a person as a
+    # reason ("mentions 'years'", "mentions 'decided'"): counted, never named.
+    "small large little huge tiny years year months month weeks week days hours today "
+    "tomorrow yesterday different similar decided decide decision going uses used wants "
+    "wanted works worked working looks looking maybe please thanks".split())
 
 
 def meaningful_gram(gram: str) -> bool:
@@ -447,6 +452,40 @@ def meaningful_gram(gram: str) -> bool:
 
 def dense_label(index: int, value: float) -> str:
     return DENSE[index][1]
+
+
+# Labels a signal names with what the prompt said: a word family by its word ("code words
+# 'python'", not "asks for code" for a cover letter that mentions Python), the count of
+# question marks, the unit found. Only the few signals shown are labelled so (from the
+# prompt's grams: no scan of their own), so the hot path never pays for it.
+_LEXICON_TERMS = {label: terms for _, label, terms in _LEXICONS}
+_QUESTION_MARKS = DENSE[next(i for i, (n, _) in enumerate(DENSE) if n == "req_questions")][1]
+_UNITS_LABEL = dict(_STRUCTURE)["units"]
+DETAILED = frozenset([*_LEXICON_TERMS, _QUESTION_MARKS, _UNITS_LABEL])  # with_detail names
+
+
+def base_label(label: str) -> str:
+    """The feature's own label without the prompt's detail ("code words 'python'" ->
+    "code words")."""
+    return label.split(" '", 1)[0]
+
+
+def with_detail(label: str, prep: Prepared) -> str:
+    """``label`` with what in this prompt made the feature fire, when that can be named."""
+    terms = _LEXICON_TERMS.get(label)
+    if terms is not None:
+        found = terms.intersection(prep.grams)
+        term = ("" if not found else next(iter(found)) if len(found) == 1
+                else min(found, key=lambda t: (len(t), t)))
+        # "asks to compare 'compare'" would say it twice.
+        return f"{label} '{term}'" if term and term not in label else label
+    if label == _QUESTION_MARKS:
+        n = prep.question.count("?")
+        return "asks a question" if n == 1 else f"{n} questions" if n else label
+    if label == _UNITS_LABEL:
+        unit = _UNITS.search(prep.low)
+        return f"numbers with units '{unit.group(1)}'" if unit else label
+    return label
 
 
 FORMS = ("choice", "fewshot", "numeric", "free")

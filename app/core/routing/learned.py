@@ -177,6 +177,9 @@ class Model:
         # The contributions explain the model's own score; the shift is reported apart.
         p = _sigmoid(logit)
         signals = _explain(p, logit, self.base_logit, parts, self.base_p)
+        for i, s in enumerate(signals):
+            if s.label in features.DETAILED:
+                signals[i] = Signal(features.with_detail(s.label, prep), s.weight)
         return apply_guards(prep, _sigmoid(logit + shift) if shift else p, signals)
 
 

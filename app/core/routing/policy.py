@@ -37,7 +37,7 @@ from app.core.ledger.pricing import price_for
 from app.core.routing import learned
 from app.core.routing.classify import classify
 from app.core.routing.demands import DEMAND_LABELS
-from app.core.routing.features import REQUEST_LABELS
+from app.core.routing.features import REQUEST_LABELS, base_label
 from app.core.routing.types import Classification, RouteDecision, Signal, TierEstimate
 
 if TYPE_CHECKING:  # only annotations use it: a decision need not import the ledger's records
@@ -397,7 +397,7 @@ def threshold_confidence(score: float, thresholds: Sequence[float]) -> float:
 
 
 def _is_request(label: str) -> bool:
-    return label in REQUEST_LABELS or label.startswith("mentions '")
+    return base_label(label) in REQUEST_LABELS or label.startswith("mentions '")
 
 
 def _signals(c: Classification, policy_rule: str, score: float) -> tuple[Signal, ...]:
