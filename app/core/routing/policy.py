@@ -145,12 +145,14 @@ def evidence_for(c: Classification, up: bool) -> str:
     e = e or table.get(c.task_type)
     if not e or e.get("n", 0) < 30:
         return ""
+    # premium_more: the share of those prompts premium did better on, minus the share cheap
+    # did better on (so "65 points", not "65% more often").
     more = round(100 * e["premium_more"])
     if up and more >= 5:
-        return f"like {e['name']}, where premium won {more}% more often"
+        return f"like {e['name']}, where premium won {more} points more often than cheap"
     if not up and more < 5:
-        return (f"like {e['name']}, where premium won only {more}% more often" if more > 0
-                else f"like {e['name']}, where premium won no more often than cheap")
+        return (f"like {e['name']}, where premium won only {more} points more often than cheap"
+                if more > 0 else f"like {e['name']}, where premium won no more often than cheap")
     return ""
 
 

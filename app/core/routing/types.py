@@ -110,7 +110,7 @@ class RouteDecision:
     demands: tuple[str, ...] = ()
     follow_up: str = ""  # first words of the earlier prompt this one continues
     memory_note: str = ""  # "you judged a similar prompt: premium was better"
-    evidence: str = ""  # "like professional-law questions, where premium won 21% more often"
+    evidence: str = ""  # "like professional-law questions, where premium won 21 points more often than cheap"
     # The tier the score and the task policy chose, before keywords, stickiness, budget, pin
     # or force had their say ("" in decisions made before it was recorded).
     score_tier: str = ""
