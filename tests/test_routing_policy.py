@@ -199,3 +199,13 @@ def test_everyday_prompts_route_as_a_person_would():
         hard = [e for e in items if e["short_hard"] == "1"]
         on_top = sum(tiers_got[e["prompt"]] == "premium" for e in hard) / len(hard)
         assert agree >= 0.85 and on_top >= 0.85, (half, agree, on_top)
+
+
+def test_a_numeric_problem_kept_cheap_does_not_say_proof_is_enough():
+    # Typed proof/advanced maths, but a numeric problem that asks for no proof is treated as
+    # a calculation: the reason must not read "short proof/advanced maths request: cheap".
+    d = route("Find all integer solutions to x^2 - 7y^2 = 1 and explain why the set is "
+              "infinite.", Settings())
+    assert (d.tier, d.rule) == ("cheap", "routine")
+    assert "proof/advanced maths request" not in d.reason
+    assert "numeric problem (no proof asked)" in d.reason

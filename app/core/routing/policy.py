@@ -189,11 +189,14 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
     # A numeric problem typed "proof/advanced maths" that neither asks for a proof nor uses
     # advanced vocabulary is a competition-style calculation (MATH, GSM8K): the learned
     # score, fitted on thousands of them, knows better than a blanket minimum.
+    label = c.task_label or c.task_type
     if c.form == "numeric" and task == "proof" and not {"proof", "advanced_math"} & set(c.demands):
         task = "calculation"
+        # Say what the policy treated it as: "short proof/advanced maths request: the cheap
+        # tier is enough" would contradict the proof minimum the panel shows.
+        label = "numeric problem (no proof asked)"
     floor = floors.get(task, 0)
     need = floor
-    label = c.task_label or c.task_type
     if c.domain:
         label = f"{label} ({c.domain})"
     rule, reason = "task_min", f"{label} needs at least the {names[need]} tier"
