@@ -28,6 +28,14 @@ def test_route_reads_stdin_and_rejects_empty():
     assert ok.exit_code == 0 and "tier      cheap" in ok.output
     empty = CliRunner().invoke(cli, ["route"], input="   \n")
     assert empty.exit_code == 2 and "empty" in empty.output
+    # A label the classifier is unsure of says what its "?" means (and only then).
+    seen_unsure = False
+    for prompt in ("hello there", "Explain how a hash map works", "Prove that 17 is prime."):
+        out = CliRunner().invoke(cli, ["route", prompt]).output
+        label = out.split("   task ", 1)[1].split("   confidence", 1)[0]
+        seen_unsure |= label.endswith("?")
+        assert label.endswith("?") == ("(? = the task classifier is unsure)" in out), out
+    assert seen_unsure
 
 
 def test_audit_json_one_row_per_prompt_in_order():
@@ -47,6 +55,8 @@ def test_audit_summary_table(tmp_path):
     assert result.exit_code == 0, result.output
     assert "3 prompts routed" in result.output
     assert "per tier" in result.output and "per task type" in result.output
+    # Task types in the words `route` shows, not the ids.
+    assert "proof/advanced maths" in result.output and "proof " not in result.output
     assert "always-premium" in result.output and "savings vs always-premium" in result.output
 
 

@@ -35,7 +35,7 @@ def audit(ctx: click.Context, file: Path, as_json: bool, summary: bool, html_fil
           strategy: str | None) -> None:
     """Route every prompt in FILE (JSONL with a 'prompt' field, or one prompt a line).
 
-    Nothing is sent: costs are projections from estimated tokens at current prices.
+    Nothing is sent: costs are projections from estimated tokens at the tiers' prices.
     """
     if summary and not as_json:
         raise click.UsageError("--summary goes with --json")
@@ -140,11 +140,17 @@ def _text(data: dict[str, Any]) -> None:
     click.echo("\nper tier")
     for t in data["per_tier"]:
         click.echo(f"  {t['tier']:<12} {t['prompts']:>7}  {t['share']:6.1%}")
+    from app.core.routing.types import TASK_LABELS
+
     click.echo("\nper task type")
+    width = max((len(TASK_LABELS.get(t["task_type"], t["task_type"])) for t in data["per_task"]),
+                default=16)
     for t in data["per_task"]:
-        click.echo(f"  {t['task_type']:<16} {t['prompts']:>7}  {t['share']:6.1%}")
+        label = TASK_LABELS.get(t["task_type"], t["task_type"])  # the words `route` uses
+        click.echo(f"  {label:<{width}} {t['prompts']:>7}  {t['share']:6.1%}")
     cheap, premium = data["cheapest_tier"], data["premium_tier"]
-    click.echo("\nprojected cost (estimated tokens, current prices)")
+    click.echo("\nprojected cost (estimated tokens, the tiers' prices from config or "
+               "genai-prices)")
     click.echo(f"  routed          {_projected(data['routed'])}")
     click.echo(f"  always-{premium:<8} {_projected(data['always'][premium])}")
     click.echo(f"  always-{cheap:<8} {_projected(data['always'][cheap])}")

@@ -55,8 +55,10 @@ def route(ctx: click.Context, prompt: str | None, as_json: bool, strategy: str |
     click.echo(f"tier      {d.tier}  ({d.model} via {d.provider})")
     own = (f" (classifier {d.model_score:.2f})"
            if d.model_score is not None and abs(d.model_score - d.score) >= 0.005 else "")
-    click.echo(f"score     {d.score:.2f}{own}   task {d.task_label or d.task_type}   "
-               f"confidence {d.confidence:.2f}")
+    task = d.task_label or d.task_type
+    unsure = "  (? = the task classifier is unsure)" if task.endswith("?") else ""
+    click.echo(f"score     {d.score:.2f}{own}   task {task}   "
+               f"confidence {d.confidence:.2f}{unsure}")
     if d.demands:
         from app.core.routing.demands import DEMAND_LABELS
 
