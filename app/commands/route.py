@@ -57,8 +57,11 @@ def route(ctx: click.Context, prompt: str | None, as_json: bool, strategy: str |
            if d.model_score is not None and abs(d.model_score - d.score) >= 0.005 else "")
     task = d.task_label or d.task_type
     unsure = "  (? = the task classifier is unsure)" if task.endswith("?") else ""
+    # The confidence is the classifier's own (its score against the threshold): next to a
+    # score the policy moved it would read as confidence in the policy's score.
+    conf = "classifier confidence" if own else "confidence"
     click.echo(f"score     {d.score:.2f}{own}   task {task}   "
-               f"confidence {d.confidence:.2f}{unsure}")
+               f"{conf} {d.confidence:.2f}{unsure}")
     if d.demands:
         from app.core.routing.demands import DEMAND_LABELS
 
