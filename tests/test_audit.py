@@ -36,6 +36,9 @@ def test_route_reads_stdin_and_rejects_empty():
         seen_unsure |= label.endswith("?")
         assert label.endswith("?") == ("(? = the task classifier is unsure)" in out), out
     assert seen_unsure
+    raised = CliRunner().invoke(cli, ["route", "Review this contract clause for compliance "
+                                      "issues"]).output
+    assert "(classifier 0." in raised and "classifier confidence" in raised
 
 
 def test_audit_json_one_row_per_prompt_in_order():
