@@ -13,7 +13,7 @@ import pytest
 from app.core.config.settings import Settings
 from app.core.evaluation import metrics
 from app.core.evaluation import sample as shipped_sample
-from app.core.routing import features, learned, tasktype
+from app.core.routing import features, labels, learned, tasktype
 from app.core.routing.classify import classify
 from app.core.routing.policy import route
 
@@ -123,7 +123,7 @@ def test_signals_are_words_and_real_contributions(prompt):
         m = re.fullmatch(r"mentions '(.+)'", s.label)
         if m:  # an n-gram signal names content words the prompt really contains
             assert set(m.group(1).split()) <= words, (s.label, prompt)
-            assert features.meaningful_gram(m.group(1)), s.label
+            assert labels.meaningful_gram(m.group(1)), s.label
         assert len(s.label) <= 30, s.label
         assert -1.0 < s.weight < 1.0
     assert len({s.label for s in c.signals}) == len(c.signals)
@@ -138,14 +138,14 @@ def test_signals_are_the_largest_real_terms():
     task = tasktype.guess(prep).probs
     active, form = features.active(text, task, prep)
     dw = m.dense_form_w[form]
-    terms = {features.dense_label(i, v): m.cal_a * dw[i] * v for i, v in active if dw[i]}
+    terms = {labels.dense_label(i, v): m.cal_a * dw[i] * v for i, v in active if dw[i]}
     val = features.ngram_value(len(prep.grams))
     hidden = 0.0  # words that count but are never named ("to", "how", tiny weights)
     for g in prep.grams:
         w = m._combined(form).get(g, 0.0)
         if w:
-            if features.meaningful_gram(g) and abs(w) > learned._NAMED_MIN:
-                terms[features.ngram_label(g)] = m.cal_a * w * val
+            if labels.meaningful_gram(g) and abs(w) > learned._NAMED_MIN:
+                terms[labels.ngram_label(g)] = m.cal_a * w * val
             else:
                 hidden += m.cal_a * w * val
     logit, _ = m.logit_parts(text, task, prep)
@@ -155,7 +155,7 @@ def test_signals_are_the_largest_real_terms():
     assert p == pytest.approx(1 / (1 + math.exp(-logit)))
     expected = sorted(terms, key=lambda k: -abs(terms[k]))[: len(signals)]
     # Shown with what in the prompt made each fire ("asks for steps 'step by'").
-    shown = {features.with_detail(k, prep): terms[k] for k in expected}
+    shown = {labels.with_detail(k, prep): terms[k] for k in expected}
     assert [s.label for s in signals] == list(shown)
     for s in signals:
         assert s.weight * shown[s.label] > 0  # same sign as the term it explains

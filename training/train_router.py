@@ -53,7 +53,7 @@ if str(ROOT) not in sys.path:
 from app.core.config.settings import Settings  # noqa: E402
 from app.core.evaluation import metrics, overlap  # noqa: E402
 from app.core.evaluation import sample as shipped_sample  # noqa: E402
-from app.core.routing import demands, features, learned, policy, tasktype  # noqa: E402
+from app.core.routing import demands, features, labels, learned, policy, tasktype  # noqa: E402
 from app.core.routing.types import TASK_LABELS, Classification  # noqa: E402
 from training import split, train_tasks  # noqa: E402
 
@@ -379,7 +379,7 @@ def serialise(vocab: list[str], w: np.ndarray, b: float, cal: tuple[float, float
         else:
             ngram_w[t] = val
     named = sorted(g for g in {*ngram_w, *(k for t in by_form.values() for k in t)}
-                   if features.meaningful_gram(g)
+                   if labels.meaningful_gram(g)
                    and max(abs(ngram_w.get(g, 0.0) + t.get(g, 0.0)) for t in by_form.values())
                    > learned._NAMED_MIN)
     return {

@@ -21,7 +21,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from app.core.routing import features, followup, lookup
+from app.core.routing import features, followup, labels, lookup
 from app.core.routing.shipped import Shipped
 from app.core.routing.types import Signal
 
@@ -70,13 +70,13 @@ class Model:
         by_form = payload.get("ngrams_by_form") or {}
         self.form_w: dict[str, dict[str, float]] = {f: by_form.get(f) or {} for f in features.FORMS}
         self._combined_w: dict[str, dict[str, float]] = {}
-        # Words and pairs worth naming in an explanation (features.meaningful_gram, with a
+        # Words and pairs worth naming in an explanation (labels.meaningful_gram, with a
         # weight that can show), listed by the trainer so start-up need not test 30k of them.
         named = payload.get("named")
         self.named: frozenset[str] = frozenset(named) if named is not None else frozenset(
             g for g in {*self.ngram_w, *(k for t in self.form_w.values() for k in t)}
-            if features.meaningful_gram(g))
-        # gram -> features.meaningful_gram(gram), remembered for the named grams a prompt has
+            if labels.meaningful_gram(g))
+        # gram -> labels.meaningful_gram(gram), remembered for the named grams a prompt has
         # (the trainer lists only meaningful ones, but a payload's list is not trusted).
         self._meaningful: dict[str, bool] = {}
         self.meta: dict[str, Any] = payload.get("meta") or {}
@@ -147,7 +147,7 @@ class Model:
     def _nameable(self, gram: str) -> bool:
         ok = self._meaningful.get(gram)
         if ok is None:
-            ok = self._meaningful[gram] = features.meaningful_gram(gram)
+            ok = self._meaningful[gram] = labels.meaningful_gram(gram)
         return ok
 
     def _combined(self, form: str) -> dict[str, float]:
@@ -178,8 +178,8 @@ class Model:
         p = _sigmoid(logit)
         signals = _explain(p, logit, self.base_logit, parts, self.base_p)
         for i, s in enumerate(signals):
-            if s.label in features.DETAILED:
-                signals[i] = Signal(features.with_detail(s.label, prep), s.weight)
+            if s.label in labels.DETAILED:
+                signals[i] = Signal(labels.with_detail(s.label, prep), s.weight)
         return apply_guards(prep, _sigmoid(logit + shift) if shift else p, signals)
 
 
@@ -212,7 +212,7 @@ def _explain(p: float, logit: float, base_logit: float,
     for i in top:
         c, key, is_gram = parts[i]
         if abs(c * slope) >= 0.005:
-            out.append(Signal(features.ngram_label(key) if is_gram else key, c * slope))
+            out.append(Signal(labels.ngram_label(key) if is_gram else key, c * slope))
     return out
 
 

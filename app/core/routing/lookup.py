@@ -21,7 +21,8 @@ from itertools import chain
 from operator import itemgetter, or_
 from typing import Any
 
-from app.core.routing.features import FORMS, Prepared, meaningful_gram
+from app.core.routing.features import FORMS, Prepared
+from app.core.routing.labels import meaningful_gram
 from app.core.routing.vocab import VOCAB
 
 # Record fields: (word families, task row packed as in tasktype._pack, the gram if the

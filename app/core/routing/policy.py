@@ -37,7 +37,8 @@ from app.core.ledger.pricing import price_for
 from app.core.routing import learned
 from app.core.routing.classify import classify
 from app.core.routing.demands import DEMAND_LABELS
-from app.core.routing.features import REQUEST_LABELS, base_label
+from app.core.routing.features import REQUEST_LABELS
+from app.core.routing.labels import base_label
 from app.core.routing.types import Classification, RouteDecision, Signal, TierEstimate
 
 if TYPE_CHECKING:  # only annotations use it: a decision need not import the ledger's records
