@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from app.core.calling.events import Continues, TurnFinished
 from app.core.config.settings import Settings
-from app.core.conversation.stored import COMPARE_REASON
+from app.core.conversation.stored import COMPARE_REASON, continuing
 from app.core.ledger.store import Store, spool_dir
 from app.core.ledger.writer import LedgerWriter, WriteOutcome
 from app.core.routing.policy import estimates
@@ -128,11 +128,8 @@ async def run_pairs(
     async def one(i: int, prompt: str) -> None:
         async with gate:
             a = await answer_on(engine, prompt, [], tiers[0])
-            continues = None
-            if a.answer.turn_id:
-                done = await asyncio.to_thread(store.last_attempt, a.answer.turn_id)
-                continues = Continues(a.answer.turn_id, max(done, len(a.answer.request_ids)),
-                                      tiers[0], f"{COMPARE_REASON} re-run on {tiers[1]}")
+            continues = await asyncio.to_thread(continuing, store, a.answer.turn_id, tiers[0],
+                                                f"{COMPARE_REASON} re-run on {tiers[1]}")
             b = await answer_on(engine, prompt, [], tiers[1], continues)
         pair_id = None
         problem = "; ".join(p for p in (pair_problem(a, tiers[0]), pair_problem(b, tiers[1]))

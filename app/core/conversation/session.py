@@ -31,7 +31,12 @@ from app.core.conversation import escalation, presence
 from app.core.conversation.escalation import EscalationRefused, Judged, Pending, Plan
 from app.core.conversation.ledger_view import LedgerView, ledger_view
 from app.core.conversation.services import EngineFactory, Services
-from app.core.conversation.stored import COMPARE_REASON, stored_system_prompt, stored_turns
+from app.core.conversation.stored import (
+    COMPARE_REASON,
+    continuing,
+    stored_system_prompt,
+    stored_turns,
+)
 from app.core.conversation.turn import Conversation, Turn
 from app.core.conversation.verdict_stats import VerdictStats, verdict_stats
 from app.core.evaluation.labels import verdict_memory
@@ -318,16 +323,13 @@ class ConsoleSession:
         history = self.conversation.history(before=index)
         cancel = self._cancel or self._new_cancel()
 
-        def prepare() -> tuple[BudgetState, Any, Memory, int]:
-            done = self.store().last_attempt(turn.replaces) if turn.replaces else 0
+        def prepare() -> tuple[BudgetState, Any, Memory, Continues | None]:
             return (self.budget_state(), self.services.engine(self.session_id), self.memory(),
-                    done)
+                    continuing(self.store(), turn.replaces, "", "replaced", escalates=False))
 
         async def start() -> AsyncIterator[Event]:
             # One trip to a worker thread, not three: each trip waits for the UI loop's turn.
-            budget, engine, memory, done = await asyncio.to_thread(prepare)
-            continues = (Continues(turn.replaces, done, "", "replaced", escalates=False)
-                         if done else None)
+            budget, engine, memory, continues = await asyncio.to_thread(prepare)
             return engine.run_turn(turn.prompt, history, state=self.state, budget=budget,
                                    cancel=cancel, system=self.system_prompt, tier=tier,
                                    use_cache=use_cache and not turn.fresh, memory=memory,
@@ -440,19 +442,14 @@ class ConsoleSession:
         rerun = Turn(plan.prompt)
         cancel = self._new_cancel()
 
-        def prepare() -> tuple[BudgetState, Any, int | None]:
-            given = plan.given
-            attempts = self.store().last_attempt(given.turn_id) if given.turn_id else None
-            return self.budget_state(), self.services.engine(self.session_id), attempts
+        def prepare() -> tuple[BudgetState, Any, Continues | None]:
+            return (self.budget_state(), self.services.engine(self.session_id),
+                    continuing(self.store(), plan.given.turn_id, plan.given.tier,
+                               f"{COMPARE_REASON} turn {plan.turn_index + 1} re-run on "
+                               f"{plan.tier}"))
 
         async def start() -> AsyncIterator[Event]:
-            budget, engine, attempts = await asyncio.to_thread(prepare)
-            given = plan.given
-            continues = None
-            if given.turn_id and attempts is not None:
-                continues = Continues(given.turn_id, attempts, given.tier,
-                                      f"{COMPARE_REASON} turn {plan.turn_index + 1} re-run "
-                                      f"on {plan.tier}")
+            budget, engine, continues = await asyncio.to_thread(prepare)
             return engine.run_turn(plan.prompt, list(plan.history), budget=budget,
                                    use_cache=False, tier=plan.tier, fallback=False,
                                    cancel=cancel, system=self.system_prompt,

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core.calling.events import Answer
+from app.core.calling.events import Answer, Continues
 from app.core.conversation.turn import Turn
 from app.core.ledger.records import Usage
 from app.core.ledger.store import Store
 
 # How the escalation_reason of a compare re-run's ledger rows begins (session.escalate).
 COMPARE_REASON = "compare:"
+
+
+def continuing(store: Store, turn_id: str, from_tier: str, reason: str, *,
+               escalates: bool = True) -> Continues | None:
+    """How a re-run joins an answered turn in the ledger, its attempts numbered after the
+    ones stored (a compare re-run, a regenerated or edited turn); None with no turn to join.
+    Reads the store: call it from a worker thread."""
+    if not turn_id:
+        return None
+    return Continues(turn_id, store.last_attempt(turn_id), from_tier, reason, escalates)
 
 
 def answer_from_request(row: dict[str, Any] | None, text: str) -> Answer:
