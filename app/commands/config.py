@@ -32,7 +32,7 @@ def config() -> None:
 def check(ctx: click.Context, file: str | None, probe: bool) -> None:
     """Validate FILE (default: the config in use) and explain every problem."""
     from app.core.config import paths
-    from app.core.config.errors import ConfigError, Problem, env_variable
+    from app.core.config.errors import ConfigError
     from app.core.config.keys import keymap_of
     from app.core.config.loader import load_settings
     from app.core.ledger.pricing import price_for
@@ -51,10 +51,8 @@ def check(ctx: click.Context, file: str | None, probe: bool) -> None:
     # Checked here as well as where they are used: the console would only toast them.
     _, problems = keymap_of(settings.keymap, settings.ui.newline_key)
     unknown_theme = _unknown_theme(settings.ui.theme)
-    if unknown_theme:
-        message, _, fix = unknown_theme.partition(". Fix: ")
-        problems.insert(0, Problem("ui.theme", message, fix.rstrip(".") or "see F1",
-                                   env_variable(("ui", "theme"))))
+    if unknown_theme is not None:
+        problems.insert(0, unknown_theme)
     if problems:
         click.echo(ConfigError(path, problems).render(), err=True)
         sys.exit(EXIT_CONFIG)
@@ -116,17 +114,19 @@ async def _probe(settings) -> bool:  # Settings
     return bool(reached) and not failed
 
 
-def _unknown_theme(theme: str) -> str:
-    """'' when ``theme`` is a theme file or a Textual built-in, else the problem and fix."""
+def _unknown_theme(theme: str):  # -> Problem | None
+    """None when ``theme`` is a theme file or a Textual built-in, else the problem and fix."""
     from textual.theme import BUILTIN_THEMES
 
     from app.core.config import paths
+    from app.core.config.errors import Problem, env_variable
 
     known = paths.theme_file_names() | set(BUILTIN_THEMES)
     if theme in known:
-        return ""
-    return (f"no theme named {theme!r}. Fix: use one of {', '.join(sorted(known))}, or add a "
-            f"theme file to {paths.config_dir() / 'themes'}.")
+        return None
+    return Problem("ui.theme", f"no theme named {theme!r}",
+                   f"use one of {', '.join(sorted(known))}, or add a theme file to "
+                   f"{paths.config_dir() / 'themes'}", env_variable(("ui", "theme")))
 
 
 @config.command()

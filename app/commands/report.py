@@ -184,6 +184,8 @@ def _report_csv(totals: Any, sat: dict[str, Any], by: str | None = None,
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=_CSV_COLUMNS, lineterminator="\n")
     w.writeheader()
+    verdicts = sum(s.verdicts for s in sat.values())
+    satisfied = sum(s.satisfied for s in sat.values())
     w.writerow({
         "group": "total", "key": "all", "calls": totals.calls,
         "ok": sum(b.ok for b in totals.by_tier.values()), "errors": totals.errors,
@@ -199,10 +201,8 @@ def _report_csv(totals: Any, sat: dict[str, Any], by: str | None = None,
         "fallback_rate": _num(totals.fallback_rate),
         "escalation_rate": _num(totals.escalation_rate),
         "cache_hit_rate": _num(totals.cache_hit_rate),
-        "verdicts": sum(s.verdicts for s in sat.values()),
-        "satisfied": sum(s.satisfied for s in sat.values()),
-        "satisfaction_rate": _num(_ratio(sum(s.satisfied for s in sat.values()),
-                                         sum(s.verdicts for s in sat.values()))),
+        "verdicts": verdicts, "satisfied": satisfied,
+        "satisfaction_rate": _num(satisfied / verdicts if verdicts else None),
     })
     tables = (((by, groups),) if by and groups is not None else
               (("tier", totals.by_tier), ("model", totals.by_model)))
@@ -228,10 +228,6 @@ def _report_csv(totals: Any, sat: dict[str, Any], by: str | None = None,
                            satisfaction_rate=_num(s.rate))
             w.writerow(row)
     return buf.getvalue()
-
-
-def _ratio(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
 
 
 def _num(x: float | None) -> Any:
