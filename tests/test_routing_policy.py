@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from pydantic import ValidationError
 
 from app.core.config.errors import ConfigError
 from app.core.config.loader import load_settings
-from app.core.config.settings import Settings, tier_level
+from app.core.config.settings import TASK_TYPES, Settings, tier_level
 from app.core.routing.policy import BOTTOM_BAND, TOP_BAND, decide, policy_score, route
 from app.core.routing.types import Classification
 
@@ -114,6 +115,33 @@ def test_short_routine_requests_stay_on_the_cheapest_tier():
     assert decide(c(0.6, "translate", ("constraints",)), s, "short").tier == "premium"
     s.router.routine_max_chars = 0
     assert decide(c(0.6, "translate"), s, "short").tier == "premium"
+
+
+def probs(**share: float) -> tuple[float, ...]:
+    return tuple(share.get(t, 0.0) for t in TASK_TYPES)
+
+
+def test_routine_transforms_stay_cheap_at_any_length():
+    s = Settings()
+    pasted = "extract the invoice numbers: " + "INV-2024-0042 due 2024-05-01, " * 20
+    likely = probs(extraction=0.35, summarize=0.2, factual=0.45)  # 0.55 routine, not argmax
+    d = decide(c(0.6, "factual", task_probs=likely), s, pasted)
+    assert d.tier == "cheap" and d.rule == "routine"
+    assert d.reason.startswith("routine factual request: the cheap tier is enough")
+    # Not more likely than not routine: the score decides.
+    unsure = probs(extraction=0.3, summarize=0.2, factual=0.5)
+    assert decide(c(0.6, "factual", task_probs=unsure), s, pasted).tier == "premium"
+    # A demand factor that lifts, a type with a higher minimum, or the rule off: not kept.
+    assert decide(c(0.6, "extraction", ("constraints",), task_probs=likely), s,
+                  pasted).tier == "premium"
+    assert decide(c(0.6, "expert", task_probs=likely), s, pasted).tier == "premium"
+    s.router.routine_tasks = []
+    assert decide(c(0.6, "factual", task_probs=likely), s, pasted).tier == "premium"
+
+
+def test_routine_tasks_must_be_task_types():
+    with pytest.raises(ValidationError, match="unknown task type.*chitchat"):
+        Settings(router={"routine_tasks": ["greeting", "chitchat"]})
 
 
 def test_quizzes_and_few_shot_prompts_are_left_to_the_score():

@@ -149,6 +149,10 @@ DEFAULT_TASK_MIN_TIER: dict[str, str] = {
     "creative": "cheapest",
     "code_debug": "top", "proof": "top", "logic": "top", "analysis": "top", "expert": "top",
 }
+# Routine transforms of a text the prompt brings, and small talk: cheap at any length.
+DEFAULT_ROUTINE_TASKS: tuple[str, ...] = (
+    "greeting", "extraction", "classification", "summarize", "translate", "rewrite",
+)
 # Demand factor -> tiers it lifts a prompt (0 = only shown, never lifts).
 DEFAULT_DEMAND_LIFT: dict[str, int] = {
     "proof": 1, "advanced_math": 1, "nontrivial_code": 1, "constraints": 1, "long_output": 1,
@@ -198,6 +202,9 @@ class RouterConfig(_Section):
     # with no demand factor, stays on the cheapest tier ("simple lookups and routine
     # transforms cheap"); 0 turns the rule off.
     routine_max_chars: int = Field(default=120, ge=0)
+    # Task types that stay on the cheapest tier at any length when the classifier finds the
+    # prompt more likely than not one of them (and no demand factor fires); [] turns it off.
+    routine_tasks: list[str] = Field(default_factory=lambda: list(DEFAULT_ROUTINE_TASKS))
     follow_ups: bool = True
     sticky_after_fallback: bool = True
     sticky_after_premium_verdict: bool = True
@@ -210,6 +217,15 @@ class RouterConfig(_Section):
             raise ValueError("every threshold must be between 0 and 1")
         if any(b < a for a, b in zip(v, v[1:], strict=False)):
             raise ValueError("thresholds must be in ascending order")
+        return v
+
+    @field_validator("routine_tasks")
+    @classmethod
+    def _routine_tasks_known(cls, v: list[str]) -> list[str]:
+        unknown = [t for t in v if t not in TASK_TYPES]
+        if unknown:
+            raise ValueError(f"unknown task type(s) {', '.join(unknown)} (task types: "
+                             f"{', '.join(TASK_TYPES)})")
         return v
 
     @field_validator("demand_lift")

@@ -3,7 +3,8 @@
 The policy is applied in a fixed order and the last rule that changed the tier is reported as
 the reason, in words. Precedence, strongest first: budget block, force, pin, budget
 downgrade, session stickiness, keywords, task policy (task-type minimum tier, demand
-lifts, short routine requests) or else the low-confidence band, thresholds.
+lifts, short routine requests, routine transforms at any length) or else the low-confidence
+band, thresholds.
 
 The task policy and the score tell one story: when the policy needs a higher tier than the
 score reached, the decision's score is raised just past that tier's threshold, and a short
@@ -29,6 +30,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from app.core.config.settings import Settings, tier_level
@@ -39,6 +41,7 @@ from app.core.routing.classify import classify
 from app.core.routing.demands import DEMAND_LABELS
 from app.core.routing.features import REQUEST_LABELS
 from app.core.routing.labels import base_label
+from app.core.routing.tasks import TASK_INDEX
 from app.core.routing.types import Classification, RouteDecision, Signal, TierEstimate
 
 if TYPE_CHECKING:  # only annotations use it: a decision need not import the ledger's records
@@ -210,12 +213,33 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
             need = lifted
             rule = "demand"
             reason = f"{words}: {_TIER_WORDS.get(step, f'{step} tiers up')} ({names[need]})"
-    elif (floor == 0 and (idx > 0 or near) and 0 < chars <= r.routine_max_chars
-          and not c.follow_up and c.memory_shift <= 0):
-        return 0, "routine", f"short {label} request: the {names[0]} tier is enough"
+    elif (floor == 0 and (idx > 0 or near) and 0 < chars and not c.follow_up
+          and c.memory_shift <= 0):
+        if chars <= r.routine_max_chars:
+            return 0, "routine", f"short {label} request: the {names[0]} tier is enough"
+        if routine_share(c.task_probs, r.routine_tasks) > ROUTINE_SHARE:
+            return 0, "routine", f"routine {label} request: the {names[0]} tier is enough"
     if need <= idx:
         return idx, "", ""
     return need, rule, reason
+
+
+# A request more likely than not of a routine task type ([router] routine_tasks: pulling
+# fields out of a text, labelling, summarising, translating, rewriting it, small talk) stays
+# on the cheapest tier at any length: pasting a long text makes the prompt long, not hard.
+ROUTINE_SHARE = 0.5
+
+
+@lru_cache(maxsize=16)
+def _routine_indices(types: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(TASK_INDEX[t] for t in types if t in TASK_INDEX)
+
+
+def routine_share(probs: Sequence[float], types: Sequence[str]) -> float:
+    """How likely the task classifier finds it that the prompt is of one of these types."""
+    if not probs:
+        return 0.0
+    return sum(probs[i] for i in _routine_indices(tuple(types)))
 
 
 def raise_to(score: float, bar: float, band: bool = False) -> float:

@@ -72,6 +72,7 @@ class Classification:
     memory_shift: float = 0.0  # how far they moved the score's logit
     form: str = "free"  # layout: choice / fewshot / numeric / free (features.form_of)
     task_example: str = ""  # the user's example prompt that decided the task type, if any
+    task_probs: tuple[float, ...] = ()  # the task classifier's probability of each type
 
 
 @dataclass(frozen=True, slots=True)
