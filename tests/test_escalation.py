@@ -84,21 +84,21 @@ async def test_resumed_session_escalates_an_old_turn_with_its_history(loopback, 
     loopback.reply = "cheap words"
     loopback.replies["mid-model"] = "mid words"
     settings = loopback_settings()
-    first = await answered(settings, "one", "two")
+    first = await answered(settings, "name a colour", "another one")
     sid = first.session_id
     await first.aclose()
 
     again = ConsoleSession(settings)
     again.open(sid)
     try:
-        assert [t.prompt for t in again.conversation.turns] == ["one", "two"]
+        assert [t.prompt for t in again.conversation.turns] == ["name a colour", "another one"]
         restored = again.conversation[1].answer
         assert restored.tier == "cheap" and restored.request_ids and restored.cost_usd > 0
         plan = again.plan_escalation(1)
-        assert plan.tier == "mid" and [m["content"] for m in plan.history] == ["one", "cheap words"]
+        assert plan.tier == "mid" and [m["content"] for m in plan.history] == ["name a colour", "cheap words"]
         await drain(again.escalate(1))
         body = loopback.bodies()[-1]
-        assert [m["content"] for m in body["messages"]] == ["one", "cheap words", "two"]
+        assert [m["content"] for m in body["messages"]] == ["name a colour", "cheap words", "another one"]
         again.judge("premium_better")
         assert again.conversation.history()[3]["content"] == "mid words"
         assert again.session_id is not None

@@ -304,8 +304,11 @@ def test_signals_say_what_in_the_prompt_fired():
 
     letter = labels("Write a cover letter for a backend role: I know Python and Go, 5 years in")
     assert not any(label.startswith("asks for code") for label in letter)
-    raft = labels("Explain how the Raft consensus algorithm handles a network partition")
-    assert "code words 'algorithm'" in raft
+    # (the classifier's own signals: the routine rule shows only those that point down)
+    from app.core.routing.classify import classify
+
+    raft = classify("Explain how the Raft consensus algorithm handles a network partition")
+    assert "code words 'algorithm'" in [s.label for s in raft.signals]
     one = labels("What's the capital of Australia?")
     assert "several questions" not in one and "question marks" not in one
     assert not any("'years'" in label or "'decided'" in label

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from app.core.config.settings import Settings
-from app.core.routing import features, followup, tasktype
+from app.core.routing import features, followup, tasks, tasktype
 from app.core.routing.memory import Memory
 from app.core.routing.policy import route
 from training import train_tasks
@@ -39,6 +39,23 @@ def test_task_classifier_accuracy_on_the_everyday_set():
 ])
 def test_task_types_are_what_a_person_would_say(prompt, task):
     assert tasktype.guess(features.prepare(prompt)).task == task
+
+
+def test_the_instruction_before_pasted_material_decides_the_task_type():
+    log = ("2024-05-01 12:00:01 ERROR worker.py:212 Task failed: ConnectionResetError\n"
+           "2024-05-01 12:00:02 WARN retrying in 5s (attempt 3/3)\n")
+    asks = {"Analyze this error log and suggest a fix": "code_debug",
+            "Pull out every timestamp and level from this log": "extraction",
+            "Summarise this log for the incident channel": "summarize"}
+    for instruction, task in asks.items():
+        prep = features.prepare(f"{instruction}:\n{log}")
+        assert tasks.lead_words(prep) == instruction.lower().split()
+        words = {t for t in tasks.task_tokens(prep) if t[0].isalnum()}
+        assert "connectionreseterror" not in words and "worker" not in words
+        assert tasktype.guess(prep).task == task, instruction
+    # Nothing pasted after the colon: the whole prompt is read.
+    short = features.prepare("Question: why is the sky blue?")
+    assert tasks.lead_words(short) == [] and "sky" in tasks.task_tokens(short)
 
 
 def test_user_examples_steer_the_task_type_without_retraining():
@@ -182,14 +199,14 @@ def test_eval_mine_shows_before_and_after_the_memory_leave_one_out():
 def test_a_task_type_the_classifier_is_unsure_of_says_so():
     from app.core.routing.classify import UNSURE_TASK, classify
 
-    vague = classify("Explain how a hash map works")
+    vague = classify("purple elephants on tuesday")
     assert vague.task_confidence < UNSURE_TASK and vague.task_label.endswith("?")
     sure = classify("Translate 'good morning' into Spanish")
     assert sure.task_confidence >= UNSURE_TASK and not sure.task_label.endswith("?")
-    d = route("Explain how a hash map works", Settings())
+    d = route("purple elephants on tuesday", Settings())
     assert d.task_label == vague.task_label and f"task: {vague.task_label}" in [
         s.label for s in d.signals]
     # A user's own example decides the type: no doubt left to show.
-    steered = classify("Explain how a hash map works",
-                       examples={"factual": ["Explain how a hash map works"]})
-    assert steered.task_type == "factual" and not steered.task_label.endswith("?")
+    steered = classify("purple elephants on tuesday",
+                       examples={"creative": ["purple elephants on tuesday"]})
+    assert steered.task_type == "creative" and not steered.task_label.endswith("?")

@@ -7,6 +7,8 @@ words miss (a code block, answer options, a formula, the first word, the length)
 
 from __future__ import annotations
 
+import re
+
 from app.core.routing.features import Marks, Prepared
 from app.core.routing.types import TASKS
 from app.core.routing.vocab import VOCAB, bits_of
@@ -122,16 +124,47 @@ def marker_tokens(prep: Prepared) -> list[str]:
     return out
 
 
+# The instruction in front of pasted material ("Analyze this error log and suggest a fix:"
+# over a log) says what the prompt asks for; the log, email or table after it only says what
+# it is about, and its words would outvote the instruction's. Such a prompt's type is read
+# from the instruction's words and the markers (which still see the pasted part).
+_LEAD_MAX_CHARS = 160
+_LEAD_MIN_REST = 40
+
+
+def lead_words(prep: Prepared) -> list[str]:
+    """The words before the first colon or line break of a prompt that pastes at least
+    _LEAD_MIN_REST characters after it, when there are two or more; [] for any other
+    prompt."""
+    q = prep.question
+    cut = q.find("\n", 0, _LEAD_MAX_CHARS)
+    colon = q.find(":", 0, _LEAD_MAX_CHARS)
+    if colon >= 0 and (cut < 0 or colon < cut):
+        cut = colon
+    if cut <= 0 or len(q) - cut < _LEAD_MIN_REST:
+        return []
+    words = _TOKEN.findall(prep.low[:cut])
+    # One word before a colon is a field name ("Question:", "Text:"), not an instruction.
+    return words if len(words) >= 2 else []
+
+
+_TOKEN = re.compile(r"[^\W\d_]+|\d+")
 HEAD_TOKENS = 64
 TAIL_TOKENS = 32
 
 
-def task_tokens(prep: Prepared) -> set[str]:
-    """Words and pairs of the prompt's first and last few dozen words, plus markers: what a
-    prompt asks for is said at its start or end, and a pasted log or document in between
-    would only add noise (and time)."""
+def task_tokens(prep: Prepared, lead: list[str] | None = None) -> set[str]:
+    """Words and pairs of the prompt's first and last few dozen words (of its instruction,
+    when it pastes material after one: ``lead``, lead_words(prep) unless given), plus
+    markers: what a prompt asks for is said at its start or end, and a pasted log or
+    document in between would only add noise (and time)."""
     toks = prep.tokens
-    if len(toks) <= HEAD_TOKENS + TAIL_TOKENS:
+    if lead is None:
+        lead = lead_words(prep)
+    if lead:
+        out = set(lead)
+        out.update(map(" ".join, zip(lead, lead[1:], strict=False)))
+    elif len(toks) <= HEAD_TOKENS + TAIL_TOKENS:
         out = set(prep.grams)
     else:
         out = set()

@@ -32,6 +32,7 @@ from app.core.routing.tasks import (
     TAIL_TOKENS,
     TASK_IDS,
     TASK_INDEX,
+    lead_words,
     marker_tokens,
     task_tokens,
 )
@@ -85,8 +86,9 @@ class TaskModel:
         indexed = lookup.INDEX.task is self and self._exact
         if indexed:
             lookup.records(prep)  # first: the grams' word families come with the records
-        if len(prep.tokens) > HEAD_TOKENS + TAIL_TOKENS:
-            groups: tuple[Collection[str], ...] = (task_tokens(prep),)
+        lead = lead_words(prep)
+        if lead or len(prep.tokens) > HEAD_TOKENS + TAIL_TOKENS:
+            groups: tuple[Collection[str], ...] = (task_tokens(prep, lead),)
         else:
             # A short prompt's tokens are its grams plus the markers: no set copy.
             groups = (prep.grams, marker_tokens(prep))
