@@ -20,7 +20,7 @@ def _prompts() -> list[str]:
     out = ["", " ", "hi", "Thanks!", "日本語のテキスト", "x = 2^3 ≤ 9", "a. one\nB) two",
            "```py\ndef f(): return 1\n```", "Traceback (most recent call last):", "£5 + €3",
            "word " * 400, "Prove that √2 is irrational, step by step. " * 30]
-    for name, col in (("everyday.tsv", 4), ("task_examples.tsv", 1)):
+    for name, col in (("everyday.tsv", 4), ("everyday_blind.tsv", 4), ("task_examples.tsv", 1)):
         for line in (ROOT / "training" / "data" / name).read_text(encoding="utf-8").splitlines():
             parts = line.split("\t")
             if not line.startswith("#") and len(parts) > col:

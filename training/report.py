@@ -102,15 +102,17 @@ def using_models(model_dir: Path):
 
 
 def task_accuracy() -> dict:
-    """Accuracy of the shipped task classifier on the everyday set (never trained on)."""
+    """Accuracy of the shipped task classifier on the everyday sets (never trained on)."""
     out = {}
-    for half in ("dev", "holdout"):
-        items = [e for e in train_tasks.everyday() if e["half"] == half]
-        pred = [tasktype.guess(features.prepare(e["prompt"])).task for e in items]
-        gold = [e["task"] for e in items]
-        out[f"everyday_{half}_accuracy"] = round(
-            sum(a == b for a, b in zip(gold, pred, strict=True)) / len(items), 3)
-        out[f"everyday_{half}_confusion"] = train_tasks.confusion(gold, pred)
+    for prefix, path in (("everyday", train_tasks.EVERYDAY),
+                         ("blind", train_tasks.EVERYDAY_BLIND)):
+        for half in ("dev", "holdout"):
+            items = [e for e in train_tasks.everyday(path) if e["half"] == half]
+            pred = [tasktype.guess(features.prepare(e["prompt"])).task for e in items]
+            gold = [e["task"] for e in items]
+            out[f"{prefix}_{half}_accuracy"] = round(
+                sum(a == b for a, b in zip(gold, pred, strict=True)) / len(items), 3)
+            out[f"{prefix}_{half}_confusion"] = train_tasks.confusion(gold, pred)
     return out
 
 
@@ -118,11 +120,11 @@ def _want_top(tier: str) -> bool:
     return tier in ("premium", "top")
 
 
-def everyday_results(settings: Settings) -> dict:
+def everyday_results(settings: Settings, path: Path = train_tasks.EVERYDAY) -> dict:
     top = len(settings.tiers) - 1
     res: dict = {}
     for half in ("dev", "holdout"):
-        items = [e for e in train_tasks.everyday() if e["half"] == half]
+        items = [e for e in train_tasks.everyday(path) if e["half"] == half]
         agree, hard, hard_ok, misses = 0, 0, 0, []
         for e in items:
             d = route(e["prompt"], settings)
@@ -161,6 +163,7 @@ def refresh(model_dir: Path) -> None:
     with using_models(model_dir):
         r["tasks"].update(task_accuracy())
         r["everyday"] = everyday_results(settings)
+        r["everyday_blind"] = everyday_results(settings, train_tasks.EVERYDAY_BLIND)
         r["seed_table"] = seed_table(settings)
     r["tried"] = list(TRIED)
     path.write_text(json.dumps(r, indent=1, sort_keys=True) + "\n")
@@ -226,13 +229,19 @@ def markdown(r: dict) -> str:
         lines.append(f"| {e['prompt']} | {e['want']} | {e['tier']}{'' if e['ok'] else ' (!)'} | "
                      f"{e['task']} | {e['score']:.2f} | {e['reason']} | "
                      f"{'; '.join(e['signals'])} |")
-    lines += ["", "## Everyday prompts (training/data/everyday.tsv)", ""]
-    for half, v in r["everyday"].items():
-        lines.append(f"- {half}: {v['agree']}/{v['n']} routed as a person would "
-                     f"({v['agree'] / v['n']:.0%}); short hard prompts on the top tier "
-                     f"{v['short_hard_on_top']}/{v['short_hard']}.")
-        for m in v["misses"]:
-            lines.append(f"  - want {m['want']}, got {m['got']} ({m['task']}): {m['prompt']}")
+    for key, name in (("everyday", "everyday.tsv"), ("everyday_blind", "everyday_blind.tsv")):
+        if key not in r:
+            continue
+        lines += ["", f"## Everyday prompts (training/data/{name})", ""]
+        if key == "everyday_blind":
+            lines += [f"Task type accuracy: dev {t.get('blind_dev_accuracy', 0):.3f}, holdout "
+                      f"{t.get('blind_holdout_accuracy', 0):.3f}.", ""]
+        for half, v in r[key].items():
+            lines.append(f"- {half}: {v['agree']}/{v['n']} routed as a person would "
+                         f"({v['agree'] / v['n']:.0%}); short hard prompts on the top tier "
+                         f"{v['short_hard_on_top']}/{v['short_hard']}.")
+            for m in v["misses"]:
+                lines.append(f"  - want {m['want']}, got {m['got']} ({m['task']}): {m['prompt']}")
     lines += ["", "## Tried and not shipped", "", *[f"- {x}" for x in r["tried"]], ""]
     return "\n".join(lines)
 

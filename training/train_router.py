@@ -526,6 +526,8 @@ def train(data: Path, out: Path, seed: int = 0, folds: int = FOLDS, cv: bool = T
         with reporting.using_models(out):
             report["tasks"].update(reporting.task_accuracy())
             report["everyday"] = reporting.everyday_results(settings)
+            report["everyday_blind"] = reporting.everyday_results(
+                settings, train_tasks.EVERYDAY_BLIND)
             report["seed_table"] = reporting.seed_table(settings)
         report["tried"] = list(reporting.TRIED)
         (out / "training_report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")

@@ -36,6 +36,7 @@ from training import split  # noqa: E402
 
 EXAMPLES = ROOT / "training" / "data" / "task_examples.tsv"
 EVERYDAY = ROOT / "training" / "data" / "everyday.tsv"
+EVERYDAY_BLIND = ROOT / "training" / "data" / "everyday_blind.tsv"
 MODEL_FILE = "tasks.json.gz"
 L2 = 3e-4
 ITERS = 150
@@ -73,9 +74,10 @@ def examples() -> list[tuple[str, str]]:
     return [(p, t) for t, p in read_tsv(EXAMPLES)]
 
 
-def everyday() -> list[dict]:
+def everyday(path: Path = EVERYDAY) -> list[dict]:
+    """A kept-apart everyday set (EVERYDAY, or EVERYDAY_BLIND): never trained on."""
     cols = ("half", "tier", "task", "short_hard", "prompt", "why")
-    return [dict(zip(cols, r, strict=True)) for r in read_tsv(EVERYDAY)]
+    return [dict(zip(cols, r, strict=True)) for r in read_tsv(path)]
 
 
 def weak_rows(rows: list[dict]) -> list[tuple[str, str]]:
