@@ -26,12 +26,15 @@ from app.core.routing.labels import meaningful_gram
 from app.core.routing.vocab import VOCAB
 
 # Record fields: (word families, task row packed as in tasktype._pack, the gram if the
-# router may name it in an explanation else "", then the router's weight in each layout).
+# router may name it in an explanation else "", the router's weight in each layout, then
+# the gram itself).
 FAMILIES, TASK_ROW, NAMED = 0, 1, 2
 WEIGHT = {form: 3 + i for i, form in enumerate(FORMS)}
+GRAM = 3 + len(FORMS)
 families_of = itemgetter(FAMILIES)
 task_row_of = itemgetter(TASK_ROW)
 named_of = itemgetter(NAMED)
+gram_of = itemgetter(GRAM)
 
 # The placeholder of a record not worked out yet: true, so it survives the filter that
 # drops unknown grams, and never equal to a record.
@@ -91,7 +94,7 @@ class GramIndex:
             if gram in router.named and meaningful_gram(gram):
                 named = gram
         row = self.task.packed_row(gram) if self.task is not None else 0
-        return (VOCAB.mask_of(gram), row, named, *weights)
+        return (VOCAB.mask_of(gram), row, named, *weights, gram)
 
 
 INDEX = GramIndex()

@@ -148,6 +148,14 @@ def lead_words(prep: Prepared) -> list[str]:
     return words if len(words) >= 2 else []
 
 
+def lead_grams(lead: list[str]) -> set[str]:
+    """The instruction's words and pairs: a subset of the prompt's grams (the instruction is
+    the start of its question, cut where no word is)."""
+    out = set(lead)
+    out.update(map(" ".join, zip(lead, lead[1:], strict=False)))
+    return out
+
+
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")
 HEAD_TOKENS = 64
 TAIL_TOKENS = 32
@@ -162,8 +170,7 @@ def task_tokens(prep: Prepared, lead: list[str] | None = None) -> set[str]:
     if lead is None:
         lead = lead_words(prep)
     if lead:
-        out = set(lead)
-        out.update(map(" ".join, zip(lead, lead[1:], strict=False)))
+        out = lead_grams(lead)
     elif len(toks) <= HEAD_TOKENS + TAIL_TOKENS:
         out = set(prep.grams)
     else:

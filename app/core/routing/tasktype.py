@@ -32,6 +32,7 @@ from app.core.routing.tasks import (
     TAIL_TOKENS,
     TASK_IDS,
     TASK_INDEX,
+    lead_grams,
     lead_words,
     marker_tokens,
     task_tokens,
@@ -87,6 +88,16 @@ class TaskModel:
         if indexed:
             lookup.records(prep)  # first: the grams' word families come with the records
         lead = lead_words(prep)
+        if lead and indexed:
+            # The instruction's grams are among the prompt's, whose records are found
+            # already: pick them out instead of looking them up again.
+            grams = lead_grams(lead)
+            marks = set(marker_tokens(prep))
+            recs = [r for r in lookup.records(prep) if lookup.gram_of(r) in grams]
+            recs += lookup.INDEX.lookup(marks)
+            vals = list(filter(None, map(lookup.task_row_of, recs)))
+            if self._exact:
+                return self._logits_from(vals, 1.0 / math.sqrt(len(grams) + len(marks)))
         if lead or len(prep.tokens) > HEAD_TOKENS + TAIL_TOKENS:
             groups: tuple[Collection[str], ...] = (task_tokens(prep, lead),)
         else:
