@@ -143,7 +143,7 @@ def lead_words(prep: Prepared) -> list[str]:
         cut = colon
     if cut <= 0 or len(q) - cut < _LEAD_MIN_REST:
         return []
-    words = _TOKEN.findall(prep.low[:cut])
+    words = _TOKEN.findall(prep.low, 0, cut)
     # One word before a colon is a field name ("Question:", "Text:"), not an instruction.
     return words if len(words) >= 2 else []
 

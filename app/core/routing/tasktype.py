@@ -20,7 +20,7 @@ import struct
 from array import array
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from operator import add, mul, sub, truediv
 from pathlib import Path
 
@@ -93,7 +93,8 @@ class TaskModel:
             # already: pick them out instead of looking them up again.
             grams = lead_grams(lead)
             marks = set(marker_tokens(prep))
-            recs = [r for r in lookup.records(prep) if lookup.gram_of(r) in grams]
+            recs = lookup.records(prep)
+            recs = list(compress(recs, map(grams.__contains__, map(lookup.gram_of, recs))))
             recs += lookup.INDEX.lookup(marks)
             vals = list(filter(None, map(lookup.task_row_of, recs)))
             if self._exact:
