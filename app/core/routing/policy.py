@@ -30,7 +30,6 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from app.core.config.settings import Settings, tier_level
@@ -163,19 +162,23 @@ def evidence_for(c: Classification, up: bool) -> str:
 _tables: dict[tuple, tuple] = {}
 
 
-def _policy_tables(r, names: list[str]) -> tuple[dict[str, int], dict[str, int]]:
-    """Task type -> minimum tier index and demand lifts of a RouterConfig for these tiers,
-    rebuilt only when task_min_tier, demand_lift or the tiers change (read every decision)."""
+def _policy_tables(r, names: list[str]) -> tuple[dict[str, int], dict[str, int], tuple[int, ...]]:
+    """Task type -> minimum tier index, demand lifts and the routine types' positions in the
+    task classifier's probabilities, of a RouterConfig for these tiers, rebuilt only when
+    task_min_tier, demand_lift, routine_tasks or the tiers change (read every decision)."""
     key = (id(r), tuple(names))
     hit = _tables.get(key)
-    if hit is not None and hit[0] is r and hit[1] == r.task_min_tier and hit[2] == r.demand_lift:
-        return hit[3], hit[4]
+    if (hit is not None and hit[0] is r and hit[1] == r.task_min_tier
+            and hit[2] == r.demand_lift and hit[3] == r.routine_tasks):
+        return hit[4], hit[5], hit[6]
     if len(_tables) > 64:
         _tables.clear()
     floors = {t: tier_level(level, names) or 0 for t, level in r.task_levels().items()}
     lifts = r.lifts()
-    _tables[key] = (r, dict(r.task_min_tier), dict(r.demand_lift), floors, lifts)
-    return floors, lifts
+    routine = tuple(TASK_INDEX[t] for t in r.routine_tasks if t in TASK_INDEX)
+    _tables[key] = (r, dict(r.task_min_tier), dict(r.demand_lift), list(r.routine_tasks),
+                    floors, lifts, routine)
+    return floors, lifts, routine
 
 
 def _task_policy(c: Classification, settings: Settings, names: list[str], idx: int,
@@ -188,7 +191,7 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
     if c.form in ("choice", "fewshot") or c.memory_shift < 0:
         return idx, "", ""
     r = settings.router
-    floors, lifts = _policy_tables(r, names)
+    floors, lifts, routine = _policy_tables(r, names)
     task = c.task_type
     # A numeric problem typed "proof/advanced maths" that neither asks for a proof nor uses
     # advanced vocabulary is a competition-style calculation (MATH, GSM8K): the learned
@@ -217,7 +220,7 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
           and c.memory_shift <= 0):
         if chars <= r.routine_max_chars:
             return 0, "routine", f"short {label} request: the {names[0]} tier is enough"
-        if routine_share(c.task_probs, r.routine_tasks) > ROUTINE_SHARE:
+        if c.task_probs and sum(c.task_probs[i] for i in routine) > ROUTINE_SHARE:
             return 0, "routine", f"routine {label} request: the {names[0]} tier is enough"
     if need <= idx:
         return idx, "", ""
@@ -228,18 +231,6 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
 # fields out of a text, labelling, summarising, translating, rewriting it, small talk) stays
 # on the cheapest tier at any length: pasting a long text makes the prompt long, not hard.
 ROUTINE_SHARE = 0.5
-
-
-@lru_cache(maxsize=16)
-def _routine_indices(types: tuple[str, ...]) -> tuple[int, ...]:
-    return tuple(TASK_INDEX[t] for t in types if t in TASK_INDEX)
-
-
-def routine_share(probs: Sequence[float], types: Sequence[str]) -> float:
-    """How likely the task classifier finds it that the prompt is of one of these types."""
-    if not probs:
-        return 0.0
-    return sum(probs[i] for i in _routine_indices(tuple(types)))
 
 
 def raise_to(score: float, bar: float, band: bool = False) -> float:
