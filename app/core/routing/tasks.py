@@ -161,14 +161,12 @@ HEAD_TOKENS = 64
 TAIL_TOKENS = 32
 
 
-def task_tokens(prep: Prepared, lead: list[str] | None = None) -> set[str]:
+def task_tokens(prep: Prepared) -> set[str]:
     """Words and pairs of the prompt's first and last few dozen words (of its instruction,
-    when it pastes material after one: ``lead``, lead_words(prep) unless given), plus
-    markers: what a prompt asks for is said at its start or end, and a pasted log or
-    document in between would only add noise (and time)."""
+    when it pastes material after one), plus markers: what a prompt asks for is said at its
+    start or end, and a pasted log or document in between would only add noise (and time)."""
     toks = prep.tokens
-    if lead is None:
-        lead = lead_words(prep)
+    lead = lead_words(prep)
     if lead:
         out = lead_grams(lead)
     elif len(toks) <= HEAD_TOKENS + TAIL_TOKENS:

@@ -88,19 +88,12 @@ class TaskModel:
         if indexed:
             lookup.records(prep)  # first: the grams' word families come with the records
         lead = lead_words(prep)
-        if lead and indexed:
-            # The instruction's grams are among the prompt's, whose records are found
-            # already: pick them out instead of looking them up again.
-            grams = lead_grams(lead)
-            marks = set(marker_tokens(prep))
-            recs = lookup.records(prep)
-            recs = list(compress(recs, map(grams.__contains__, map(lookup.gram_of, recs))))
-            recs += lookup.INDEX.lookup(marks)
-            vals = list(filter(None, map(lookup.task_row_of, recs)))
-            if self._exact:
-                return self._logits_from(vals, 1.0 / math.sqrt(len(grams) + len(marks)))
-        if lead or len(prep.tokens) > HEAD_TOKENS + TAIL_TOKENS:
-            groups: tuple[Collection[str], ...] = (task_tokens(prep, lead),)
+        if lead:
+            # The instruction's words and pairs, and the markers: disjoint sets, as
+            # task_tokens joins them.
+            groups: tuple[Collection[str], ...] = (lead_grams(lead), set(marker_tokens(prep)))
+        elif len(prep.tokens) > HEAD_TOKENS + TAIL_TOKENS:
+            groups = (task_tokens(prep),)
         else:
             # A short prompt's tokens are its grams plus the markers: no set copy.
             groups = (prep.grams, marker_tokens(prep))
@@ -108,7 +101,12 @@ class TaskModel:
         val = 1.0 / math.sqrt(n) if n else 0.0
         if indexed:
             recs = lookup.INDEX.lookup(groups[-1])
-            if len(groups) > 1:
+            if lead:
+                # The instruction's grams are among the prompt's, whose records are found
+                # already: picked out, not looked up again.
+                mine = lookup.records(prep)
+                recs += compress(mine, map(groups[0].__contains__, map(lookup.gram_of, mine)))
+            elif len(groups) > 1:
                 recs += lookup.records(prep)
             vals = list(filter(None, map(lookup.task_row_of, recs)))
             if self._exact:  # else a row met while finding the records did not pack
