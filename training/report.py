@@ -154,18 +154,23 @@ def seed_table(settings: Settings) -> list[dict]:
     return out
 
 
+def policy_parts(report: dict, model_dir: Path, settings: Settings) -> None:
+    """Fill in what depends on the policy code and the weights in model_dir, not on the
+    fit: task accuracy, both everyday sets, the seed table and what was tried."""
+    with using_models(model_dir):
+        report["tasks"].update(task_accuracy())
+        report["everyday"] = everyday_results(settings)
+        report["everyday_blind"] = everyday_results(settings, train_tasks.EVERYDAY_BLIND)
+        report["seed_table"] = seed_table(settings)
+    report["tried"] = list(TRIED)
+
+
 def refresh(model_dir: Path) -> None:
     """Recompute the parts of the report that depend on the policy code, not on the fitted
     weights (seed table, everyday set, task accuracy), for the weights in model_dir."""
     path = model_dir / "training_report.json"
     r = json.loads(path.read_text())
-    settings = Settings()
-    with using_models(model_dir):
-        r["tasks"].update(task_accuracy())
-        r["everyday"] = everyday_results(settings)
-        r["everyday_blind"] = everyday_results(settings, train_tasks.EVERYDAY_BLIND)
-        r["seed_table"] = seed_table(settings)
-    r["tried"] = list(TRIED)
+    policy_parts(r, model_dir, Settings())
     path.write_text(json.dumps(r, indent=1, sort_keys=True) + "\n")
     (model_dir / "training_report.md").write_text(markdown(r))
 

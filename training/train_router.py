@@ -523,13 +523,7 @@ def train(data: Path, out: Path, seed: int = 0, folds: int = FOLDS, cv: bool = T
         report["calibration_sample"] = {"file": CALIBRATION_FILE,
                                         "bytes": (out / CALIBRATION_FILE).stat().st_size,
                                         "rows": len(scores)}
-        with reporting.using_models(out):
-            report["tasks"].update(reporting.task_accuracy())
-            report["everyday"] = reporting.everyday_results(settings)
-            report["everyday_blind"] = reporting.everyday_results(
-                settings, train_tasks.EVERYDAY_BLIND)
-            report["seed_table"] = reporting.seed_table(settings)
-        report["tried"] = list(reporting.TRIED)
+        reporting.policy_parts(report, out, settings)
         (out / "training_report.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
         (out / "training_report.md").write_text(reporting.markdown(report))
     log(f"wrote {out / MODEL_FILE} ({report['model']['bytes']} bytes) in {time.time() - t0:.0f}s")
