@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.core.config.settings import Settings  # noqa: E402
-from app.core.routing import learned, tasktype  # noqa: E402
+from app.core.routing import compiled, learned, tasktype  # noqa: E402
 from app.core.routing import policy as router  # noqa: E402
 from app.core.routing.memory import Memory  # noqa: E402
 
@@ -90,6 +90,9 @@ def main() -> None:
                     for i, p in enumerate(rng.sample(prompts, 3000)))
 
     print(f"strategy={args.strategy}, {args.runs} runs, microseconds per route() call")
+    # Compiled at install when a C compiler is there (setup.py); ROUTEDECK_PURE_PYTHON=1
+    # measures the source the same way.
+    print(compiled.summary())
     print(f"{'bucket (chars)':<16}{'n':>5}  {'p50 med':>9}{'p50 best':>9}{'p99 med':>9}"
           f"{'p99 best':>9}")
     for lo, hi in BUCKETS:

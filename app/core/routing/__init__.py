@@ -6,3 +6,9 @@ pins, stickiness), with the reason in words. Pure and local: no network, no LLM 
 under a millisecond: a prompt's words are looked up once, in one merged index of every
 table (lookup.py, vocab.py). Imports only ``ledger`` (prices, budgets) and ``config``.
 """
+
+from app.core.routing import compiled as _compiled
+
+# Before any other module of the package is imported: a stale compiled build never shadows
+# its edited source (see compiled.py).
+_compiled.install()
