@@ -109,3 +109,16 @@ def test_shared_estimates_follow_a_price_or_tier_edit():
     assert after[1] == before[1]
     s.router.expected_output_tokens = 7
     assert {e.output_tokens for e in estimates(s, prompt)} == {7}
+
+
+def test_a_warmed_index_holds_every_record_and_the_same_ones():
+    """warm() (the console's warm-up thread) works out every record at once; they are the
+    records the lazy path works out, so no decision changes."""
+    lazy, warm = lookup.GramIndex(), lookup.GramIndex()
+    for index in (lazy, warm):
+        index.attach(task=tasktype.model(), router=learned.model())
+    assert warm.warm() > 10_000 and warm.warm() == 0
+    assert lookup._PENDING not in warm._current().values()
+    for prompt in PROMPTS[:300]:
+        grams = features.prepare(prompt).grams
+        assert warm.lookup(grams) == lazy.lookup(grams), prompt

@@ -246,10 +246,14 @@ class ConsoleSession:
     def warm_up(self) -> None:
         """Open the store and engine and load token/price tables now (call from a thread), so
         the first prompt does not pay for them on the UI's event loop."""
+        from app.core.routing.lookup import INDEX
         from app.core.routing.policy import route
 
         self.services.engine(self.session_id)
         route("warm up", self.settings)
+        # Every word's record now rather than on the prompt that first uses it (the first
+        # decisions of a session took 0.5-1.3 ms instead of about 0.1).
+        INDEX.warm()
 
     # --- user decisions ------------------------------------------------------------------
     def cycle_pin(self) -> str | None:
