@@ -39,6 +39,15 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
 
+def _print_version(ctx: click.Context, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from app.core.routing import compiled
+
+    click.echo(f"routedeck, version {__version__}\n{compiled.summary()}")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, invoke_without_command=True,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
@@ -48,7 +57,9 @@ class LazyGroup(click.Group):
 @click.option("--tier", "pin_tier", help="Pin every prompt of the console session to this tier.")
 @click.option("--play", "play_file", type=click.Path(exists=True, dir_okay=False),
               help="Demo: type the prompts of FILE (text or JSONL) into the console one by one.")
-@click.version_option(__version__, prog_name="routedeck")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=lambda ctx, _param, value: _print_version(ctx, value),
+              help="Show the version and whether the router runs compiled, then exit.")
 @click.pass_context
 def cli(ctx: click.Context, config_file: str | None, session_id: int | None,
         pin_tier: str | None, play_file: str | None) -> None:

@@ -62,7 +62,7 @@ def test_the_build_and_the_source_make_the_same_decisions():
     the compiled modules with their source; without a build, the source with itself. Either
     way under two hash seeds, so no decision depends on a set's order."""
     built, source = _decide(pure=False, seed="1"), _decide(pure=True, seed="2")
-    assert source[0].startswith("routing modules: 0 of") or "no compiled build" in source[0]
+    assert source[0].startswith("routing modules: run from source"), source[0]
     if compiled.built_hashes():
         assert built[0] == f"routing modules: {len(compiled.built_hashes())} of " \
             f"{len(compiled.built_hashes())} compiled", (
@@ -124,3 +124,20 @@ def test_modules_reported_compiled_are_the_builds():
     for name, why in compiled.status().items():
         path = sys.modules[f"{compiled.PACKAGE}.{name}"].__file__
         assert path.endswith(suffixes) == (why == "compiled"), (name, why, path)
+
+
+def test_version_says_how_the_router_runs():
+    from app import __version__
+
+    def version(pure: bool) -> list[str]:
+        env = {k: v for k, v in os.environ.items() if k != compiled.PURE_ENV}
+        if pure:
+            env[compiled.PURE_ENV] = "1"
+        return subprocess.run([sys.executable, "-c", "from app.cli import main; main()",
+                               "--version"], capture_output=True, text=True, cwd=ROOT, env=env,
+                              check=True, timeout=60).stdout.splitlines()
+
+    why = f"{compiled.PURE_ENV} is set" if compiled.built_hashes() else "no compiled build installed"
+    assert version(pure=True) == [f"routedeck, version {__version__}",
+                                  f"routing modules: run from source ({why})"]
+    assert version(pure=False) == [f"routedeck, version {__version__}", compiled.summary()]

@@ -106,6 +106,8 @@ def summary() -> str:
     if not st:
         return "routing modules: run from source (no compiled build installed)"
     n = sum(v == "compiled" for v in st.values())
-    other = sorted({v.removeprefix("source ") for v in st.values() if v != "compiled"})
-    tail = f"; the rest from source {', '.join(other)}" if other else ""
-    return f"routing modules: {n} of {len(st)} compiled{tail}"
+    other = ", ".join(sorted({v.removeprefix("source ") for v in st.values() if v != "compiled"}))
+    if not n:
+        return f"routing modules: run from source {other}"
+    return f"routing modules: {n} of {len(st)} compiled" + (
+        f"; the rest from source {other}" if other else "")
