@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -23,6 +24,13 @@ SOURCE_DIR = Path(__file__).resolve().parent / "app" / "core" / "routing"
 HOT = ("classify", "demands", "features", "followup", "labels", "learned", "lookup", "memory",
        "neighbours", "policy", "tasks", "tasktype", "vocab")
 BUILT_FILE = "compiled.json"  # read by app/core/routing/compiled.py
+
+
+SOURCE_HASHES: dict[str, str] = {}  # module -> hash of the source that was translated
+
+
+def _hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _extensions() -> list[Extension]:
@@ -36,8 +44,11 @@ def _extensions() -> list[Extension]:
     flags = ["-g0"] if os.name == "posix" else []
     mods = [Extension(f"{PACKAGE}.{name}", [f"app/core/routing/{name}.py"],
                       extra_compile_args=flags) for name in HOT]
-    # The generated C goes to build/, not beside the sources.
-    out = cythonize(mods, quiet=True, build_dir="build/cython", compiler_directives={
+    # The hashes of the sources as they are translated (an edit during the install must not
+    # be recorded as built). force: C files left in build/ by an earlier install are never
+    # reused, whatever the sources' timestamps say (cythonize alone goes by timestamps).
+    SOURCE_HASHES.update({name: _hash(SOURCE_DIR / f"{name}.py") for name in HOT})
+    out = cythonize(mods, quiet=True, build_dir="build/cython", force=True, compiler_directives={
         "language_level": 3, "annotation_typing": False, "binding": True})
     for ext in out:
         ext.optional = True  # (cythonize drops it): a failed compile leaves the source in use
@@ -53,6 +64,7 @@ class BuildExt(build_ext):
             self.parallel = os.cpu_count() or 1
 
     def run(self) -> None:
+        start = time.time()
         super().run()
         built = {}
         out_dir = None
@@ -60,9 +72,10 @@ class BuildExt(build_ext):
             name = ext.name.rpartition(".")[2]
             # (beside the source for an editable install, in the build tree for a wheel)
             out = Path(self.get_ext_fullpath(ext.name))
-            if out.exists():
+            # Built by this run (a failed compile can leave an older build in place).
+            if out.exists() and out.stat().st_mtime >= start - 2:
                 out_dir = out.parent
-                built[name] = hashlib.sha256((SOURCE_DIR / f"{name}.py").read_bytes()).hexdigest()
+                built[name] = SOURCE_HASHES[name]
         if out_dir is not None:
             (out_dir / BUILT_FILE).write_text(json.dumps(built, indent=1, sort_keys=True) + "\n")
 

@@ -109,6 +109,16 @@ def test_a_matching_build_is_left_to_python_and_pure_overrides_it(tmp_path):
     assert pure.find_spec("elsewhere.mod") is None
 
 
+def test_a_build_the_record_does_not_list_is_not_imported(tmp_path):
+    """An install whose compile of a module failed may leave an older build of it behind."""
+    pkg, _ = _package(tmp_path, "WHERE = 'source'\n")
+    finder = compiled.SourceWhenStale("guarded_pkg", pkg, {}, pure=False)
+    assert finder.find_spec("guarded_pkg.mod") is None  # no build at all: the normal import
+    (pkg / f"mod{importlib.machinery.EXTENSION_SUFFIXES[0]}").write_bytes(b"not a library")
+    assert finder.find_spec("guarded_pkg.mod").origin == str(pkg / "mod.py")
+    assert "not recorded" in finder.why["mod"]
+
+
 def test_a_missing_or_broken_build_record_means_no_build(tmp_path):
     assert compiled.built_hashes(tmp_path) == {}
     (tmp_path / compiled.BUILT_FILE).write_text("{not json")

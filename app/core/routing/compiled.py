@@ -64,7 +64,16 @@ class SourceWhenStale:
 
     def find_spec(self, fullname: str, path=None, target=None):
         head, _, name = fullname.rpartition(".")
-        if head != self.package or name not in self.built or self.verdict(name) == "compiled":
+        if head != self.package:
+            return None
+        if name not in self.built:
+            # A build the record does not list (left by an install whose compile of it
+            # failed) is not trusted either.
+            if not any((self.directory / f"{name}{suffix}").exists()
+                       for suffix in importlib.machinery.EXTENSION_SUFFIXES):
+                return None
+            self.why[name] = "source (a build not recorded as made from it)"
+        elif self.verdict(name) == "compiled":
             return None
         source = self.directory / f"{name}.py"
         return importlib.util.spec_from_file_location(fullname, source) if source.exists() else None
@@ -80,18 +89,18 @@ def install() -> None:
         return
     built = built_hashes()
     FINDER = SourceWhenStale(PACKAGE, DIRECTORY, built, bool(os.environ.get(PURE_ENV)))
-    if built:
-        sys.meta_path.insert(0, FINDER)
+    sys.meta_path.insert(0, FINDER)
 
 
 def status() -> dict[str, str]:
-    """module -> "compiled", or how it runs and why, for every module the build compiled."""
+    """module -> "compiled", or how it runs and why, for every module the build compiled
+    (and any module run from source because of a build the record does not list)."""
     if FINDER is None:
         return {}
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
     out = {}
-    for name in sorted(FINDER.built):
-        why = FINDER.verdict(name)
+    for name in sorted({*FINDER.built, *FINDER.why}):
+        why = FINDER.verdict(name) if name in FINDER.built else FINDER.why[name]
         mod = sys.modules.get(f"{PACKAGE}.{name}")
         if why == "compiled" and mod is not None and not str(
                 getattr(mod, "__file__", "")).endswith(suffixes):
