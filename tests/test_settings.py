@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.core.config.errors import ConfigError
 from app.core.config.loader import load_settings
+from app.core.routing import compiled
 
 GOOD = """
 [providers.openai]
@@ -211,6 +212,9 @@ def test_a_variable_that_sets_nothing_is_an_error(tmp_path, monkeypatch, name, h
 def test_variables_a_setting_names_are_not_stray(tmp_path, monkeypatch):
     monkeypatch.setenv("ROUTEDECK_OPENAI_KEY", "sk-test-not-a-setting")
     monkeypatch.setenv("ROUTEDECK_PG_PASSWORD", "pw")
+    # The compiled build's switches (README, Development) are not settings either.
+    monkeypatch.setenv(compiled.PURE_ENV, "1")
+    monkeypatch.setenv("ROUTEDECK_NO_COMPILE", "1")
     cfg = write(tmp_path, GOOD.replace('api_key_env = "OPENAI_API_KEY"',
                                        'api_key_env = "ROUTEDECK_OPENAI_KEY"'))
     assert load_settings(cfg).providers["openai"].api_key_env == "ROUTEDECK_OPENAI_KEY"

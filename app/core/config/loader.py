@@ -86,8 +86,10 @@ def load_settings(
     return settings
 
 
-# ROUTEDECK_* variables that are not settings (paths; the default PostgreSQL password).
-_NOT_SETTINGS = frozenset(("ROUTEDECK_CONFIG", "ROUTEDECK_HOME", "ROUTEDECK_PG_PASSWORD"))
+# ROUTEDECK_* variables that are not settings (paths; the default PostgreSQL password; the
+# switches of the router's compiled build, read by setup.py and app/core/routing/compiled.py).
+_NOT_SETTINGS = frozenset(("ROUTEDECK_CONFIG", "ROUTEDECK_HOME", "ROUTEDECK_PG_PASSWORD",
+                           "ROUTEDECK_PURE_PYTHON", "ROUTEDECK_NO_COMPILE"))
 
 
 def stray_variables(settings: Settings) -> list[Problem]:
