@@ -19,7 +19,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 
-from app.core.routing import demands, features, followup, tasktype
+from app.core.routing import demands, features, followup, lookup, tasktype
 from app.core.routing.types import TASK_LABELS, Classification, Signal
 
 MAX_SIGNALS = 5
@@ -78,6 +78,7 @@ def classify(
     model = _learned_scorer() if strategy == "learned" else None
     ex_index = tasktype.examples_for(examples)
     tasktype.model()
+    lookup.INDEX.ready()
     start = time.perf_counter()
     prep = features.prepare(prompt)
     anchor = followup.anchor(prompt, history, prep) if follow_ups and history else ""
