@@ -56,12 +56,12 @@ def route(ctx: click.Context, prompt: str | None, as_json: bool, strategy: str |
     own = (f" (classifier {d.model_score:.2f})"
            if d.model_score is not None and abs(d.model_score - d.score) >= 0.005 else "")
     task = d.task_label or d.task_type
-    unsure = "  (? = the task classifier is unsure)" if task.endswith("?") else ""
-    # The confidence is the classifier's own (its score against the threshold): next to a
-    # score the policy moved it would read as confidence in the policy's score.
+    unsure = "   (? = the task classifier is unsure)" if task.endswith("?") else ""
+    # The confidence is the classifier's own (its score against the threshold), shown beside
+    # the score it measures: next to the task it read as the task classifier's, and next to
+    # a score the policy moved it would read as confidence in the policy's score.
     conf = "classifier confidence" if own else "confidence"
-    click.echo(f"score     {d.score:.2f}{own}   task {task}   "
-               f"{conf} {d.confidence:.2f}{unsure}")
+    click.echo(f"score     {d.score:.2f}{own}   {conf} {d.confidence:.2f}   task {task}{unsure}")
     if d.demands:
         from app.core.routing.demands import DEMAND_LABELS
 

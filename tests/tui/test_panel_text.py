@@ -56,7 +56,7 @@ def test_a_short_panel_keeps_the_cost_of_each_tier():
     d = route("Review this contract clause for compliance issues", s)
     full = render_decision(d, names, width=40).plain.split("\n")
     assert any("out tok" in line for line in full) and len(full) > 13
-    assert any(line.startswith(" " * WIDTH + "confidence") for line in full)  # 40 is narrow
+    assert any(line.startswith(" " * WIDTH + "score confidence") for line in full)  # 40 is narrow
     short = render_decision(d, names, width=40, height=13).plain.split("\n")
     assert len(short) <= 13
     # The token detail, the smaller signals and the timing give way; every tier's cost stays.

@@ -85,7 +85,9 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
         _row("model", f"{d.model}  via {d.provider}"),
     ]
     task = d.task_label or d.task_type
-    confidence = f"confidence {d.confidence:.2f}"
+    # The score's confidence (against the threshold), not the task classifier's: said so, as
+    # it sits on the task's line.
+    confidence = f"score confidence {d.confidence:.2f}"
     split_confidence = None
     if 0 < width < WIDTH + len(task) + 3 + len(confidence):
         split_confidence = _row("", (confidence, LABEL))
