@@ -39,7 +39,7 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module), attr)
 
 
-def _print_version(ctx: click.Context, value: bool) -> None:
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
     from app.core.routing import compiled
@@ -58,7 +58,7 @@ def _print_version(ctx: click.Context, value: bool) -> None:
 @click.option("--play", "play_file", type=click.Path(exists=True, dir_okay=False),
               help="Demo: type the prompts of FILE (text or JSONL) into the console one by one.")
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
-              callback=lambda ctx, _param, value: _print_version(ctx, value),
+              callback=_print_version,
               help="Show the version and whether the router runs compiled, then exit.")
 @click.pass_context
 def cli(ctx: click.Context, config_file: str | None, session_id: int | None,
