@@ -38,6 +38,13 @@ _TOKEN = re.compile(r"[^\W\d_]+|\d+")
 # match about twice as fast as the Unicode classes, and most prompts are ASCII.
 _ASCII_TOKEN = re.compile(r"[a-z]+|[0-9]+")
 
+
+def word_tokens(low: str, end: int | None = None) -> list[str]:
+    """The word and digit-run tokens of lower-cased text (of its first ``end`` characters)."""
+    pattern = _ASCII_TOKEN if low.isascii() else _TOKEN
+    return pattern.findall(low) if end is None else pattern.findall(low, 0, end)
+
+
 # Keyword features are looked up in the prompt's set of words and word pairs instead of being
 # searched with case-insensitive regexes: the set is built once for the n-grams anyway, and a
 # dozen regex scans of a long prompt would cost more than the whole latency budget.
@@ -281,7 +288,7 @@ class Prepared:
         q, self.fewshot = focus(text)
         self.question = capped(q)
         self.low = self.question.lower()
-        toks = (_ASCII_TOKEN if self.low.isascii() else _TOKEN).findall(self.low)
+        toks = word_tokens(self.low)
         self.tokens = toks
         grams = set(toks)
         grams.update(map(" ".join, zip(toks, toks[1:], strict=False)))

@@ -7,9 +7,7 @@ words miss (a code block, answer options, a formula, the first word, the length)
 
 from __future__ import annotations
 
-import re
-
-from app.core.routing.features import Marks, Prepared
+from app.core.routing.features import Marks, Prepared, word_tokens
 from app.core.routing.types import TASKS
 from app.core.routing.vocab import VOCAB, bits_of
 
@@ -143,7 +141,7 @@ def lead_words(prep: Prepared) -> list[str]:
         cut = colon
     if cut <= 0 or len(q) - cut < _LEAD_MIN_REST:
         return []
-    words = _TOKEN.findall(prep.low, 0, cut)
+    words = word_tokens(prep.low, cut)
     # One word before a colon is a field name ("Question:", "Text:"), not an instruction.
     return words if len(words) >= 2 else []
 
@@ -156,7 +154,6 @@ def lead_grams(lead: list[str]) -> set[str]:
     return out
 
 
-_TOKEN = re.compile(r"[^\W\d_]+|\d+")
 HEAD_TOKENS = 64
 TAIL_TOKENS = 32
 
