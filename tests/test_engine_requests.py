@@ -106,7 +106,7 @@ async def test_cut_at_max_tokens_is_truncated_everywhere(loopback, loopback_conf
 
 async def test_a_stall_falls_back_at_once_instead_of_waiting_again(loopback, loopback_config):
     loopback.fail_always(Fault.stall(30), model="cheap-model")
-    engine = Engine(load_settings(loopback_config(first_token_timeout_s=0.3, max_retries=2)))
+    engine = Engine(load_settings(loopback_config(first_token_timeout_s=0.6, max_retries=2)))
     start = time.monotonic()
     events = await run(engine, tier=None)
     await engine.aclose()
