@@ -26,7 +26,7 @@ def _key(binding_id: str) -> str:
 
 APP_BINDINGS: list[Binding] = [
     # The footer lists keys in this order, so the ones that must fit in 80 columns come first.
-    Binding(_key("cancel"), "cancel_turn", "Cancel", id="cancel"),
+    Binding(_key("cancel"), "cancel_turn", "Stop", id="cancel"),
     Binding(_key("escalate"), "escalate", "Escalate", id="escalate", priority=True),
     Binding(_key("help"), "help", "Help", id="help"),
     Binding(_key("ledger_details"), "ledger_details", "Ledger", id="ledger_details"),

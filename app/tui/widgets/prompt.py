@@ -16,7 +16,8 @@ class PromptInput(TextArea):
     over TextArea's own Enter handling and can still be remapped through [keymap]."""
 
     BINDINGS = [
-        Binding(BINDINGS["send"][0], "send", "Send", id="send", priority=True),
+        # Not in the footer: the placeholder names the send key, and 80 columns need the room.
+        Binding(BINDINGS["send"][0], "send", "Send", id="send", priority=True, show=False),
         Binding(BINDINGS["newline"][0], "newline", "Newline", id="newline", priority=True,
                 show=False),
     ]
@@ -35,8 +36,9 @@ class PromptInput(TextArea):
         self.placeholder = "Ask anything — Enter sends, Ctrl+J adds a line"
 
     def action_send(self) -> None:
-        text = self.text
-        if text.strip():
+        # A paste usually ends with a line break; the blank line after it is not the prompt's.
+        text = self.text.rstrip()
+        if text:
             self.post_message(self.Submitted(self, text))
 
     def action_newline(self) -> None:
