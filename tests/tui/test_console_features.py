@@ -222,6 +222,19 @@ async def test_pasted_cr_line_ends_stay_line_breaks(loopback_settings):
         assert prompt_of(app).text == "first\nsecond\nthird"
 
 
+async def test_a_pasted_prompt_is_sent_without_its_trailing_blank_line(loopback,
+                                                                       loopback_settings):
+    app = make_app(loopback_settings())
+    async with app.run_test(size=SIZE) as pilot:
+        prompt_of(app).focus()
+        prompt_of(app).post_message(events.Paste("  def f():\r      return 1\r\r"))
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(loopback.bodies()) and not app.running)
+        sent = loopback.bodies()[-1]["messages"][-1]
+        assert sent == {"role": "user", "content": "  def f():\n      return 1"}
+
+
 async def test_a_new_turn_is_brought_into_view_after_scrolling_up(loopback, loopback_settings):
     loopback.reply = "\n\n".join(f"paragraph {i} " + "words " * 30 for i in range(12))
     app = make_app(loopback_settings())
