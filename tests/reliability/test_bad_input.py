@@ -274,7 +274,7 @@ async def test_emoji_and_rtl_in_the_console(loopback, loopback_settings):
         await send(pilot, EMOJI_RTL)
         await wait_for(pilot, lambda: len(app.session.conversation) == 1 and not app.running)
         [user] = app.query(UserMessage)
-        assert EMOJI_RTL in str(user.render())
+        assert EMOJI_RTL in user.shown
         [answer] = app.query(AnswerView)
         assert answer.text == loopback.reply
         assert history(app) == [{"role": "user", "content": EMOJI_RTL},
@@ -291,7 +291,7 @@ async def test_escape_sequences_are_inert_in_the_console(loopback, loopback_sett
         await wait_for(pilot, lambda: len(app.session.conversation) == 1 and not app.running)
         await pilot.pause(0.2)  # the Markdown body's final update
         [user] = app.query(UserMessage)
-        shown = str(user.render())
+        shown = user.shown
         assert "\u241b]52;c;" in shown and "\u241b[2J" in shown  # visible, not obeyed
         out = without_sgr(terminal_bytes(app))
         for raw in DANGEROUS:

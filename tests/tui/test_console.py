@@ -10,7 +10,7 @@ from textual.widgets import Markdown
 from app.core.config.loader import load_settings
 from app.tui import themes
 from app.tui.screens.sessions import SessionChoice
-from app.tui.widgets.chat import AnswerView, ChatView, Notice
+from app.tui.widgets.chat import AnswerView, ChatView, Notice, UserMessage
 from app.tui.widgets.decision import DecisionPanel
 from app.tui.widgets.ledger import LedgerPanel
 from app.tui.widgets.prompt import PromptInput
@@ -227,7 +227,7 @@ async def test_playback_types_each_prompt_and_waits_for_answers(loopback, loopba
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: any("Demo finished: 2" in n.message
                                           for n in app._notifications))
-        users = [plain(u) for u in app.query("UserMessage")]
+        users = [u.shown for u in app.query(UserMessage)]
         assert users == ["you  hi", "you  what is 2+2?"]
         assert all(a.finished is not None and a.status == "ok" for a in answers(app))
 
@@ -425,3 +425,18 @@ async def test_markdown_final_update_keeps_code_fences(loopback, loopback_settin
         fences = [b for b in answer.body.query("MarkdownFence")]
         assert len(fences) == 1
         assert isinstance(answer.body, Markdown)
+
+
+async def test_a_prompt_keeps_its_lines_under_the_first_when_broken_or_wrapped():
+    app = make_app(load_settings(None))
+    async with app.run_test(size=(80, 24)) as pilot:
+        msg = app.query_one(ChatView).add_user(
+            "Summarize this:\nline two of the text, " + "long " * 20 + "end")
+        await pilot.pause()
+        region = msg.region
+        strips = app.screen._compositor.render_strips()[region.y:region.bottom]
+        lines = [s.text[region.x:region.right].rstrip() for s in strips]
+    assert msg.shown.startswith("you  Summarize this:\nline two")
+    assert lines[0] == "you  Summarize this:"
+    # The prompt's own line break and the pane's wrapping both stay under its first line.
+    assert len(lines) >= 3 and all(ln.startswith("     ") and ln[5] != " " for ln in lines[1:])

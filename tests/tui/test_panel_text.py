@@ -168,10 +168,3 @@ def test_the_cost_chart_axis_stays_straight_for_tiny_amounts():
         rows = cost_chart(series).plain.split("\n")[:-1]  # the legend has no axis
         axis = {row.index("│") if "│" in row else row.index("└") for row in rows}
         assert len(axis) == 1, rows
-
-
-def test_a_multi_line_prompt_keeps_its_lines_under_the_first():
-    from app.tui.widgets.chat import UserMessage
-
-    shown = str(UserMessage("Summarize this:\nline two of the text").render())
-    assert shown == "you  Summarize this:\n     line two of the text"

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 
 from rich.markdown import Markdown as RichMarkdown
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Markdown, Static
@@ -42,11 +42,22 @@ _RESET = object()  # queue marker: a retry/fallback/escalation starts the answer
 _END = object()  # queue marker: the turn finished
 
 
-class UserMessage(Static):
+class UserMessage(Horizontal):
+    """A prompt under "you": a label column beside the text, so both the prompt's own line
+    breaks and the lines the pane wraps stay under its first line, not under the label."""
+
     def __init__(self, text: str) -> None:
-        # A prompt's own line breaks keep its lines under its first one, not under "you".
-        super().__init__(Content.assemble(("you  ", "bold $primary"),
-                                          text.replace("\n", "\n" + " " * 5)))
+        super().__init__()
+        self.body = Static(Content(text), classes="user-text")
+
+    def compose(self):
+        yield Static(Content.styled("you", "bold $primary"), classes="user-label")
+        yield self.body
+
+    @property
+    def shown(self) -> str:
+        """The prompt as the pane shows it, label included."""
+        return f"you  {self.body.render()}"
 
 
 class Notice(Static):
