@@ -201,12 +201,15 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
 
     def apply_layout(self, size: Size | None = None) -> None:
         """Side panels at full width from 120 columns, narrower from 90; below that (or under
-        20 rows, or hidden with F3) a one-line decision strip takes their place."""
+        20 rows, or hidden with F3) a one-line decision strip takes their place. Shown with F3
+        where they do not fit beside the chat, the panels take the whole pane side by side
+        (F3 again brings the chat back): squeezed beside it, the decision lost its lines."""
         width, height = size or self.size
         fits = width >= NARROW_COLUMNS and height >= MIN_ROWS
         shown = fits if self.panels is None else self.panels
         self.set_class(not shown, "-no-side")
-        self.set_class(shown and width < WIDE_COLUMNS, "-narrow-side")
+        self.set_class(shown and not fits, "-panels-only")
+        self.set_class(shown and fits and width < WIDE_COLUMNS, "-narrow-side")
         # A compact footer fits the keys that matter into 80 columns.
         self.query_one(Footer).compact = width < WIDE_COLUMNS
 

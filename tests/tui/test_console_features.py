@@ -261,6 +261,14 @@ async def test_small_terminals_get_the_strip_and_f3_toggles_the_panels(loopback,
         assert strip.display and plain(strip).startswith("cheap · greeting/chit-chat")
         await pilot.press("f3")
         assert not app.has_class("-no-side")  # the user asked for them
+        # Too narrow to sit beside the chat: the panels take the pane, the decision whole.
+        await pilot.pause()
+        assert app.has_class("-panels-only") and not app.query_one(ChatView).display
+        panel = app.query_one(DecisionPanel)
+        assert panel.region.width >= 38 and "greeting/chit-chat: score" in plain(panel)
+        await pilot.press("f3")
+        await pilot.pause()
+        assert not app.has_class("-panels-only") and app.query_one(ChatView).display
     app = make_app(loopback_settings())
     async with app.run_test(size=(140, 40)) as pilot:
         assert not app.has_class("-no-side") and not app.has_class("-narrow-side")
