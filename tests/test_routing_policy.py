@@ -35,8 +35,9 @@ def tiers(n: int) -> Settings:
 
 def c(score: float, task: str = "factual", demands: tuple[str, ...] = (), form: str = "free",
       **kw) -> Classification:
-    return Classification(task, score, 0.5, (), 1.0, "learned", task_label=task,
-                          demands=demands, form=form, **kw)
+    kw.setdefault("task_label", task)
+    return Classification(task, score, 0.5, (), 1.0, "learned", demands=demands, form=form,
+                          **kw)
 
 
 @pytest.mark.parametrize(("prompt", "task"), SEED_TOP)
@@ -115,6 +116,17 @@ def test_short_routine_requests_stay_on_the_cheapest_tier():
     assert decide(c(0.6, "translate", ("constraints",)), s, "short").tier == "premium"
     s.router.routine_max_chars = 0
     assert decide(c(0.6, "translate"), s, "short").tier == "premium"
+
+
+def test_a_short_request_whose_type_is_a_guess_is_left_to_the_score():
+    s = Settings()
+    guess = c(0.19, "calculation", task_label="calculation?")
+    prompt = "show 2PC blocks if the coordinator crashes"
+    d = decide(guess, s, prompt)
+    assert d.tier == "premium" and d.rule == "low_confidence"  # within the margin: one tier up
+    assert decide(c(0.19, "calculation"), s, prompt).rule == "routine"  # a known type
+    low = decide(c(0.1, "calculation", task_label="calculation?"), s, prompt)
+    assert low.tier == "cheap" and low.rule == "threshold"
 
 
 def probs(**share: float) -> tuple[float, ...]:

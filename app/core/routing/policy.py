@@ -218,7 +218,10 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
             reason = f"{words}: {_TIER_WORDS.get(step, f'{step} tiers up')} ({names[need]})"
     elif (floor == 0 and (idx > 0 or near) and 0 < chars and not c.follow_up
           and c.memory_shift <= 0):
-        if chars <= r.routine_max_chars:
+        # Only a short request of a known type is routine: when the type is a guess (the
+        # panel's "calculation?"), a short prompt may be a hard one of another type ("show 2PC
+        # blocks if the coordinator crashes"), and the score decides.
+        if chars <= r.routine_max_chars and not c.task_label.endswith("?"):
             return 0, "routine", f"short {label} request: the {names[0]} tier is enough"
         if c.task_probs and sum(c.task_probs[i] for i in routine) > ROUTINE_SHARE:
             return 0, "routine", f"routine {label} request: the {names[0]} tier is enough"
