@@ -125,6 +125,10 @@ def test_thresholds_must_match_tier_count(tmp_path):
     (p,) = problems_of(write(tmp_path, GOOD.replace("[0.3, 0.6]", "[0.5]")))
     assert p.key == "router.thresholds"
     assert "3 tiers need 2" in p.message
+    # It says what to write: the given threshold kept on top, a lower one under it.
+    assert "thresholds = [0.25, 0.5]" in p.message and "under 0.25 goes to 'local'" in p.message
+    (p,) = problems_of(write(tmp_path, GOOD.replace("[0.3, 0.6]", "[0.1, 0.3, 0.6]")))
+    assert "thresholds = [0.3, 0.6]" in p.message
 
 
 def test_thresholds_must_ascend(tmp_path):

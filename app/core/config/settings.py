@@ -192,7 +192,7 @@ class RouterConfig(_Section):
     # Your own example prompts per task type; they steer the task classifier at once.
     task_examples: dict[str, list[str]] = Field(default_factory=dict)
     escalate_keywords: list[str] = Field(
-        default_factory=lambda: ["step by step", "prove", "rigorous", "think carefully"]
+        default_factory=lambda: ["rigorous", "think carefully"]
     )
     deescalate_keywords: list[str] = Field(default_factory=list)
     low_confidence_margin: float = Field(default=0.015, ge=0, le=0.5)
@@ -464,6 +464,15 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, FileSource(settings_cls))
 
 
+def _thresholds_for(given: list[float], n: int) -> list[float]:
+    """``n`` ascending thresholds from the ones given: the top ones kept, any missing lower
+    boundaries spread evenly under the lowest (0.2 when none is given)."""
+    given = sorted(given)[-n:] if n else []
+    missing = n - len(given)
+    base = given[0] if given else 0.2
+    return [round(base * (i + 1) / (missing + 1), 3) for i in range(missing)] + given
+
+
 def cross_problems(
     providers: list[str],
     tiers: list[tuple[str, str]],
@@ -496,9 +505,12 @@ def cross_problems(
                 f"which has no [providers.{provider}] section (defined: {known})"
             )
     if thresholds is not None and len(tiers) >= 2 and len(thresholds) != len(tiers) - 1:
+        want = _thresholds_for(list(thresholds), len(tiers) - 1)
         problems.append(
             f"router.thresholds: {len(tiers)} tiers need {len(tiers) - 1} "
-            f"threshold(s), got {len(thresholds)}"
+            f"threshold(s), got {len(thresholds)} (e.g. thresholds = "
+            f"[{', '.join(f'{t:g}' for t in want)}]: a score under {want[0]:g} goes to "
+            f"'{names[0]}'; `routedeck calibrate` fits them to your verdicts)"
         )
     known_tasks = ", ".join(TASK_TYPES)
     for task, tier in (task_min_tier or {}).items():
