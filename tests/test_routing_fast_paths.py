@@ -35,10 +35,15 @@ def test_word_families_match_their_term_lists():
     lists = [(bit, terms) for bit, (_, _, terms) in zip(features._LEXICON_BITS,
                                                           features._LEXICONS, strict=True)]
     lists += [(bit, terms) for bit, (_, terms) in zip(tasks._CUE_BITS, tasks.CUES, strict=True)]
+
+    def meets(grams, term: str) -> bool:  # a longer phrase: every one of its pairs
+        w = term.split()
+        return all(" ".join(w[i:i + 2]) in grams for i in range(max(1, len(w) - 1)))
+
     for prompt in PROMPTS:
         prep = features.prepare(prompt)
         for bit, terms in lists:
-            assert bool(prep.families & bit) == (not prep.grams.isdisjoint(terms)), prompt
+            assert bool(prep.families & bit) == any(meets(prep.grams, t) for t in terms), prompt
 
 
 def test_split_marks_find_what_a_plain_scan_finds():
@@ -122,3 +127,19 @@ def test_a_warmed_index_holds_every_record_and_the_same_ones():
     for prompt in PROMPTS[:300]:
         grams = features.prepare(prompt).grams
         assert warm.lookup(grams) == lazy.lookup(grams), prompt
+
+
+def test_word_families_find_phrases_longer_than_a_pair():
+    # A prompt's grams are words and pairs, so "step by step" once never matched at all.
+    from app.core.routing import demands
+    from app.core.routing.features import prepare
+    from app.core.routing.vocab import Vocabulary
+
+    v = Vocabulary()
+    bit = v.family(["step by step", "walk me"])
+    grams = prepare("explain step by step how to boil an egg").grams
+    assert v.mask(grams) & bit and v.mask(prepare("walk me through it").grams) & bit
+    assert not v.mask(prepare("one step by one").grams) & bit  # the first pair alone
+    assert not v.mask(prepare("by step step").grams) & bit
+    assert "multi_step" in demands.detect(prepare("explain step by step"), "factual")
+    assert demands.expert_domain(prepare("is this allowed by the terms of service?")) == "legal"

@@ -118,6 +118,15 @@ def test_short_routine_requests_stay_on_the_cheapest_tier():
     assert decide(c(0.6, "translate"), s, "short").tier == "premium"
 
 
+def test_asking_for_steps_is_not_by_itself_a_reason_for_the_top_tier():
+    # "step by step" was a default escalate keyword: a how-to for boiling an egg went premium.
+    d = route("explain step by step how to boil an egg", Settings())
+    assert d.tier == "cheap" and d.rule != "keyword"
+    assert "multi_step" in d.demands  # still named, lifting nothing by default
+    assert route("Prove that there are infinitely many primes, step by step",
+                 Settings()).tier == "premium"
+
+
 def test_a_short_request_whose_type_is_a_guess_is_left_to_the_score():
     s = Settings()
     guess = c(0.19, "calculation", task_label="calculation?")

@@ -120,7 +120,7 @@ def records(prep: Prepared) -> list[tuple]:
     prompt's word families come with them, so Prepared.families needs no pass of its own."""
     if prep.records_version != INDEX.version:
         recs = INDEX.lookup(prep.grams)
-        prep.set_records(recs, INDEX.version,
-                         reduce(or_, filter(None, map(families_of, recs)), 0), VOCAB.size)
+        mask = reduce(or_, filter(None, map(families_of, recs)), 0)
+        prep.set_records(recs, INDEX.version, VOCAB.complete(mask, prep.grams), VOCAB.size)
     return prep.records
 
