@@ -38,7 +38,7 @@ def test_route_reads_stdin_and_rejects_empty():
     assert seen_unsure
     raised = CliRunner().invoke(cli, ["route", "Review this contract clause for compliance "
                                       "issues"]).output
-    assert "(classifier 0." in raised and "classifier confidence" in raised
+    assert "(classifier 0." in raised and ", its score confidence 0." in raised
 
 
 def test_audit_json_one_row_per_prompt_in_order():

@@ -273,3 +273,16 @@ def test_a_numeric_problem_kept_cheap_does_not_say_proof_is_enough():
     assert (d.tier, d.rule) == ("cheap", "routine")
     assert "proof/advanced maths request" not in d.reason
     assert "numeric problem (no proof asked)" in d.reason
+
+
+def test_a_score_is_never_shown_on_the_wrong_side_of_its_threshold():
+    from app.core.routing.types import digits_apart
+
+    assert digits_apart(0.15, 0.1486) == 3 and f"{0.1486:.3f}" == "0.149"  # not "0.15 < 0.15"
+    assert digits_apart(0.2, 0.194) == 2 and digits_apart(0.2, 0.2004) == 2
+    assert digits_apart(None, 0.5) == 2
+    s = tiers(3)
+    s.router.thresholds, s.router.low_confidence_margin = [0.15, 0.2], 0.0
+    d = decide(c(0.1496, "factual"), s, "x" * 300)
+    assert d.tier == "small" and "score 0.1496 < threshold 0.1500" in d.reason
+    assert "score 0.19 < threshold 0.20" in decide(c(0.19, "factual"), s, "x" * 300).reason

@@ -47,21 +47,23 @@ def route(ctx: click.Context, prompt: str | None, as_json: bool, strategy: str |
     from app.commands.common import stored_memory
     from app.core.ledger.money import format_usd
     from app.core.routing.policy import route as do_route
+    from app.core.routing.types import digits_apart
 
     d = do_route(prompt, settings, memory=stored_memory(settings))
     if as_json:
         click.echo(json.dumps(decision_row("1", d), ensure_ascii=False))
         return
     click.echo(f"tier      {d.tier}  ({d.model} via {d.provider})")
-    own = (f" (classifier {d.model_score:.2f})"
-           if d.model_score is not None and abs(d.model_score - d.score) >= 0.005 else "")
+    n = digits_apart(d.threshold, d.score)
+    moved = d.model_score is not None and abs(d.model_score - d.score) >= 0.005
     task = d.task_label or d.task_type
     unsure = "   (? = the task classifier is unsure)" if task.endswith("?") else ""
-    # The confidence is the classifier's own (its score against the threshold), shown beside
-    # the score it measures: next to the task it read as the task classifier's, and next to
-    # a score the policy moved it would read as confidence in the policy's score.
-    conf = "classifier confidence" if own else "confidence"
-    click.echo(f"score     {d.score:.2f}{own}   {conf} {d.confidence:.2f}   task {task}{unsure}")
+    # The confidence is the classifier score's (how far it is from the threshold), shown
+    # inside the parenthesis with the score it measures: beside the task it read as the task
+    # classifier's, and beside a score the policy moved, as confidence in the policy's score.
+    own = (f"classifier {d.model_score:.2f}, its score confidence {d.confidence:.2f}" if moved
+           else f"score confidence {d.confidence:.2f}")
+    click.echo(f"score     {d.score:.{n}f} ({own})   task {task}{unsure}")
     if d.demands:
         from app.core.routing.demands import DEMAND_LABELS
 

@@ -41,7 +41,13 @@ from app.core.routing.demands import DEMAND_LABELS
 from app.core.routing.features import REQUEST_LABELS
 from app.core.routing.labels import base_label
 from app.core.routing.tasks import TASK_INDEX
-from app.core.routing.types import Classification, RouteDecision, Signal, TierEstimate
+from app.core.routing.types import (
+    Classification,
+    RouteDecision,
+    Signal,
+    TierEstimate,
+    digits_apart,
+)
 
 if TYPE_CHECKING:  # only annotations use it: a decision need not import the ledger's records
     from app.core.ledger.records import BudgetState
@@ -293,10 +299,13 @@ def decide(
     idx = sum(map(score.__ge__, th))  # thresholds at or under the score
     if idx < top:
         threshold = th[idx]
-        reason = f"score {score:.2f} < threshold {threshold:.2f}"
+        n = digits_apart(threshold, score)
+        reason = f"score {score:.{n}f} < threshold {threshold:.{n}f}"
     else:
         threshold = th[-1] if th else None
-        reason = f"score {score:.2f} >= threshold {threshold:.2f}" if threshold is not None else "top tier"
+        n = digits_apart(threshold, score)
+        reason = (f"score {score:.{n}f} >= threshold {threshold:.{n}f}"
+                  if threshold is not None else "top tier")
     rule = "threshold"
     forced = pinned = blocked = False
     c_idx = idx

@@ -129,3 +129,15 @@ class RouteDecision:
         d["signals"] = [s.as_field() for s in self.signals]
         d["est_cost_usd"] = self.est_cost_usd
         return d
+
+
+def digits_apart(threshold: float | None, *values: float | None) -> int:
+    """Decimals (2 to 4) that keep each value on its own side of ``threshold`` once
+    rounded: 0.1486 against 0.15 is "0.149 < 0.15", never "0.15 < 0.15"."""
+    if threshold is None:
+        return 2
+    for n in (2, 3):
+        t = round(threshold, n)
+        if all(v is None or (round(v, n) >= t) == (v >= threshold) for v in values):
+            return n
+    return 4

@@ -9,7 +9,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from app.core.calling.events import Answer
-from app.core.routing.types import RouteDecision
+from app.core.routing.types import RouteDecision, digits_apart
 from app.tui.fmt import format_usd, hanging, ms, tier_style
 
 LABEL = "dim"
@@ -74,10 +74,12 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
         if own is not None and round(own, 2) != round(d.score, 2):
             # The policy moved the score to its tier's side of the threshold ("0.20 ≥ 0.20"
             # would hide that): the classifier's own score, then where the policy put it.
-            versus = f"  ({score}{own:.2f} → {d.score:.2f})"
+            n = digits_apart(d.threshold, d.score)
+            versus = f"  ({score}{own:.2f} → {d.score:.{n}f})"
         else:
-            versus = (f"  ({score}{d.score:.2f} {'≥' if d.score >= d.threshold else '<'} "
-                      f"{d.threshold:.2f})")
+            n = digits_apart(d.threshold, d.score)
+            versus = (f"  ({score}{d.score:.{n}f} {'≥' if d.score >= d.threshold else '<'} "
+                      f"{d.threshold:.{n}f})")
     flags = [f for f, on in (("forced", d.forced), ("pinned", d.pinned), ("BLOCKED", d.blocked)) if on]
     lines = [
         _row("tier", (d.tier, f"{style} bold"), versus,
