@@ -123,6 +123,10 @@ async def test_verdict_keys_store_and_keep_the_right_answer(replies, loopback_se
         assert answers(app)[0].text == kept
         sticky = "mid" if verdict == "premium_better" else None
         assert app.session.state.sticky_tier == sticky
+        # The verdict is said in the two tiers' names (cheap against mid here).
+        said = {"cheap_enough": "cheap was enough", "premium_better": "mid was better",
+                "tie": "tie"}[verdict]
+        assert f"Verdict stored: {said}." in last_toast(app)
 
 
 async def test_escape_leaves_without_verdict_and_the_cost_stays(replies, loopback_settings):
@@ -154,7 +158,9 @@ async def test_the_compare_keys_fit_a_narrow_terminal(replies, loopback_settings
         assert "cheap ok" in keys and " 3/t " in keys
         await pilot.resize_terminal(140, 40)
         await pilot.pause()
-        assert "leave without verdict" in plain(screen.query_one("#compare-keys"))
+        wide = plain(screen.query_one("#compare-keys"))
+        assert "leave without verdict" in wide
+        assert "1/c  cheap was enough" in wide and "2/p  mid was better" in wide
 
 
 async def test_escalate_an_earlier_turn_selected_with_ctrl_up(replies, loopback_settings):

@@ -27,6 +27,16 @@ VERDICT_KEYS = {
 }
 
 
+def verdict_words(verdict: str, lower: str = "cheap", higher: str = "premium") -> str:
+    """A verdict in the names of the two tiers judged: with tiers local < cheap < premium a
+    local answer re-run on cheap is judged "local was enough" or "cheap was better"."""
+    if verdict == "cheap_enough":
+        return f"{lower} was enough"
+    if verdict == "premium_better":
+        return f"{higher} was better"
+    return VERDICT_KEYS[verdict]
+
+
 class EscalationRefused(Exception):
     """Why nothing was sent (no answered turn, top tier already, offline, ...): a toast."""
 
@@ -51,6 +61,11 @@ class Pending:
     compared: Answer
     pair_id: int | None  # None when the pair could not be stored
 
+    def tiers(self) -> tuple[str, str]:
+        """(cheaper tier, pricier tier) of the two answers."""
+        given, other = self.plan.given.tier, self.compared.tier
+        return (given, other) if self.plan.upward else (other, given)
+
     def ordered_ids(self) -> tuple[int | None, int | None]:
         """(cheaper answer's request id, pricier answer's request id)."""
         given, other = self.plan.given.request_id, self.compared.request_id
@@ -65,10 +80,12 @@ class Judged:
     kept: Answer
     stored: bool
     sticky_note: str = ""  # "the rest of the session stays on premium ..." or ""
+    lower: str = "cheap"  # the two tiers judged, cheaper first
+    higher: str = "premium"
 
     @property
     def label(self) -> str:
-        return VERDICT_KEYS[self.verdict]
+        return verdict_words(self.verdict, self.lower, self.higher)
 
 
 def target_tier(settings: Settings, given_tier: str, turn_no: int, tier: str | None) -> str:

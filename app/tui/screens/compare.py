@@ -26,7 +26,12 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from app.core.calling.events import Answer, Event, TurnFinished
-from app.core.conversation.escalation import VERDICT_KEYS, EscalationRefused, Plan
+from app.core.conversation.escalation import (
+    VERDICT_KEYS,
+    EscalationRefused,
+    Plan,
+    verdict_words,
+)
 from app.core.textsafe import inert
 from app.tui.widgets.chat import AnswerView
 
@@ -47,8 +52,7 @@ KEY_HELP: tuple[tuple[str, str, str], ...] = (
     ("n/s", "skip", "skip"),
     ("esc", "leave", "leave without verdict"),
 )
-SHORT_LABELS = {"cheap was enough": "cheap ok", "premium was better": "premium",
-                "leave without verdict": "leave", "other tier": "other"}
+SHORT_LABELS = {"leave without verdict": "leave", "other tier": "other"}
 BLIND_KEY_HELP: tuple[tuple[str, str, str], ...] = (
     ("1", "verdict", "A better"),
     ("2", "verdict", "B better"),
@@ -310,9 +314,24 @@ class CompareScreen(Screen[str | None]):
             line = self._key_line(short=True)
         return line
 
+    @property
+    def judged_tiers(self) -> tuple[str, str]:
+        """(cheaper tier, pricier tier) of the two answers: what the verdict keys name."""
+        if self.plan is not None:
+            pair = (self.given.tier, self.plan.tier)
+            return pair if self.plan.upward else (pair[1], pair[0])
+        return self.given.tier, self.other.tier if self.other is not None else "premium"
+
     def _key_line(self, short: bool) -> Content:
         parts: list[Content | str | tuple[str, str]] = []
+        lower, higher = self.judged_tiers
         for keys, action, text in (BLIND_KEY_HELP if self.blind else KEY_HELP):
+            if action == "verdict" and not self.blind and text != "tie":
+                verdict = "cheap_enough" if keys == "1/c" else "premium_better"
+                text = verdict_words(verdict, lower, higher)
+                short_text = f"{lower} ok" if verdict == "cheap_enough" else higher
+            else:
+                short_text = SHORT_LABELS.get(text, text)
             if action == "skip" and not self.review:
                 continue
             if action == "other_tier" and (self.review or len(self.tier_names) <= 2):
@@ -320,7 +339,7 @@ class CompareScreen(Screen[str | None]):
             on = self._enabled(action)
             label = "quit" if action == "leave" and self.review else text
             if short:
-                label = SHORT_LABELS.get(label, label)
+                label = "quit" if action == "leave" and self.review else short_text
             gap = " " if short else "  "
             parts += [(f" {keys} ", "bold reverse" if on else "dim"),
                       (f" {label}{gap}", "" if on else "dim")]
