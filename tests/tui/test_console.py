@@ -176,6 +176,14 @@ async def test_pin_and_force_premium_reach_the_decision(loopback, loopback_setti
         assert app.query_one(DecisionPanel).decision.tier == "cheap"  # forced once only
         await pilot.press("ctrl+t", "ctrl+t")
         assert "pinned: mid" in plain(app.query_one("#header-line"))
+        await send(pilot, "hi once more")
+        await wait_for(pilot, lambda: len(app.session.conversation) == 3 and not app.running)
+        panel = app.query_one(DecisionPanel)
+        assert panel.decision.pinned and "session   pinned to mid" in plain(panel)
+        await pilot.press("ctrl+t", "ctrl+t")  # premium, then automatic again
+        assert app.session.state.pinned_tier is None
+        shown = plain(panel)
+        assert "pinned to mid" in shown and "session   pin lifted" in shown  # the why, then now
 
 
 async def test_theme_switch_applies_live_and_persists():

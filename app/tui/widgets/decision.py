@@ -124,6 +124,9 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
         spare.insert(0, lines[-1])  # a detail of the estimate: the first to go
     if pin:
         lines.append(_row("session", (f"pinned to {pin}", "$warning")))
+    elif d.pinned:
+        # The decision above was pinned; without this its "tier pinned to ..." reads as now.
+        lines.append(_row("session", ("pin lifted: the next prompt is routed", LABEL)))
     return Content("").join(_fit(lines, spare, height)).rstrip("\n")
 
 
