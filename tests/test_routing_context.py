@@ -210,3 +210,29 @@ def test_a_task_type_the_classifier_is_unsure_of_says_so():
     steered = classify("purple elephants on tuesday",
                        examples={"creative": ["purple elephants on tuesday"]})
     assert steered.task_type == "creative" and not steered.task_label.endswith("?")
+
+
+async def test_an_offline_session_projects_the_follow_ups_a_connected_one_makes(
+        loopback, loopback_settings):
+    from app.core.calling.events import RouteDecided
+    from app.core.config.loader import load_settings
+    from app.core.conversation.session import ConsoleSession
+
+    async def decisions(settings) -> list:
+        session = ConsoleSession(settings)
+        session.open()
+        out = []
+        try:
+            for prompt in ("Prove that sqrt(2) is irrational.", "and in French?"):
+                out += [ev.decision async for ev in session.run_turn(session.start_turn(prompt))
+                        if isinstance(ev, RouteDecided)]
+            assert not any(m["content"] == "" for m in session.conversation.history())
+        finally:
+            await session.aclose()
+        return out
+
+    offline, connected = await decisions(load_settings(None)), await decisions(
+        loopback_settings())
+    assert offline[1].follow_up.startswith("Prove that sqrt(2)")
+    assert offline[1].follow_up == connected[1].follow_up
+    assert offline[1].tier == "premium" and connected[1].tier == "premium"

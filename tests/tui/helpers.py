@@ -86,10 +86,12 @@ class ScriptedEngine:
                        budget: Any = None, use_cache: bool = True,
                        tier: str | None = None, cancel: Any = None,
                        fallback: bool = True, system: str | None = None,
-                       continues: Any = None, memory: Any = None) -> AsyncIterator[Event]:
+                       continues: Any = None, memory: Any = None,
+                       route_history: list[dict] | None = None) -> AsyncIterator[Event]:
         self.turns += 1
         step = type(self).script.pop(0)
-        decision = step.decision or replace(route(prompt, self.settings, history, state, budget),
+        seen = history if route_history is None else route_history
+        decision = step.decision or replace(route(prompt, self.settings, seen, state, budget),
                                             decision_us=FIXED_DECISION_US)
         yield RouteDecided(decision)
         final = step.tier or decision.tier

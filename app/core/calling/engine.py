@@ -221,6 +221,7 @@ class Engine:
         system: str | None = None,
         continues: Continues | None = None,
         memory: Any = None,
+        route_history: list[dict[str, str]] | None = None,
     ) -> AsyncIterator[Event]:
         """One turn as events (see the module docstring for the order and the guarantees).
 
@@ -232,7 +233,8 @@ class Engine:
         session's system prompt (over the tier's and the global one); ``continues`` makes
         this turn's attempts part of an answered turn (see :class:`Continues`); ``memory``
         is the user's judged prompts (:class:`app.core.routing.memory.Memory`), which move
-        the route of similar prompts.
+        the route of similar prompts; ``route_history`` is what routing reads in place of
+        ``history`` (the console adds the prompts it routed offline), never sent.
         """
         settings = self.settings
         state = state if state is not None else SessionState()
@@ -249,7 +251,9 @@ class Engine:
                                f"unknown tier '{tier}' (tiers: {', '.join(names)})")
             return
         route_state = replace(state, force_next=tier) if tier else state
-        decision = route(prompt, settings, history, route_state, budget, memory)
+        seen = history if route_history is None else [
+            {**m, "content": clean(m.get("content") or "")} for m in route_history]
+        decision = route(prompt, settings, seen, route_state, budget, memory)
         yield RouteDecided(decision)
         chosen = settings.tier(decision.tier)
         base = [{"role": m["role"], "content": m.get("content") or ""} for m in history]

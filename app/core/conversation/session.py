@@ -325,6 +325,7 @@ class ConsoleSession:
         they pass."""
         turn = self.conversation[index]
         history = self.conversation.history(before=index)
+        seen = self.conversation.history(before=index, offline_too=True)
         cancel = self._cancel or self._new_cancel()
 
         def prepare() -> tuple[BudgetState, Any, Memory, Continues | None]:
@@ -337,7 +338,8 @@ class ConsoleSession:
             return engine.run_turn(turn.prompt, history, state=self.state, budget=budget,
                                    cancel=cancel, system=self.system_prompt, tier=tier,
                                    use_cache=use_cache and not turn.fresh, memory=memory,
-                                   continues=continues)
+                                   continues=continues,
+                                   route_history=seen if seen != history else None)
 
         async for ev in self._guarded(turn, cancel, start):
             if isinstance(ev, RouteDecided) and ev.decision.forced:

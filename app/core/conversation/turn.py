@@ -88,13 +88,19 @@ class Conversation:
         self.turns.append(Turn(prompt))
         return len(self.turns) - 1
 
-    def history(self, before: int | None = None) -> list[dict[str, str]]:
-        """The chat messages of the answered turns (those before turn ``before``)."""
+    def history(self, before: int | None = None, offline_too: bool = False
+                ) -> list[dict[str, str]]:
+        """The chat messages of the answered turns (those before turn ``before``); with
+        ``offline_too`` also the prompts routed offline, as if answered (with no text): what
+        routing sees, so an offline session projects the follow-ups a connected one makes."""
         out: list[dict[str, str]] = []
         for turn in self.turns[:before]:
             if turn.answered and turn.answer is not None:
                 out.append({"role": "user", "content": turn.prompt})
                 out.append({"role": "assistant", "content": turn.answer.text})
+            elif offline_too and turn.status == "offline":
+                out.append({"role": "user", "content": turn.prompt})
+                out.append({"role": "assistant", "content": ""})
         return out
 
     def answered(self) -> list[int]:
