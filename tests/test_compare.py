@@ -100,8 +100,11 @@ def test_a_compared_prompt_is_one_turn_that_saved_nothing(loopback, loopback_con
     totals = report  # the totals are the top-level keys
     assert totals["turns"] == 3 and totals["calls"] == 6
     assert totals["savings"] < 0 and totals["premium"] < totals["spent"]
+    # A planned A/B re-run is no escalation (the report read 100% escalations).
+    assert totals["escalations"] == 0 and not totals["escalation_rate"]
     with SQLiteStore.open() as store:
         rows = store.requests()
+        assert not any(r["escalated"] for r in rows)
         assert len({r["turn_id"] for r in rows}) == 3
         assert sorted(r["attempt"] for r in rows) == [1, 1, 1, 2, 2, 2]
         assert {r["tier"] for r in rows if r["attempt"] == 2} == {"premium"}

@@ -128,8 +128,11 @@ async def run_pairs(
     async def one(i: int, prompt: str) -> None:
         async with gate:
             a = await answer_on(engine, prompt, [], tiers[0])
+            # A planned A/B re-run joins the prompt's turn but is no escalation: counted as
+            # one, a batch compare read as 100% escalations (and could raise the alarm).
             continues = await asyncio.to_thread(continuing, store, a.answer.turn_id, tiers[0],
-                                                f"{COMPARE_REASON} re-run on {tiers[1]}")
+                                                f"{COMPARE_REASON} re-run on {tiers[1]}",
+                                                escalates=False)
             b = await answer_on(engine, prompt, [], tiers[1], continues)
         pair_id = None
         problem = "; ".join(p for p in (pair_problem(a, tiers[0]), pair_problem(b, tiers[1]))
