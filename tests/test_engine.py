@@ -345,6 +345,8 @@ async def test_task_cancel_records_cancelled_attempt_with_partial_tokens(loopbac
     assert rec.status == "cancelled" and rec.answer.startswith("one two")
     assert rec.output_tokens >= 2 and rec.usage_source == "estimated"
     assert rec.prompt == PROMPT
+    # Paid for, but no answer anyone kept: its counterfactual is its own cost, no saving.
+    assert rec.cost_usd > 0 and rec.premium_cost_usd == rec.cost_usd
     assert not of(seen, TurnFinished)  # the consumer is gone; no finish is delivered
 
 

@@ -147,7 +147,8 @@ class Engine:
     def _attempt_record(self, turn: _Turn, tier: TierConfig, status: str,
                         st: StreamState | None, usage: Usage, **fields: Any) -> AttemptRecord:
         cache_hit = bool(fields.pop("cache_hit", False))
-        costs = attempt_cost(self.settings, tier, usage, cache_hit=cache_hit)
+        costs = attempt_cost(self.settings, tier, usage, cache_hit=cache_hit,
+                             answered=status in ("ok", "truncated"))
         turn.costs.append(costs.cost_usd)
         d = turn.decision
         rec = AttemptRecord(

@@ -17,6 +17,8 @@ The rules (all USD, prices per million tokens):
 * A cache hit costs $0; its premium counterfactual still counts, so the saving shows.
 * The premium counterfactual is the same usage (input, cached-input share and output as
   observed) at the top tier's price: an estimate, which the ledger counts once per turn.
+* An attempt that gave no answer (cancelled, failed) has its own cost as counterfactual: a
+  partial answer nobody kept earns no saving.
 """
 
 from __future__ import annotations
@@ -53,12 +55,15 @@ def usage_cost(price: Price | None, usage: Usage) -> float | None:
 
 
 def attempt_cost(settings: Settings, tier: TierConfig, usage: Usage, *,
-                 cache_hit: bool = False) -> AttemptCost:
-    """Price ``usage`` on ``tier`` now, and the same usage on the top tier."""
+                 cache_hit: bool = False, answered: bool = True) -> AttemptCost:
+    """Price ``usage`` on ``tier`` now, and the same usage on the top tier (``answered``
+    False: at its own cost, see the module docstring)."""
     price = price_for(tier, settings.provider_for(tier))
+    cost = 0.0 if cache_hit else usage_cost(price, usage)
+    if not answered:
+        return AttemptCost(price, cost, cost)
     top = settings.premium
     premium = price if tier.name == top.name else price_for(top, settings.provider_for(top))
-    cost = 0.0 if cache_hit else usage_cost(price, usage)
     return AttemptCost(price, cost, usage_cost(premium, usage))
 
 
