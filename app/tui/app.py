@@ -503,7 +503,7 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         self.off_loop(lambda: (self.session.ledger(), self.session.verdict_stats()),
                       lambda figures: self.push_screen(LedgerDetailsScreen(
                           figures[0], self.session.tier_names, label, figures[1],
-                          key_for("escalate", self.keymap))),
+                          key_for("escalate", self.keymap), offline=self.session.offline)),
                       "The ledger could not be read")
 
     def action_help(self) -> None:

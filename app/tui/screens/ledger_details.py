@@ -21,8 +21,11 @@ CHART_WIDTH = 60
 
 
 def cost_chart(series: Sequence[tuple[float, float]], height: int = CHART_HEIGHT,
-               width: int = CHART_WIDTH) -> Content:
+               width: int = CHART_WIDTH, offline: bool = False) -> Content:
     """Cumulative cost per turn as columns: solid = actual, shaded = what premium would add."""
+    if not series and offline:
+        return Content.styled("Nothing sent yet (offline): the projection above says what "
+                              "routing would save; the chart fills in once answers come.", "dim")
     if not series:
         return Content.styled("No priced turns yet: the chart fills in as you prompt.", "dim")
     if len(series) > width:  # one column per group of turns, keeping each group's last point
@@ -56,11 +59,15 @@ def _num(value: float | None) -> str:
     return "n.a." if value is None else f"{value:.3f}"
 
 
-def verdict_text(stats: VerdictStats | None, escalate_key: str) -> Content:
+def verdict_text(stats: VerdictStats | None, escalate_key: str,
+                 offline: bool = False) -> Content:
     """"Your router on your traffic" and per-model satisfaction, from the stored verdicts."""
     head = Content.styled("Your router on your traffic", "bold $primary")
     if stats is None:
         return Content.assemble(head, ("  no ledger: verdicts are not stored", "dim"))
+    if not stats.verdicts and offline:
+        return Content.assemble(head, (f"  no verdicts yet — they judge answers: once a model "
+                                       f"answers, press {escalate_key} to compare", "dim"))
     if not stats.verdicts:
         return Content.assemble(head, (f"  no verdicts yet — press {escalate_key} after an "
                                        "answer", "dim"))
@@ -90,8 +97,10 @@ class LedgerDetailsScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,f2,q", "dismiss", "Close", id="ledger_close")]
 
     def __init__(self, view: LedgerView, tier_names: Sequence[str], session_label: str,
-                 stats: VerdictStats | None = None, escalate_key: str = "ctrl+e") -> None:
+                 stats: VerdictStats | None = None, escalate_key: str = "ctrl+e",
+                 offline: bool = False) -> None:
         super().__init__()
+        self.offline = offline
         self.view = view
         self.stats = stats
         self.escalate_key = escalate_key
@@ -105,9 +114,12 @@ class LedgerDetailsScreen(ModalScreen[None]):
             # fold: say how to get there.
             box.border_subtitle = "↑↓ PgUp/PgDn scroll · esc closes"
             yield Static(render_ledger(self.view, self.tier_names), id="ledger-summary")
-            yield DataTable(id="model-table", cursor_type="none", zebra_stripes=True)
-            yield Static(cost_chart(self.view.series), id="cost-chart")
-            yield Static(verdict_text(self.stats, self.escalate_key), id="your-traffic")
+            table = DataTable(id="model-table", cursor_type="none", zebra_stripes=True)
+            table.display = bool(self.view.models)  # headers over no rows say nothing
+            yield table
+            yield Static(cost_chart(self.view.series, offline=self.offline), id="cost-chart")
+            yield Static(verdict_text(self.stats, self.escalate_key, self.offline),
+                         id="your-traffic")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
