@@ -286,3 +286,12 @@ def test_a_score_is_never_shown_on_the_wrong_side_of_its_threshold():
     d = decide(c(0.1496, "factual"), s, "x" * 300)
     assert d.tier == "small" and "score 0.1496 < threshold 0.1500" in d.reason
     assert "score 0.19 < threshold 0.20" in decide(c(0.19, "factual"), s, "x" * 300).reason
+
+
+def test_maths_words_are_named_only_where_they_mean_maths():
+    plan = route("Summarize this: we will postpone the product launch by two weeks because QA "
+                 "found blocking bugs in checkout, and marketing needs the new date", Settings())
+    assert not any(s.label.startswith(("maths words", "quantity words")) for s in plan.signals)
+    sum_ = route("A store sells apples at 3 dollars each. How many can I buy with 20 dollars and "
+                 "what is the product of the remaining change and 4?", Settings())
+    assert any(s.label.startswith(("maths words", "quantity words")) for s in sum_.signals)

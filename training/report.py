@@ -105,6 +105,10 @@ TRIED = (
     "+131 examples (2,428) phrasing every type with the same small words (and, this, the) over "
     "the same kinds of pasted material: everyday dev 64 vs 65 of 67, fresh dev 51 vs 51, task "
     "accuracy there .814 vs .843, error-log probes unchanged (15 of 20): not shipped",
+    "+29 examples for a new user's mistyped prompts (word-counted essays, 'list 5 ...' "
+    "lookups, plain arithmetic, shared-counter races, trick puzzles, step-by-step how-tos): "
+    "fresh dev 50 vs 53 of 70 (task .80 vs .84), everyday dev 65 vs 65, and 'list 5 fruits "
+    "that are red' still typed calculation: not shipped",
 )
 
 

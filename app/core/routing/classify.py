@@ -19,7 +19,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 
-from app.core.routing import demands, features, followup, lookup, tasktype
+from app.core.routing import demands, features, followup, labels, lookup, tasktype
 from app.core.routing.types import TASK_LABELS, Classification, Signal
 
 MAX_SIGNALS = 5
@@ -58,6 +58,10 @@ UNSURE_TASK = 0.25
 def task_label(guess) -> str:  # tasktype.TaskGuess
     label = TASK_LABELS.get(guess.task, guess.task)
     return f"{label}?" if guess.confidence < UNSURE_TASK and not guess.example else label
+
+
+_NUMERIC_TASKS = frozenset(("calculation", "proof", "logic"))
+_NUMERIC_LABELS = frozenset(("maths words", "quantity words"))
 
 
 def short(label: str) -> str:
@@ -112,8 +116,12 @@ def classify(
         moved = score - _sigmoid(_logit(score) - shift)
         out.append(Signal(f"you judged similar: {verdict}", moved))
     # The model's own contributions (not its task-type ones), labels cut to the panel width.
+    # Maths and quantity words are named only where they mean that: "product" in a launch
+    # plan counted toward the score, but "maths words 'product'" is no reason a person gives.
+    numeric = active[1] == "numeric" or guess.task in _NUMERIC_TASKS
     out += [s if len(s.label) <= SIGNAL_CHARS else Signal(short(s.label), s.weight)
-            for s in signals if not s.label.startswith("task: ")]
+            for s in signals if not s.label.startswith("task: ")
+            and (numeric or labels.base_label(s.label) not in _NUMERIC_LABELS)]
     score = min(1.0, max(0.0, float(score)))
     confidence = min(1.0, abs(score - 0.5) * 2.0)
     decision_us = (time.perf_counter() - start) * 1e6

@@ -220,7 +220,7 @@ def _dense_specs() -> list[tuple[str, str]]:
 # for their cost (see training_report.md).
 _LAYOUT_SPECS = (
     ("numeric", "wp_values", "many quantities to combine"),
-    ("numeric", "wp_sentences", "a long multi-sentence problem"),
+    ("numeric", "wp_sentences", "a multi-sentence problem"),
     ("numeric", "wp_ops", "many quantity words"),
     ("numeric", "wp_steps", "several steps in the problem"),
     ("numeric", "wp_percent", "percentages"),
@@ -234,7 +234,7 @@ _LAYOUT_SPECS = (
     ("free", "req_code_block", "a code block"),
     ("free", "req_questions", "question marks"),
     ("free", "req_length", "asks for length or detail"),
-    ("free", "req_sentences", "a long multi-sentence request"),
+    ("free", "req_sentences", "a multi-sentence request"),
     ("free", "req_personal", "in the first person"),
 )
 
