@@ -272,7 +272,7 @@ def test_a_numeric_problem_kept_cheap_does_not_say_proof_is_enough():
               "infinite.", Settings())
     assert (d.tier, d.rule) == ("cheap", "routine")
     assert "proof/advanced maths request" not in d.reason
-    assert "numeric problem (no proof asked)" in d.reason
+    assert d.reason.startswith("short numeric problem that asks for no proof: the cheap tier")
 
 
 def test_a_score_is_never_shown_on_the_wrong_side_of_its_threshold():

@@ -212,6 +212,8 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
     need = floor
     if c.domain:
         label = f"{label} ({c.domain})"
+    request = ("numeric problem that asks for no proof" if label.startswith("numeric problem")
+               else f"{label} request")
     rule, reason = "task_min", f"{label} needs at least the {names[need]} tier"
     fired = [d for d in c.demands if lifts.get(d, 0) > 0]
     if fired:
@@ -228,9 +230,9 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
         # panel's "calculation?"), a short prompt may be a hard one of another type ("show 2PC
         # blocks if the coordinator crashes"), and the score decides.
         if chars <= r.routine_max_chars and not c.task_label.endswith("?"):
-            return 0, "routine", f"short {label} request: the {names[0]} tier is enough"
+            return 0, "routine", f"short {request}: the {names[0]} tier is enough"
         if c.task_probs and sum(c.task_probs[i] for i in routine) > ROUTINE_SHARE:
-            return 0, "routine", f"routine {label} request: the {names[0]} tier is enough"
+            return 0, "routine", f"routine {request}: the {names[0]} tier is enough"
     if need <= idx:
         return idx, "", ""
     return need, rule, reason
