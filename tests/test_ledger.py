@@ -239,3 +239,13 @@ def test_report_by_gives_the_same_totals_and_groups_in_fewer_passes(store, by):
     assert sum(g.premium for g in groups.values()) == pytest.approx(totals.premium)
     with pytest.raises(ValueError):
         led.report("weekday")
+
+
+def test_per_tier_totals_follow_the_configured_tier_order(store):
+    s = settings()
+    for turn, price in (("a", PREMIUM), ("b", CHEAP), ("c", LOCAL_UNPRICED)):
+        store.record_attempt(stamp(rec(turn, price=price, input_tokens=10, output_tokens=5), s))
+    # Cheapest first as configured, then a tier no longer configured; not alphabetical.
+    ordered = Ledger(store, ["cheap", "premium"]).totals(session_id=1).by_tier
+    assert list(ordered) == ["cheap", "premium", "local"]
+    assert list(Ledger(store).totals(session_id=1).by_tier) == ["cheap", "local", "premium"]

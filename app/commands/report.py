@@ -135,7 +135,7 @@ def report(ctx: click.Context, session_id: int | None, since: str | None, until:
         where = store.location
         scope = {"session": session_id, "since": since, "since_epoch": since_ts,
                  "until": until, "until_epoch": until_ts, "by": by, "store": where}
-        ledger = Ledger(store)
+        ledger = Ledger(store, [t.name for t in settings.tiers])
         groups = None
         if by:
             totals, groups = ledger.report(by, session_id=session_id, since=since_ts,

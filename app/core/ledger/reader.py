@@ -10,6 +10,7 @@ cost money.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from datetime import time as dtime
@@ -303,8 +304,15 @@ def _group_turns(groups: dict[str, Group], rows: list[Any]) -> None:
 class Ledger:
     """Read-side of the store: totals, rates, satisfaction and budget numbers."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, tier_order: Sequence[str] = ()):
         self.store = store
+        # Per-tier tables list the configured tiers cheapest first, then any others by name
+        # (a ledger outlives its config: a tier may since have been renamed or removed).
+        self.tier_order = tuple(tier_order)
+
+    def _tier_key(self, item: tuple[str, Any]) -> tuple[int, str]:
+        order = self.tier_order
+        return (order.index(item[0]) if item[0] in order else len(order), item[0])
 
     def totals(
         self,
@@ -380,7 +388,7 @@ class Ledger:
             t.estimated += row["estimated"]
             t.first_at = _min(t.first_at, row["first_at"])
             t.last_at = _max(t.last_at, row["last_at"])
-        t.by_tier = dict(sorted(by_tier.items()))
+        t.by_tier = dict(sorted(by_tier.items(), key=self._tier_key))
         t.by_model = dict(sorted(by_model.items()))
         t.by_tier_model = {tuple(k.split("\x1f", 1)): b  # type: ignore[misc]
                            for k, b in sorted(by_pair.items())}

@@ -85,7 +85,7 @@ def build_report(
     now: float | None = None,
 ) -> ReportData:
     """Totals, series, task shares, prices seen, satisfaction and the policy in force."""
-    ledger = Ledger(store)
+    ledger = Ledger(store, [t.name for t in settings.tiers])
     totals = ledger.totals(session_id=session_id, since=since, until=until, series=True)
     series = downsample(totals.series, MAX_SERIES_POINTS)
     totals.series = []
