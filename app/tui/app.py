@@ -186,11 +186,17 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
                           f" ({key} {'resumes' if self.playback.paused else 'pauses'})",
                           "$accent"))
         full = Content.assemble(*head, *tiers, *state)
-        if not state or len(full.plain) <= self.size.width:
+        if len(full.plain) <= self.size.width:
             return full
         # Too wide: the session's state (pinned, staying on, offline) matters more than the
-        # tiers' model names, which the decision panel and F2 show anyway.
-        return Content.assemble(*head, *state)
+        # tiers' model names, which the decision panel and F2 show anyway; without a state,
+        # the tier names alone rather than a line cut inside a model name.
+        if state:
+            return Content.assemble(*head, *state)
+        names: list[Content | str | tuple[str, str]] = [" — tiers"]
+        for tier in self.settings.tiers:
+            names += [" ", (tier.name, tier_style(tier.name, s.tier_names))]
+        return Content.assemble(*head, *names)
 
     # --- layout by terminal size ----------------------------------------------------------
     def on_resize(self, event: events.Resize) -> None:

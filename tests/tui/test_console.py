@@ -448,3 +448,14 @@ async def test_a_prompt_keeps_its_lines_under_the_first_when_broken_or_wrapped()
     assert lines[0] == "you  Summarize this:"
     # The prompt's own line break and the pane's wrapping both stay under its first line.
     assert len(lines) >= 3 and all(ln.startswith("     ") and ln[5] != " " for ln in lines[1:])
+
+
+async def test_a_header_too_wide_for_its_models_names_the_tiers_whole(loopback_settings):
+    settings = loopback_settings()
+    for t in settings.tiers:
+        t.model = f"{t.name}-model-with-a-very-long-name-for-the-header"
+    app = make_app(settings)
+    async with app.run_test(size=(80, 24)):
+        app.refresh_header()
+        header = plain(app.query_one("#header-line"))
+    assert header.endswith("— tiers cheap mid premium") and len(header) <= 80
