@@ -66,8 +66,10 @@ class RouteDeckCommands(Provider):
             if action == "toggle_play" and app.playback is None:
                 continue
             key = key_for(binding_id, app.keymap) if binding_id else ""
+            # Help is markup: "[f2]" unescaped is a style tag and vanished (and "[ctrl+e]",
+            # which is none, showed), so the keys are escaped.
             out.append((title, partial(app.run_action, action),
-                        f"{help_text}  [{key}]" if key else help_text))
+                        escape(f"{help_text}  [{key}]") if key else help_text))
         for tier in app.session.tier_names:
             out.append((f"Compare with tier: {tier}", partial(app.escalate, None, tier),
                         f"re-run the selected (or last) answer on {tier}, side by side"))

@@ -352,6 +352,15 @@ async def test_screens_and_palette_cover_every_action(loopback_settings):
                 assert title in titles
             assert hasattr(app, f"action_{action}")
         assert "Pin tier: premium" in titles and "Theme: routedeck-light" in titles
+        # Every action with a key shows it, as the palette renders its help (markup).
+        from textual.content import Content
+
+        shown = {h.text: Content.from_markup(h.help).plain
+                 for h in [h async for h in provider.discover()]}
+        for title, key in (("Ledger details", "[f2]"), ("Show / hide side panels", "[f3]"),
+                           ("Cancel running answer", "[escape]"), ("Escalate / compare answer",
+                                                                   "[ctrl+e]")):
+            assert shown[title].endswith(key), (title, shown[title])
 
 
 async def test_new_session_then_resume_restores_history(loopback, loopback_settings):
