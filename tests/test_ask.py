@@ -158,9 +158,12 @@ def test_bad_usage(loopback, loopback_config):
 def test_ctrl_c_exits_130_and_records_cancelled(loopback, loopback_config):
     loopback.reply = " ".join(f"w{i}" for i in range(200))
     loopback.fail_next(Fault.slow(tokens_per_s=20))
+    # Ctrl+C in a terminal: SIGINT at its default. A CI job started in the background of a
+    # non-interactive shell ignores SIGINT, and a child would inherit that and never stop.
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "--config", str(loopback_config()), "ask", "--stream", "hello there"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ))
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = proc.stdout.read(2)  # the answer has started streaming
     assert first == b"w0"
     time.sleep(0.2)

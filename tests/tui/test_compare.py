@@ -224,12 +224,6 @@ async def test_top_tier_and_offline_say_so_and_send_nothing(replies, loopback_se
         await pilot.pause()
         assert not isinstance(app.screen, CompareScreen)
         assert "offline" in last_toast(app).lower() and "nothing was sent" in last_toast(app)
-        # F2 offline: what the verdicts need, the projection named, no empty model table.
-        await pilot.press("f2")
-        await pilot.pause()
-        assert "once a model answers" in plain(app.screen.query_one("#your-traffic"))
-        assert "(offline)" in plain(app.screen.query_one("#cost-chart"))
-        assert not app.screen.query_one("#model-table").display
         assert len(replies.requests) == sent
 
 
@@ -241,6 +235,12 @@ async def test_offline_console_toast():
         await pilot.pause()
         assert not isinstance(app.screen, CompareScreen)
         assert "offline" in last_toast(app).lower() and "nothing was sent" in last_toast(app)
+        # F2 offline: what the verdicts need, the projection named, no empty model table.
+        await pilot.press("f2")
+        await pilot.pause()
+        assert "once a model answers" in plain(app.screen.query_one("#your-traffic"))
+        assert "(offline)" in plain(app.screen.query_one("#cost-chart"))
+        assert not app.screen.query_one("#model-table").display
 
 
 async def test_ledger_details_show_your_traffic(replies, loopback_settings):
