@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,7 @@ def run_console(
     tune_collector()
     caught: list[int] = []
     previous = _exit_on_signals(app, caught)
+    _end_with_parent()
     try:
         app.run()
     finally:
@@ -90,6 +94,24 @@ def run_console(
             sys.stderr.write(inert(f"routedeck: {head}: {outcome.summary()}") + "\n")
     if caught:
         sys.exit(128 + caught[0])
+
+
+def _end_with_parent(poll_s: float = 1.0, grace_s: float = 5.0) -> None:
+    """Under `routedeck serve` (Textual's web driver, over pipes) the console ends when its
+    server does: killed or stopped, the server left it running on, orphaned, holding the
+    ledger open. A stuck console is ended after ``grace_s``."""
+    if "web_driver" not in os.environ.get("TEXTUAL_DRIVER", ""):
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os.kill(os.getpid(), signal.SIGTERM)  # quits the way SIGTERM does (see below)
+        time.sleep(grace_s)
+        os._exit(128 + signal.SIGTERM)
+
+    threading.Thread(target=watch, name="routedeck-parent-watch", daemon=True).start()
 
 
 def _exit_on_signals(app: Any, caught: list[int]) -> dict[int, Any]:

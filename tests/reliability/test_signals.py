@@ -83,3 +83,39 @@ def test_a_signal_to_the_console_restores_the_terminal(signame, tmp_path):
     assert after.rfind(ALT_OFF) > after.rfind(ALT_ON)  # it ends outside the alternate screen
     assert b"Traceback" not in bytes(buf)
     assert os.waitstatus_to_exitcode(status) == 128 + getattr(signal, signame)
+
+
+def test_a_served_console_ends_when_its_server_does(tmp_path):
+    """`routedeck serve` runs each tab's console over pipes with Textual's web driver. A
+    server that is killed or stopped once left its consoles running on, orphaned, with the
+    ledger open; now each one ends within seconds of its parent."""
+    import subprocess
+
+    env = {**os.environ, "ROUTEDECK_HOME": str(tmp_path / "home"),
+           "TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver", "COLUMNS": "100",
+           "ROWS": "30"}
+    env.pop("ROUTEDECK_CONFIG", None)
+    server = (  # stands in for the server: starts the console, then dies without a word
+        "import os, subprocess, sys, time\n"
+        f"p = subprocess.Popen([{sys.executable!r}, '-m', 'app'], stdin=subprocess.PIPE, "
+        f"stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd={str(ROOT)!r})\n"
+        "print(p.pid, flush=True)\n"
+        "p.stdout.readline()\n"  # the web driver's first line: the console starts
+        "p.stdout.read(8192)\n"  # its first frame: it is up and waiting for input
+        "time.sleep(1)\n"
+        "os._exit(0)\n")
+    parent = subprocess.Popen([sys.executable, "-c", server], stdout=subprocess.PIPE, env=env)
+    console = int(parent.stdout.readline())
+    parent.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    alive = True
+    while alive and time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{console}/stat") as f:
+                alive = f.read().split()[2] != "Z"
+        except FileNotFoundError:
+            alive = False
+        time.sleep(0.2)
+    if alive:
+        os.kill(console, signal.SIGKILL)
+    assert not alive, "the console outlived its server"
