@@ -295,3 +295,8 @@ def test_maths_words_are_named_only_where_they_mean_maths():
     sum_ = route("A store sells apples at 3 dollars each. How many can I buy with 20 dollars and "
                  "what is the product of the remaining change and 4?", Settings())
     assert any(s.label.startswith(("maths words", "quantity words")) for s in sum_.signals)
+
+
+def test_the_low_confidence_reason_shows_the_score_under_its_threshold():
+    d = decide(c(0.1998, "factual", form="free"), Settings(), "x" * 300)
+    assert d.rule == "low_confidence" and "score 0.1998 is within" in d.reason

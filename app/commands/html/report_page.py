@@ -130,7 +130,7 @@ def _reliability(d: dict[str, Any]) -> str:
                 + figure("Escalations",
                          f'<span data-figure="escalations">{d["escalations"]}</span>',
                          f"{pct(d['escalation_rate'])} of turns re-asked a tier up "
-                         "(cascade, ctrl+e or `compare`)")
+                         "(cascade or ctrl+e; a planned `compare` is not one)")
                 + figure("Cache hits", f'<span data-figure="cache_hits">{d["cache_hits"]}</span>',
                          f"{pct(d['cache_hit_rate'])} of turns answered for $0")
                 + figure("Errors", f'<span data-figure="errors">{d["errors"]}</span>',

@@ -329,8 +329,9 @@ def decide(
         rule, reason = policy_rule, policy_reason
     elif near:
         idx += 1
+        n = max(3, digits_apart(th[idx - 1], score))  # 0.1998 is not "0.200"
         rule, reason = "low_confidence", (
-            f"score {score:.3f} is within {margin:g} of threshold {th[idx - 1]:g} "
+            f"score {score:.{n}f} is within {margin:g} of threshold {th[idx - 1]:g} "
             "(low confidence): one tier up"
         )
     elif rule == "threshold" and c.task_label:
