@@ -43,6 +43,13 @@ def review(ctx: click.Context, session_id: int | None, blind: bool | None) -> No
             click.echo(f"No answer pairs are waiting for a verdict{where}. Make some with "
                        "`routedeck compare FILE`, or press ctrl+e after an answer in the console.")
             return
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            # Without a terminal the screen goes nowhere and no key ever comes: it would wait
+            # for ever (from a script, a pipe, cron).
+            click.echo(f"error: review is interactive and needs a terminal; {len(pairs)} "
+                       "pair(s) wait for a verdict (`routedeck export --labels` reads the "
+                       "judged ones)", err=True)
+            sys.exit(2)
         result = ReviewApp(settings, store, pairs,
                            settings.ui.blind_compare if blind is None else blind).run()
     finally:

@@ -323,3 +323,15 @@ async def test_palette_compares_with_a_chosen_tier(replies, loopback_settings):
         screen = app.screen
         await wait_for(pilot, lambda: screen.other is not None)
         assert screen.other.tier == "premium" and screen.other.text == PREMIUM
+
+
+def test_review_without_a_terminal_refuses_instead_of_waiting(replies, loopback_config,
+                                                               tmp_path):
+    cfg = loopback_config()
+    (tmp_path / "p.txt").write_text("hi\n", encoding="utf-8")
+    made = CliRunner().invoke(cli, ["--config", str(cfg), "compare", "-y",
+                                    str(tmp_path / "p.txt")])
+    assert made.exit_code == 0, made.output
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "review"])
+    assert result.exit_code == 2 and "needs a terminal" in result.output
+    assert "1 pair(s) wait" in result.output
