@@ -389,3 +389,8 @@ def test_config_check_warns_about_a_tier_without_a_price(tmp_path):
     assert res.exit_code == 0, res.output
     assert "warning: tier cheap: no price known for 'house-model-7'" in res.stderr
     assert "tier local" not in res.stderr and "tier premium" not in res.stderr  # priced
+
+
+def test_a_value_out_of_range_is_told_the_bound(tmp_path):
+    (p,) = problems_of(write(tmp_path, GOOD.replace("[0.3, 0.6]", "[0.3, 0.6]\nlow_confidence_margin = -1")))
+    assert p.key == "router.low_confidence_margin" and p.fix == "use a value >= 0"

@@ -135,6 +135,10 @@ _FIX_BY_TYPE = {
 }
 
 
+_BOUND_WORDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<",
+                "less_than_equal": "<="}
+
+
 def _raw_cross(data: dict[str, Any]) -> list[str]:
     """Cross-key checks on the raw file data, tolerant of wrong types elsewhere."""
     providers = data.get("providers", {"openai": {}})
@@ -200,6 +204,11 @@ def problems_from_validation(exc: Any, data: dict[str, Any]) -> list[Problem]:
                 _KEYLIKE.search(got_text):
             got_text = ""  # never echo what may be a secret
         fix = _FIX_BY_TYPE.get(kind, "see config.example.toml for the expected form")
+        bound = next((err.get("ctx", {}).get(k) for k in ("ge", "gt", "le", "lt")
+                      if k in (err.get("ctx") or {})), None)
+        if bound is not None and kind in _BOUND_WORDS:
+            shown = f"{bound:g}" if isinstance(bound, int | float) else str(bound)
+            fix = f"use a value {_BOUND_WORDS[kind]} {shown}"  # "use a larger value" said less
         if kind == "string_type" and (loc[:1] == ("keymap",) or loc[-1:] == ("newline_key",)):
             fix = 'write the key as a quoted string, e.g. "ctrl+y" or "f6"'
 
