@@ -126,6 +126,12 @@ def calibrate(ctx: click.Context, share: float | None, quality: float | None,
         click.echo(line)
     if margin:
         click.echo(f"  (thresholds include the low-confidence margin of {margin:g})")
+    # Measured where the labels are: on open prompts the task minimums (expert review,
+    # proofs, debugging, analysis), the demand lifts and the short-request rule decide many
+    # routes whatever the threshold, so the shares above need not carry over.
+    click.echo("  these figures are for the labelled prompts above; on your own traffic task "
+               "minimums and demand lifts also decide (`routedeck audit YOUR_LOG` shows where "
+               "its prompts would go)")
     thresholds = new_thresholds(current, after.threshold)
     if thresholds == list(current):
         click.echo("the current thresholds already meet the target; nothing to change.")

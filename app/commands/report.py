@@ -123,6 +123,9 @@ def report(ctx: click.Context, session_id: int | None, since: str | None, until:
     if since_ts is not None and until_ts is not None and until_ts <= since_ts:
         raise click.BadParameter(f"{until} is not after --since {since}: the range is empty "
                                  "(swap the two dates?)", param_hint="--until")
+    if by and html_file and not (as_json or as_csv):
+        click.echo(f"note: --by {by} groups the text, --json and --csv output; the --html page "
+                   "always shows tiers, models and task types", err=True)
     settings, store = _open(ctx)
     from app.core.ledger.reader import Ledger
     from app.core.ledger.summary import build_report, satisfaction_between
