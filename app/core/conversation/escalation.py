@@ -52,6 +52,11 @@ class Plan:
     tier: str
     upward: bool  # the new tier is above the given answer's tier
 
+    def tiers(self) -> tuple[str, str]:
+        """(cheaper tier, pricier tier) of the two answers: the ones a verdict names."""
+        pair = (self.given.tier, self.tier)
+        return pair if self.upward else (pair[1], pair[0])
+
 
 @dataclass(frozen=True)
 class Pending:
@@ -60,11 +65,6 @@ class Pending:
     plan: Plan
     compared: Answer
     pair_id: int | None  # None when the pair could not be stored
-
-    def tiers(self) -> tuple[str, str]:
-        """(cheaper tier, pricier tier) of the two answers."""
-        given, other = self.plan.given.tier, self.compared.tier
-        return (given, other) if self.plan.upward else (other, given)
 
     def ordered_ids(self) -> tuple[int | None, int | None]:
         """(cheaper answer's request id, pricier answer's request id)."""

@@ -513,7 +513,7 @@ class ConsoleSession:
             self.state.sticky_tier, self.state.sticky_reason = sticky
             note = f"the rest of the session stays on {sticky[0]} ({sticky[1]})"
         self.pending = None
-        return Judged(verdict, plan.turn_index, keep_new, kept, stored, note, *pending.tiers())
+        return Judged(verdict, plan.turn_index, keep_new, kept, stored, note, *plan.tiers())
 
     def leave_compare(self) -> bool:
         """No verdict now; True if a stored pair is left for ``routedeck review``."""

@@ -318,8 +318,7 @@ class CompareScreen(Screen[str | None]):
     def judged_tiers(self) -> tuple[str, str]:
         """(cheaper tier, pricier tier) of the two answers: what the verdict keys name."""
         if self.plan is not None:
-            pair = (self.given.tier, self.plan.tier)
-            return pair if self.plan.upward else (pair[1], pair[0])
+            return self.plan.tiers()
         return self.given.tier, self.other.tier if self.other is not None else "premium"
 
     def _key_line(self, short: bool) -> Content:
