@@ -192,14 +192,14 @@ def _report_csv(totals: Any, sat: dict[str, Any], by: str | None = None,
     w.writerow({
         "group": "total", "key": "all", "calls": totals.calls,
         "ok": sum(b.ok for b in totals.by_tier.values()), "errors": totals.errors,
-        "spent_usd": round(totals.spent, 6), "unpriced": totals.unpriced,
+        "spent_usd": _usd(totals.spent), "unpriced": totals.unpriced,
         "input_tokens": sum(b.input_tokens for b in totals.by_tier.values()),
         "output_tokens": sum(b.output_tokens for b in totals.by_tier.values()),
         "cached_input_tokens": sum(b.cached_input_tokens for b in totals.by_tier.values()),
         "reasoning_tokens": sum(b.reasoning_tokens for b in totals.by_tier.values()),
         "estimated_usage": totals.estimated, "cache_hits": totals.cache_hits,
-        "turns": totals.turns, "premium_counterfactual_usd": round(totals.premium, 6),
-        "savings_usd": "" if totals.savings is None else round(totals.savings, 6),
+        "turns": totals.turns, "premium_counterfactual_usd": _usd(totals.premium),
+        "savings_usd": "" if totals.savings is None else _usd(totals.savings),
         "savings_pct": "" if totals.savings_pct is None else round(totals.savings_pct, 2),
         "fallback_rate": _num(totals.fallback_rate),
         "escalation_rate": _num(totals.escalation_rate),
@@ -213,15 +213,15 @@ def _report_csv(totals: Any, sat: dict[str, Any], by: str | None = None,
         for key, b in buckets.items():
             row = {
                 "group": group, "key": key, "calls": b.calls, "ok": b.ok, "errors": b.errors,
-                "spent_usd": round(b.spent, 6), "unpriced": b.unpriced,
+                "spent_usd": _usd(b.spent), "unpriced": b.unpriced,
                 "input_tokens": b.input_tokens, "output_tokens": b.output_tokens,
                 "cached_input_tokens": b.cached_input_tokens,
                 "reasoning_tokens": b.reasoning_tokens, "estimated_usage": b.estimated,
                 "cache_hits": b.cache_hits, "mean_latency_s": _num(b.mean_latency_s),
             }
             if group == by:
-                row.update(turns=b.turns, premium_counterfactual_usd=round(b.premium, 6),
-                           savings_usd=_num(b.savings),
+                row.update(turns=b.turns, premium_counterfactual_usd=_usd(b.premium),
+                           savings_usd="" if b.savings is None else _usd(b.savings),
                            savings_pct="" if b.savings_pct is None else round(b.savings_pct, 2),
                            fallback_rate=_num(b.fallbacks / b.turns if b.turns else None),
                            escalation_rate=_num(b.escalations / b.turns if b.turns else None))
@@ -235,6 +235,11 @@ def _report_csv(totals: Any, sat: dict[str, Any], by: str | None = None,
 
 def _num(x: float | None) -> Any:
     return "" if x is None else round(x, 6)
+
+
+def _usd(x: float) -> float:
+    # Calls cost fractions of a cent: six places turned $0.00003585 into 3.6e-05.
+    return round(x, 10)
 
 
 def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
