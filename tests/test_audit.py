@@ -103,3 +103,20 @@ def test_python_dash_m_app_runs_the_cli():
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["tier"] == "cheap"
+
+
+def test_audit_reads_a_csv_log_by_its_prompt_column(tmp_path):
+    # Read as lines, a CSV's header was routed as a prompt and each row kept its other columns.
+    log = tmp_path / "log.csv"
+    log.write_text('id,prompt,user\np1,hi there,bob\n'
+                   'p2,"Review this contract clause\nfor compliance issues",ann\np3,,x\n',
+                   encoding="utf-8")
+    result = CliRunner().invoke(cli, ["audit", "--json", str(log)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["id"], r["tier"]) for r in rows] == [("p1", "cheap"), ("p2", "premium")]
+    assert "log.csv:5: skipped: empty 'prompt'" in result.stderr
+    other = tmp_path / "other.csv"
+    other.write_text("when,who\n2024-01-01,bob\n", encoding="utf-8")
+    refused = CliRunner().invoke(cli, ["audit", str(other)])
+    assert refused.exit_code == 1 and "no prompt column (columns: when, who" in refused.output

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 @click.pass_context
 def audit(ctx: click.Context, file: Path, as_json: bool, summary: bool, html_file: str | None,
           strategy: str | None) -> None:
-    """Route every prompt in FILE (JSONL with a 'prompt' field, or one prompt a line).
+    """Route every prompt in FILE (JSONL with a 'prompt' field, CSV with a prompt column, or
+    one prompt a line).
 
     Nothing is sent: costs are projections from estimated tokens at the tiers' prices.
     """

@@ -1,4 +1,5 @@
-"""Prompt files: JSON Lines with a ``prompt`` field, or plain text with one prompt a line.
+"""Prompt files: JSON Lines with a ``prompt`` field, CSV with a prompt column, or plain text
+with one prompt a line.
 
 Read by ``audit``, ``eval``, ``compare`` and the console's ``--play``. Bad lines (undecodable
 bytes, NULs, malformed or too deeply nested JSON, a line longer than :data:`MAX_LINE_BYTES`)
@@ -69,11 +70,15 @@ def bounded_lines(fh: IO[bytes], max_line: int = MAX_LINE_BYTES,
 
 
 def read_rows(path: Path) -> Iterator[InputRow | BadRow]:
-    """Rows of a JSON Lines file with a ``prompt`` field, or a text file of one prompt a line.
+    """Rows of a JSON Lines file with a ``prompt`` field, a ``.csv`` file with a header and a
+    prompt column, or a text file of one prompt a line.
 
     Undecodable bytes, NULs, malformed or too deeply nested JSON and over-long lines are
     reported per line; other lines go on.
     """
+    if path.suffix.lower() == ".csv":
+        yield from _csv_rows(path)
+        return
     jsonl: bool | None = None
     with path.open("rb") as fh:
         for lineno, raw in bounded_lines(fh):
@@ -118,3 +123,53 @@ def read_rows(path: Path) -> Iterator[InputRow | BadRow]:
             rid = obj.get("id")
             yield InputRow(lineno, clean(str(rid)) if rid is not None else str(lineno),
                            clean(obj["prompt"]), obj)
+
+
+# The column a CSV export keeps its prompts in, by the names logs use, first match wins.
+PROMPT_COLUMNS = ("prompt", "text", "content", "input", "question", "message")
+
+
+def _csv_rows(path: Path) -> Iterator[InputRow | BadRow]:
+    """A CSV log (an export from a proxy or a spreadsheet): its header names the prompt
+    column (:data:`PROMPT_COLUMNS`) and optionally ``id``; a quoted prompt may hold line
+    breaks. Read as lines would be, the header was routed as a prompt and every row kept its
+    other columns."""
+    import csv
+
+    csv.field_size_limit(MAX_LINE_BYTES)  # a field as long as a line may be, no longer
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        try:
+            fields = [f for f in (reader.fieldnames or []) if f]
+        except (csv.Error, UnicodeDecodeError) as exc:
+            yield BadRow(1, f"the CSV header cannot be read ({exc})"[:200])
+            return
+        by_name = {f.strip().lower(): f for f in fields}
+        column = next((by_name[c] for c in PROMPT_COLUMNS if c in by_name), None)
+        if column is None:
+            yield BadRow(1, f"a CSV with no prompt column (columns: {', '.join(fields)[:120]}; "
+                            f"name one {' or '.join(PROMPT_COLUMNS[:2])})")
+            return
+        id_column = by_name.get("id")
+        while True:
+            try:
+                rec = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as exc:
+                yield BadRow(reader.line_num + 1, f"not valid UTF-8 (byte {exc.start}); the rest "
+                                                  "of the file is not read")
+                return
+            except csv.Error as exc:
+                yield BadRow(reader.line_num, f"malformed CSV ({exc})"[:200])
+                continue
+            text = rec.get(column) or ""
+            if "\x00" in text:
+                yield BadRow(reader.line_num, "contains NUL bytes (binary data?)")
+                continue
+            if not text.strip():
+                yield BadRow(reader.line_num, f"empty '{column}'")
+                continue
+            rid = rec.get(id_column) if id_column else None
+            yield InputRow(reader.line_num, clean(rid) if rid else str(reader.line_num),
+                           clean(text), {k: v for k, v in rec.items() if k})
