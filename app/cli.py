@@ -57,12 +57,15 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.option("--tier", "pin_tier", help="Pin every prompt of the console session to this tier.")
 @click.option("--play", "play_file", type=click.Path(exists=True, dir_okay=False),
               help="Demo: type the prompts of FILE (text or JSONL) into the console one by one.")
+@click.option("--no-cache", "no_cache", is_flag=True, default=None,
+              help="Console: answer every prompt afresh, never from the local cache (a demo "
+                   "rehearsed once would replay from it, at $0 and a few ms).")
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
               callback=_print_version,
               help="Show the version and whether the router runs compiled, then exit.")
 @click.pass_context
 def cli(ctx: click.Context, config_file: str | None, session_id: int | None,
-        pin_tier: str | None, play_file: str | None) -> None:
+        pin_tier: str | None, play_file: str | None, no_cache: bool | None) -> None:
     """RouteDeck: route every prompt to the cheapest model tier able to answer it.
 
     With no subcommand, starts the console.
@@ -71,7 +74,8 @@ def cli(ctx: click.Context, config_file: str | None, session_id: int | None,
     ctx.obj["config_file"] = config_file
     if ctx.invoked_subcommand is not None:
         console_only = [flag for flag, value in (("--session", session_id), ("--tier", pin_tier),
-                                                 ("--play", play_file)) if value is not None]
+                                                 ("--play", play_file), ("--no-cache", no_cache))
+                        if value is not None]
         if console_only:
             # Silently ignoring them would route, report or spend as if they applied.
             verb = "is" if len(console_only) == 1 else "are"
@@ -82,7 +86,7 @@ def cli(ctx: click.Context, config_file: str | None, session_id: int | None,
         return
     from app.commands.common import load_or_exit
 
-    settings = load_or_exit(config_file)
+    settings = load_or_exit(config_file, {"cache": {"enabled": False}} if no_cache else None)
     from app.tui.run import run_console
 
     run_console(settings, config_file=config_file, session_id=session_id,

@@ -468,3 +468,18 @@ async def test_a_header_too_wide_for_its_models_names_the_tiers_whole(loopback_s
         app.refresh_header()
         header = plain(app.query_one("#header-line"))
     assert header.endswith("— tiers cheap mid premium") and len(header) <= 80
+
+
+def test_no_cache_starts_the_console_without_the_cache_and_is_console_only(monkeypatch):
+    from click.testing import CliRunner
+
+    import app.tui.run as run
+    from app.cli import cli
+
+    seen = []
+    monkeypatch.setattr(run, "run_console", lambda settings, **kw: seen.append(settings))
+    assert CliRunner().invoke(cli, ["--no-cache"]).exit_code == 0
+    assert CliRunner().invoke(cli, []).exit_code == 0
+    assert [s.cache.enabled for s in seen] == [False, True]
+    misplaced = CliRunner().invoke(cli, ["--no-cache", "route", "hi"])
+    assert misplaced.exit_code == 2 and "--no-cache is for the console" in misplaced.output
