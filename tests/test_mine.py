@@ -61,6 +61,9 @@ def test_eval_mine_scores_the_router_on_verdicts():
     assert groups["random"]["apgr"] == 0.5
     text = CliRunner().invoke(cli, ["eval", "--mine"])
     assert "your 10 verdict(s)" in text.stdout
+    # One dataset: its table once, not again as "overall".
+    assert text.stdout.count("always-premium") == 1, text.stdout
+    assert "its figures are the overall ones" in text.stdout
 
 
 def test_calibrate_on_enough_verdicts_writes_the_threshold_keeping_comments(isolated_home):

@@ -318,9 +318,15 @@ def eval_cmd(ctx: click.Context, file: Path | None, mine: bool, as_json: bool,
         click.echo("costs from: " + ", ".join(f"{k} ({v})" for k, v in cost_sources.most_common())
                    + "; '—' = a fixed router has one operating point, so no curve;"
                    " 'never' = cannot reach 98% of premium-only quality.\n")
-        for g in sorted(table, key=group_order):
+        shown = sorted(table, key=group_order)
+        if len(shown) == 2 and table[shown[0]]["router"].n == table["overall"]["router"].n:
+            # One dataset: "overall" would print the same table again under another name.
+            shown = shown[:1]
+        for g in shown:
             group_metrics = table[g]
             click.echo("\n".join(_block(g, group_metrics["router"].n, group_metrics, name)) + "\n")
+        if len(shown) == 1 and len(table) == 2:
+            click.echo("(one dataset: its figures are the overall ones)\n")
         if show_cv:
             click.echo("\n".join(_cv_lines(report)))
     if plot_file is not None:
