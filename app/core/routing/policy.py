@@ -203,17 +203,17 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
     # advanced vocabulary is a competition-style calculation (MATH, GSM8K): the learned
     # score, fitted on thousands of them, knows better than a blanket minimum.
     label = c.task_label or c.task_type
+    request = ""  # what a routine reason calls the prompt, when not "<label> request"
     if c.form == "numeric" and task == "proof" and not {"proof", "advanced_math"} & set(c.demands):
         task = "calculation"
         # Say what the policy treated it as: "short proof/advanced maths request: the cheap
         # tier is enough" would contradict the proof minimum the panel shows.
         label = "numeric problem (no proof asked)"
+        request = "numeric problem that asks for no proof"
     floor = floors.get(task, 0)
     need = floor
     if c.domain:
         label = f"{label} ({c.domain})"
-    request = ("numeric problem that asks for no proof" if label.startswith("numeric problem")
-               else f"{label} request")
     rule, reason = "task_min", f"{label} needs at least the {names[need]} tier"
     fired = [d for d in c.demands if lifts.get(d, 0) > 0]
     if fired:
@@ -229,6 +229,7 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
         # Only a short request of a known type is routine: when the type is a guess (the
         # panel's "calculation?"), a short prompt may be a hard one of another type ("show 2PC
         # blocks if the coordinator crashes"), and the score decides.
+        request = request or f"{label} request"
         if chars <= r.routine_max_chars and not c.task_label.endswith("?"):
             return 0, "routine", f"short {request}: the {names[0]} tier is enough"
         if c.task_probs and sum(c.task_probs[i] for i in routine) > ROUTINE_SHARE:
