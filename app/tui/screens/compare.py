@@ -44,9 +44,10 @@ _TOKENS = re.compile(r"\s+|[^\s]+")
 
 KEY_HELP: tuple[tuple[str, str, str], ...] = (
     # (keys shown, action, text)
-    ("1/c", "verdict", VERDICT_KEYS["cheap_enough"]),
-    ("2/p", "verdict", VERDICT_KEYS["premium_better"]),
-    ("3/t", "verdict", VERDICT_KEYS["tie"]),
+    # A verdict's text is its id: the line names the two tiers judged (verdict_words).
+    ("1/c", "verdict", "cheap_enough"),
+    ("2/p", "verdict", "premium_better"),
+    ("3/t", "verdict", "tie"),
     ("d", "toggle_diff", "diff"),
     ("r", "other_tier", "other tier"),
     ("n/s", "skip", "skip"),
@@ -325,10 +326,10 @@ class CompareScreen(Screen[str | None]):
         parts: list[Content | str | tuple[str, str]] = []
         lower, higher = self.judged_tiers
         for keys, action, text in (BLIND_KEY_HELP if self.blind else KEY_HELP):
-            if action == "verdict" and not self.blind and text != "tie":
-                verdict = "cheap_enough" if keys == "1/c" else "premium_better"
-                text = verdict_words(verdict, lower, higher)
-                short_text = f"{lower} ok" if verdict == "cheap_enough" else higher
+            if action == "verdict" and text in VERDICT_KEYS:
+                short_text = {"cheap_enough": f"{lower} ok", "premium_better": higher}.get(
+                    text, VERDICT_KEYS[text])
+                text = verdict_words(text, lower, higher)
             else:
                 short_text = SHORT_LABELS.get(text, text)
             if action == "skip" and not self.review:
