@@ -339,7 +339,8 @@ class ConsoleSession:
                                    cancel=cancel, system=self.system_prompt, tier=tier,
                                    use_cache=use_cache and not turn.fresh, memory=memory,
                                    continues=continues,
-                                   route_history=seen if seen != history else None)
+                                   # offline turns only ever add messages
+                                   route_history=seen if len(seen) > len(history) else None)
 
         async for ev in self._guarded(turn, cancel, start):
             if isinstance(ev, RouteDecided) and ev.decision.forced:

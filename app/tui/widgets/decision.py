@@ -71,13 +71,12 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
         versus = f"  ({score}{d.score:.2f} alone: {d.score_tier})"
     else:
         own = d.model_score
+        n = digits_apart(d.threshold, d.score)
         if own is not None and round(own, 2) != round(d.score, 2):
             # The policy moved the score to its tier's side of the threshold ("0.20 ≥ 0.20"
             # would hide that): the classifier's own score, then where the policy put it.
-            n = digits_apart(d.threshold, d.score)
             versus = f"  ({score}{own:.2f} → {d.score:.{n}f})"
         else:
-            n = digits_apart(d.threshold, d.score)
             versus = (f"  ({score}{d.score:.{n}f} {'≥' if d.score >= d.threshold else '<'} "
                       f"{d.threshold:.{n}f})")
     flags = [f for f, on in (("forced", d.forced), ("pinned", d.pinned), ("BLOCKED", d.blocked)) if on]
