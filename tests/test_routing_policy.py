@@ -160,6 +160,36 @@ def test_routine_transforms_stay_cheap_at_any_length():
     assert decide(c(0.6, "factual", task_probs=likely), s, pasted).tier == "premium"
 
 
+def test_everyday_requests_stay_cheap_unless_they_ask_for_more():
+    s = Settings()
+    for prompt, topic in (
+        ("3 day itinerary for lisbon, we like food and walking around, not big on museums",
+         "travel"),
+        ("beginner gym routine 3x a week, 45 min max, I want to fix my posture", "fitness"),
+        ("what can I make tonight with chicken thighs, rice and spinach", "cooking"),
+    ):
+        d = route(prompt, s)
+        assert (d.tier, d.rule) == ("cheap", "everyday"), (prompt, d.reason)
+        assert d.reason == f"everyday request ({topic}): the cheap tier is enough"
+        assert f"everyday: {topic}" in [x.label for x in d.signals]
+    # Planning at work, an expert question about a home, and a trip with stacked
+    # requirements are not everyday requests that ask for nothing more.
+    for prompt in (
+        "plan the migration of our team's booking service to postgres, 2k rps at peak",
+        "my landlord kept my whole deposit after 4 years for carpet wear, is that legal?",
+        "plan a 5 day trip to Japan, must include at least 3 onsen towns, no more than 2 "
+        "hotel changes, and make sure it works with a JR pass",
+    ):
+        d = route(prompt, s)
+        assert d.tier == "premium" and d.rule != "everyday", (prompt, d.reason)
+    # Puzzles keep their own rule, and the rule can be turned off.
+    riddle = ("a woman shoots her husband, holds him under water for five minutes, then "
+              "hangs him. an hour later they go out to dinner together. how?")
+    assert route(riddle, s).rule != "everyday"
+    s.router.everyday_routine = False
+    assert route("3 day itinerary for lisbon, we like food and walking", s).tier == "premium"
+
+
 def test_routine_tasks_must_be_task_types():
     with pytest.raises(ValidationError, match="unknown task type.*chitchat"):
         Settings(router={"routine_tasks": ["greeting", "chitchat"]})

@@ -205,6 +205,9 @@ class RouterConfig(_Section):
     # Task types that stay on the cheapest tier at any length when the classifier finds the
     # prompt more likely than not one of them (and no demand factor fires); [] turns it off.
     routine_tasks: list[str] = Field(default_factory=lambda: list(DEFAULT_ROUTINE_TASKS))
+    # A personal, everyday request (travel, cooking, fitness, home, car, family) with no
+    # demand factor stays on the cheapest tier, whatever its task type's minimum.
+    everyday_routine: bool = True
     follow_ups: bool = True
     sticky_after_fallback: bool = True
     sticky_after_premium_verdict: bool = True

@@ -132,5 +132,5 @@ def classify(
         follow_up=followup.first_words(anchor) if anchor else "",
         memory_note=recall.note if recall is not None else "",
         memory_shift=shift, form=active[1], task_example=guess.example,
-        task_probs=guess.probs,
+        task_probs=guess.probs, everyday=demands.everyday_topic(prep),
     )

@@ -126,3 +126,48 @@ def detect(prep: Prepared, task: str) -> tuple[str, ...]:
     if pasted:
         out.append("pasted")
     return tuple(out)
+
+
+
+# Personal, everyday requests: a trip, a meal, a workout, the house, the car, a party.
+EVERYDAY = (
+    ("travel", _terms("itinerary|vacation|holiday|holidays|sightseeing|packing list|road trip|"
+                      "day trip|honeymoon|trip|weekend in")),
+    ("cooking", _terms("recipe|recipes|cook|cooking|dinner|dinners|lunch|breakfast|meal|"
+                       "meals|meal plan|bake|baking|chicken|pasta|vegetarian|vegan|grocery|"
+                       "groceries|snacks|leftovers|tonight")),
+    ("fitness", _terms("gym|workout|workouts|stretches|stretching|posture|marathon|push ups|"
+                       "dumbbells|yoga|fitness")),
+    ("home", _terms("garden|gardening|houseplant|houseplants|chores|laundry|decorate|"
+                    "furniture|puppy|kitten|my dog|my cat")),
+    ("car", _terms("my car|brakes|tyres|tires|oil change")),
+    ("family", _terms("birthday|gift|gifts|wedding|my kids|toddler|date night|anniversary|"
+                      "hobby|hobbies|party ideas")),
+)
+_EVERYDAY_ALL = sum(bit for _, bit in EVERYDAY)
+# Work vocabulary: a "trip planner" to build or a team's "lunch" rota is a work request.
+_WORK = _terms("team|company|startup|customers|customer|users|service|services|server|"
+               "servers|database|production|prod|deploy|architecture|system|platform|app|"
+               "saas|b2b|revenue|employees|stakeholders|backend|frontend|api|codebase|"
+               "python|javascript|typescript|java|rust|golang|sql|code|script|function|"
+               "kubernetes|aws|postgres|django|rails|react")
+
+
+# A story about somebody else ("a woman shoots her husband ... they go out to dinner") is a
+# puzzle or a text to work on, not the user's own dinner.
+_FIRST_PERSON = _terms("i|me|my|we|us|our|i m|i ve|i d")
+_THIRD_PERSON = _terms("he|she|him|her|his|hers|himself|herself")
+
+
+def everyday_topic(prep: Prepared) -> str:
+    """'travel' / 'cooking' / ... when the prompt is about personal, everyday life: its
+    words, no work vocabulary, and not a story about somebody else."""
+    fam = prep.families
+    if not fam & _EVERYDAY_ALL or fam & (_WORK | _HARD_CODE | _EXPERT_ALL):
+        return ""
+    if fam & _THIRD_PERSON and not fam & _FIRST_PERSON:
+        return ""
+    for name, bit in EVERYDAY:
+        if fam & bit:
+            return name
+    return ""

@@ -210,12 +210,19 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
         # tier is enough" would contradict the proof minimum the panel shows.
         label = "numeric problem (no proof asked)"
         request = "numeric problem that asks for no proof"
+    fired = [d for d in c.demands if lifts.get(d, 0) > 0]
+    # A personal, everyday request (a trip, a meal, a workout) that asks for nothing more is
+    # routine whatever its type's minimum: a person sends "3 day itinerary for lisbon" to the
+    # cheapest tier, though planning in general needs the top one. Code, maths and puzzles
+    # keep their own rules: a recipe in a word problem does not make it easy.
+    if (c.everyday and r.everyday_routine and not fired and task not in _OWN_DIFFICULTY
+            and not c.follow_up and c.memory_shift <= 0):
+        return 0, "everyday", f"everyday request ({c.everyday}): the {names[0]} tier is enough"
     floor = floors.get(task, 0)
     need = floor
     if c.domain:
         label = f"{label} ({c.domain})"
     rule, reason = "task_min", f"{label} needs at least the {names[need]} tier"
-    fired = [d for d in c.demands if lifts.get(d, 0) > 0]
     if fired:
         step = max(lifts[d] for d in fired)
         lifted = min(len(names) - 1, max(idx, need) + step)
@@ -238,6 +245,8 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
         return idx, "", ""
     return need, rule, reason
 
+
+_OWN_DIFFICULTY = frozenset(("code_write", "code_debug", "calculation", "proof", "logic"))
 
 # A request more likely than not of a routine task type ([router] routine_tasks: pulling
 # fields out of a text, labelling, summarising, translating, rewriting it, small talk) stays
@@ -323,7 +332,7 @@ def decide(
         threshold = th[idx - 1]
         score = raise_to(c.score, threshold)
         rule, reason = policy_rule, policy_reason
-    elif need < idx or policy_rule == "routine":
+    elif need < idx or policy_rule in ("routine", "everyday"):
         idx = need
         threshold = th[idx]
         score = lower_to(c.score, threshold)
@@ -340,7 +349,7 @@ def decide(
     if c.memory_note and rule in ("threshold", "low_confidence"):
         reason = f"{c.memory_note}; {reason}"
     evidence = evidence_for(c, idx > 0)
-    if evidence and rule in ("threshold", "task_min", "demand", "routine"):
+    if evidence and rule in ("threshold", "task_min", "demand", "routine", "everyday"):
         reason = f"{reason}; {evidence}"
     if c.follow_up:
         reason = f"follow-up to: {c.follow_up}; {reason}"
@@ -401,7 +410,7 @@ def decide(
         confidence=threshold_confidence(c.score, th),
         rule=rule,
         reason=reason,
-        signals=_signals(c, policy_rule if need != c_idx else "", score),
+        signals=_signals(c, policy_rule if need != c_idx or policy_rule == "everyday" else "", score),
         decision_us=c.decision_us + elapsed,
         estimates=est,
         blocked=blocked,
@@ -448,6 +457,8 @@ def _signals(c: Classification, policy_rule: str, score: float) -> tuple[Signal,
     if c.task_label:
         head.append(Signal(f"task: {c.task_label}",
                            raise_by if policy_rule in ("task_min", "routine") else 0.0))
+    if policy_rule == "everyday":
+        head.append(Signal(f"everyday: {c.everyday}", raise_by))
     for d in c.demands[:2]:
         label = f"{c.domain} domain" if d == "expert_domain" and c.domain else DEMAND_LABELS.get(d, d)
         head.append(Signal(label, raise_by if policy_rule == "demand" else 0.0))
@@ -457,7 +468,7 @@ def _signals(c: Classification, policy_rule: str, score: float) -> tuple[Signal,
     others = [s for s in rest if s not in follow] if follow else rest
     if policy_rule in ("task_min", "demand"):
         others = [s for s in others if s.weight > 0 and _is_request(s.label)]
-    elif policy_rule == "routine":
+    elif policy_rule in ("routine", "everyday"):
         others = [s for s in others if s.weight < 0 and _is_request(s.label)]
     return tuple([*follow, *head, *others][:5])
 

@@ -73,6 +73,7 @@ class Classification:
     form: str = "free"  # layout: choice / fewshot / numeric / free (features.form_of)
     task_example: str = ""  # the user's example prompt that decided the task type, if any
     task_probs: tuple[float, ...] = ()  # the task classifier's probability of each type
+    everyday: str = ""  # travel / cooking / ... when the prompt is about personal, everyday life
 
 
 @dataclass(frozen=True, slots=True)
