@@ -33,7 +33,9 @@ PREMIUM = dict(tier="premium", model="gpt-4o", price_input_per_mtok=2.5,
                price_source="config")
 
 
-def add(store: Store, turn: str, price: dict | None, attempt: int = 1, **kw) -> int:
+def add(store: Store, turn: str, price: dict | None, attempt: int = 1,
+        cost: float | None = None, **kw) -> int:
+    """One attempt, priced at ``price`` unless ``cost`` says what it cost (a cache hit: 0)."""
     fields = dict(price or {"tier": "local", "model": "mystery"})
     fields.update(kw)
     rec = AttemptRecord(
@@ -45,6 +47,8 @@ def add(store: Store, turn: str, price: dict | None, attempt: int = 1, **kw) -> 
                          rec.price_cached_input_per_mtok, "config")
         rec.cost_usd = usage_cost(snapshot, Usage(rec.input_tokens, rec.output_tokens,
                                                   rec.cached_input_tokens))
+    if cost is not None:
+        rec.cost_usd = cost
     return store.record_attempt(rec)
 
 
@@ -122,6 +126,29 @@ def test_report_csv(ledger_data):
     assert float(total["satisfaction_rate"]) == pytest.approx(
         int(total["satisfied"]) / int(total["verdicts"]))
     assert by[("model", "mystery")]["unpriced"] == "1"
+
+
+def test_report_tells_cache_savings_from_routing_savings(backend, tmp_path):
+    """A replayed answer costs $0 against a full premium counterfactual: the report says how
+    much of the saving the cache made, so a rehearsed demo does not pass it off as routing."""
+    with open_test_store() as s:
+        sid = s.new_session("demo")
+        add(s, "r1", CHEAP, session_id=sid, input_tokens=200_000, output_tokens=50_000,
+            premium_cost_usd=1.0)  # $0.06 against $1.00: routing saved $0.94
+        add(s, "c1", CHEAP, session_id=sid, input_tokens=200_000, output_tokens=50_000,
+            premium_cost_usd=1.0, cache_hit=True, cost=0.0)  # the cache saved $1.00
+    out = run("report").output
+    assert "saved         $1.94 (97.0%)" in out
+    assert "of it $0.94 by routing, $1.00 by 1 cache hit(s)" in out
+    data = json.loads(run("report", "--json").output)
+    assert round(data["cache_savings"], 6) == 1.0 and data["cache_hits"] == 1
+    (total,) = [r for r in csv.DictReader(io.StringIO(run("report", "--csv").output))
+                if r["group"] == "total"]
+    assert float(total["cache_savings_usd"]) == pytest.approx(1.0)
+    page = tmp_path / "r.html"
+    run("report", "--html", str(page))
+    assert 'data-figure="cache_savings">$1.00</span> of it from 1 cache hit' in \
+        page.read_text(encoding="utf-8")
 
 
 def test_report_filters_and_errors(ledger_data):

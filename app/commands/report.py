@@ -177,7 +177,7 @@ _CSV_COLUMNS = (
     "group", "key", "calls", "ok", "errors", "spent_usd", "unpriced", "input_tokens",
     "output_tokens", "cached_input_tokens", "reasoning_tokens", "estimated_usage",
     "cache_hits", "mean_latency_s", "turns", "premium_counterfactual_usd", "savings_usd",
-    "savings_pct", "fallback_rate", "escalation_rate", "cache_hit_rate", "verdicts",
+    "savings_pct", "cache_savings_usd", "fallback_rate", "escalation_rate", "cache_hit_rate", "verdicts",
     "satisfied", "satisfaction_rate",
 )
 
@@ -201,6 +201,7 @@ def _report_csv(totals: Any, sat: dict[str, Any], by: str | None = None,
         "turns": totals.turns, "premium_counterfactual_usd": _usd(totals.premium),
         "savings_usd": "" if totals.savings is None else _usd(totals.savings),
         "savings_pct": "" if totals.savings_pct is None else round(totals.savings_pct, 2),
+        "cache_savings_usd": "" if totals.cache_savings is None else _usd(totals.cache_savings),
         "fallback_rate": _num(totals.fallback_rate),
         "escalation_rate": _num(totals.escalation_rate),
         "cache_hit_rate": _num(totals.cache_hit_rate),
@@ -272,6 +273,11 @@ def _report_text(totals: Any, sat: dict[str, Any], session_id: int | None,
     if totals.savings is not None:
         click.echo(f"saved         {format_usd(totals.savings)} ({totals.savings_pct:.1f}%) "
                    f"over {totals.priced_turns} fully priced turn(s)")
+        if totals.cache_hits:
+            routed = totals.savings - (totals.cache_savings or 0.0)
+            click.echo(f"              of it {format_usd(routed)} by routing, "
+                       f"{format_usd(totals.cache_savings or 0.0)} by "
+                       f"{totals.cache_hits} cache hit(s)")
     else:
         click.echo("saved         ? (no fully priced turn yet)")
     click.echo(f"turns {totals.turns}   calls {totals.calls}   errors {totals.errors}   "

@@ -72,6 +72,10 @@ def _headline(d: dict[str, Any]) -> str:
     else:
         saved = money(d["savings"], "savings")
         saved_note = f"over {d['priced_turns']} fully priced turn(s)"
+        if d.get("cache_hits") and d.get("cache_savings") is not None:
+            saved_note += (f'; <span data-figure="cache_savings">'
+                           f'{esc(format_usd(d["cache_savings"]))}</span> of it from '
+                           f'{plural(d["cache_hits"], "cache hit")}, not routing')
         saved_pct = (f'<span data-figure="savings_pct">{d["savings_pct"]:.1f}%</span>'
                      if d["savings_pct"] is not None else
                      '<span class="unknown" data-figure="savings_pct">?</span>')
