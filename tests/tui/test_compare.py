@@ -238,7 +238,7 @@ async def test_offline_console_toast():
         # F2 offline: what the verdicts need, the projection named, no empty model table.
         await pilot.press("f2")
         await pilot.pause()
-        assert "once a model answers" in plain(app.screen.query_one("#your-traffic"))
+        assert "Once a model answers" in plain(app.screen.query_one("#your-traffic"))
         assert "(offline)" in plain(app.screen.query_one("#cost-chart"))
         assert not app.screen.query_one("#model-table").display
 
@@ -247,7 +247,7 @@ async def test_ledger_details_show_your_traffic(replies, loopback_settings):
     app = make_app(loopback_settings())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")
-        assert "no verdicts yet — press ctrl+e" in plain(app.screen.query_one("#your-traffic"))
+        assert "no verdicts yet: press ctrl+e" in plain(app.screen.query_one("#your-traffic"))
         await pilot.press("escape")
         await ask(pilot, "hi")
         await open_compare(pilot)

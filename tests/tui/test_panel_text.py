@@ -168,3 +168,22 @@ def test_the_cost_chart_axis_stays_straight_for_tiny_amounts():
         rows = cost_chart(series).plain.split("\n")[:-1]  # the legend has no axis
         axis = {row.index("│") if "│" in row else row.index("└") for row in rows}
         assert len(axis) == 1, rows
+
+
+def test_panels_side_by_side_at_80_columns_wrap_under_their_values():
+    # F3 at 80x24 gives each panel 36 columns: the events row wrapped to the panel's edge,
+    # "◂ routed" lost "routed" to the next line and "(est.)" ended up under the labels.
+    s = Settings()
+    names = [t.name for t in s.tiers]
+    d = route("3 day itinerary for lisbon, we like food and walking around", s)
+    lines = render_decision(d, names, width=36).plain.split("\n")
+    assert all(len(line) <= 36 for line in lines), lines
+    routed = next(line for line in lines if d.tier in line and "$" in line)
+    assert routed.rstrip().endswith("◂")
+    tokens = [i for i, line in enumerate(lines) if "out tok" in line]
+    assert tokens and all(line.startswith(" " * WIDTH) for line in lines[tokens[0]:])
+    v = LedgerView(fallbacks=1, escalations=2, cache_hits=3)
+    ledger = render_ledger(v, names, width=36).plain.split("\n")
+    assert all(len(line) <= 36 for line in ledger), ledger
+    i = next(i for i, line in enumerate(ledger) if line.startswith("events"))
+    assert ledger[i + 1] == " " * LABEL_WIDTH + "cache 3"

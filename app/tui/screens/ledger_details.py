@@ -66,10 +66,11 @@ def verdict_text(stats: VerdictStats | None, escalate_key: str,
     if stats is None:
         return Content.assemble(head, ("  no ledger: verdicts are not stored", "dim"))
     if not stats.verdicts and offline:
-        return Content.assemble(head, (f"  no verdicts yet — they judge answers: once a model "
-                                       f"answers, press {escalate_key} to compare", "dim"))
+        # On lines of their own: after the heading it wrapped under it at 80 columns.
+        return Content.assemble(head, ("\n  no verdicts yet: they judge answers. Once a model "
+                                       f"answers,\n  press {escalate_key} to compare.", "dim"))
     if not stats.verdicts:
-        return Content.assemble(head, (f"  no verdicts yet — press {escalate_key} after an "
+        return Content.assemble(head, (f"\n  no verdicts yet: press {escalate_key} after an "
                                        "answer", "dim"))
     lines = [Content.assemble(head, (f"  {stats.labels} label(s) from your verdicts", "dim"))]
     if stats.labels:

@@ -111,15 +111,19 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
     lines.append(decided)
     # What gives way first when the panel is short (see _fit).
     spare = [*reversed(smaller), decided, *([split_confidence] if split_confidence else [])]
-    width = max((len(e.tier) for e in d.estimates), default=0)
+    names = max((len(e.tier) for e in d.estimates), default=0)
+    # "◂ routed" on a narrow panel: the arrow alone (a cut "◂" and "routed" wrapped under
+    # the labels said less).
+    mark = "  ◂" if 0 < width < WIDTH + names + 11 + len("  ◂ routed") else "  ◂ routed"
     for i, e in enumerate(d.estimates):
-        chosen = "  ◂ routed" if e.tier == d.tier else ""
+        chosen = mark if e.tier == d.tier else ""
         lines.append(_row("est. cost" if i == 0 else "",
-                          (f"{e.tier:<{width}}", tier_style(e.tier, tier_names)),
+                          (f"{e.tier:<{names}}", tier_style(e.tier, tier_names)),
                           f"  {format_usd(e.cost_usd):>9}", (chosen, LABEL)))
     if d.estimates:
         first = d.estimates[0]
-        lines.append(_row("", (f"~{first.input_tokens} in / {first.output_tokens} out tok (est.)", LABEL)))
+        tokens = f"~{first.input_tokens} in / {first.output_tokens} out tok (est.)"
+        lines.append(_row("", (hanging(tokens, width, WIDTH), LABEL)))
         spare.insert(0, lines[-1])  # a detail of the estimate: the first to go
     if pin:
         lines.append(_row("session", (f"pinned to {pin}", "$warning")))

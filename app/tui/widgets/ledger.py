@@ -74,7 +74,9 @@ def render_ledger(v: LedgerView, tier_names: Sequence[str], width: int = 0) -> C
     lines.append(Content.assemble(*calls))
     esc = "esc" if compact else "escalated"
     lines.append(Content.assemble(
-        _label("events"), f"fallback {v.fallbacks} · {esc} {v.escalations} · cache {v.cache_hits}",
+        _label("events"),
+        hanging(f"fallback {v.fallbacks} · {esc} {v.escalations} · cache {v.cache_hits}",
+                width, LABEL_WIDTH),
     ))
     if v.unpriced_calls:
         lines.append(Content.assemble(
