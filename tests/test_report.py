@@ -272,6 +272,19 @@ def test_report_by_each_dimension(ledger_data, monkeypatch):
     assert bad.exit_code == 2 and "user" in bad.output
 
 
+def test_task_types_read_as_words_where_people_read_them(backend, tmp_path):
+    with open_test_store() as s:
+        sid = s.new_session()
+        add(s, "t1", CHEAP, session_id=sid, task_type="code_debug", premium_cost_usd=0.1)
+    text = run("report", "--by", "task").output
+    assert "code debug/review" in text and "code_debug" not in text
+    assert "code_debug" in json.loads(run("report", "--json", "--by", "task").output)["by"]
+    page = tmp_path / "r.html"
+    run("report", "--html", str(page))
+    html = page.read_text(encoding="utf-8")
+    assert "code debug/review" in html and ">code_debug<" not in html
+
+
 def test_report_names_the_store_without_a_password(ledger_data, backend):
     out = run("report").output
     line = next(ln for ln in out.splitlines() if ln.startswith("store "))

@@ -311,7 +311,12 @@ def _groups_text(by: str, groups: dict[str, Any]) -> None:
     from app.core.ledger.money import format_usd
 
     click.echo("")
-    names = {k: k or "(unknown)" for k in groups}
+    from app.core.routing.types import TASK_LABELS
+
+    # Task types in the words `route` and `audit` use ("code debug/review"); --json and
+    # --csv keep the ids.
+    words = TASK_LABELS if by == "task" else {}
+    names = {k: words.get(k, k) or "(unknown)" for k in groups}
     width = max(len(by), *(len(n) for n in names.values()))
     click.echo(f"{by:<{width}}  {'calls':>7} {'turns':>7} {'errors':>6}  {'spent':>12}  "
                f"{'all-premium':>12}  saved")

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from app.cli import cli
 from app.core.ledger.money import format_usd
 from app.core.ledger.store import SQLiteStore
+from app.core.routing.types import TASK_LABELS
 from tests.test_report import CHEAP, PREMIUM, add
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> Prove step by step that'
@@ -115,7 +116,9 @@ def test_report_page_shows_the_json_figures_offline(page, ledger, tmp_path, shot
     assert [v.split("\t")[:2] for v in verdicts] == [
         [m, str(s["verdicts"])] for m, s in data["satisfaction"].items()]
     tasks = page.locator("#task-share .name").all_inner_texts()
-    assert tasks == [t["task_type"] for t in data["by_task"]]
+    # In words, as `route` says them; the JSON keeps the ids.
+    assert tasks == [TASK_LABELS.get(t["task_type"], t["task_type"]) for t in data["by_task"]]
+    assert "code write" in tasks
 
     # The unknown price reads as unknown, never as $0.
     unknown = page.locator("#prices-seen tr", has_text="mystery").inner_text()

@@ -25,6 +25,7 @@ from app.commands.html.page import (
     when,
 )
 from app.core.ledger.money import format_usd
+from app.core.routing.types import TASK_LABELS
 
 
 def scope_text(scope: dict[str, Any]) -> str:
@@ -120,7 +121,7 @@ def _tasks(d: dict[str, Any]) -> str:
     if not d["by_task"]:
         return ""
     turns = sum(t["turns"] for t in d["by_task"]) or 1
-    rows = [(t["task_type"], t["turns"] / turns,
+    rows = [(TASK_LABELS.get(t["task_type"], t["task_type"]), t["turns"] / turns,
              f'{plural(t["turns"], "turn")} &middot; {pct(t["turns"] / turns)} &middot; '
              f'{at_least(t["spent"], t["unpriced"], t["calls"])}', "routed") for t in d["by_task"]]
     return card("Task types", bar_rows(rows, "task-share")
