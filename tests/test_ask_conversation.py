@@ -45,6 +45,26 @@ def test_continue_sends_the_last_conversation_and_its_system_prompt(loopback, lo
     assert len(loopback.bodies()[-1]["messages"]) == 6
 
 
+def test_continue_skips_a_console_opened_and_quit_at_once(loopback, loopback_config):
+    """Every console launch opens a session: one quit before any prompt is no conversation
+    to continue, and the session list leaves it out (but shows the open one)."""
+    cfg = loopback_config()
+    first = json.loads(run(cfg, "ask", "--json", "what is the capital of France?").stdout)
+    settings = load_settings(cfg)
+    launched = ConsoleSession(settings)
+    launched.open()  # a console started and quit: no prompt, no call
+    assert [s.id for s in launched.list_sessions()][:2] == [launched.session_id,
+                                                             first["session"]]
+    launched.close()
+    again = ConsoleSession(settings)
+    again.open()
+    assert launched.session_id not in [s.id for s in again.list_sessions()]
+    again.close()
+    second = json.loads(run(cfg, "ask", "--json", "-c", "and Germany?").stdout)
+    assert second["session"] == first["session"]
+    assert len(loopback.bodies()[-1]["messages"]) == 3
+
+
 def test_continue_with_nothing_to_continue_starts_a_new_one(loopback, loopback_config):
     res = run(loopback_config(), "ask", "-c", "hello")
     assert "no earlier conversation" in res.stderr and res.stdout == loopback.reply + "\n"

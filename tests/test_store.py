@@ -464,3 +464,13 @@ def test_two_stores_upgrading_one_database_at_once(pg_url):
     finally:
         for s in stores:
             s.close()
+
+
+def test_empty_sessions_can_be_left_out_of_the_list(store):
+    used, empty, named, current = (store.new_session(), store.new_session(),
+                                   store.new_session("kept by its name"), store.new_session())
+    store.add_message(used, "user", "hello")
+    assert {s["id"] for s in store.sessions()} == {used, empty, named, current}
+    listed = {s["id"] for s in store.sessions(empty=False, keep=current)}
+    assert listed == {used, named, current}
+    assert {s["id"] for s in store.sessions(empty=False)} == {used, named}

@@ -190,9 +190,9 @@ class ConsoleSession:
         self.title = store.session(session_id)["title"] or ""
 
     def list_sessions(self, limit: int = 50) -> list[SessionInfo]:
-        """Stored sessions, most recently active first."""
+        """Stored sessions, most recently active first; of the empty ones only the open one."""
         out = []
-        for s in self.store().sessions(limit):
+        for s in self.store().sessions(limit, empty=False, keep=self.session_id):
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s["last_at"] or s["created_at"]))
             out.append(SessionInfo(
                 int(s["id"]), s["title"] or s["first_prompt"] or "(no prompt yet)", when,

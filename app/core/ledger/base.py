@@ -172,10 +172,20 @@ class Store(ABC):
         rows = self._session_rows("WHERE s.id = ?", (session_id,), 1)
         return rows[0] if rows else None
 
-    def sessions(self, limit: int = 50) -> list[dict[str, Any]]:
+    def sessions(self, limit: int = 50, empty: bool = True,
+                 keep: int | None = None) -> list[dict[str, Any]]:
         """Most recently active sessions first: id, created_at, title, last_at, messages,
-        turns, spent (priced attempts only) and unpriced (attempts with no known price)."""
-        return self._session_rows("", (), limit)
+        turns, spent (priced attempts only) and unpriced (attempts with no known price).
+
+        ``empty=False`` leaves out sessions with no message, no call and no title (every
+        console launch opens one; quit at once, it would be "the latest conversation" for
+        ``ask -c``), except session ``keep`` (the open one)."""
+        if empty:
+            return self._session_rows("", (), limit)
+        where = """WHERE EXISTS (SELECT 1 FROM messages m WHERE m.session_id = s.id)
+                   OR EXISTS (SELECT 1 FROM requests r WHERE r.session_id = s.id)
+                   OR COALESCE(s.title, '') <> '' OR s.id = ?"""
+        return self._session_rows(where, (-1 if keep is None else keep,), limit)
 
     def _session_rows(self, where: str, params: tuple[Any, ...], limit: int) -> list[dict]:
         sql = f"""
