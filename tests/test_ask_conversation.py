@@ -141,6 +141,22 @@ def test_config_check_refuses_an_unknown_theme(tmp_path):
     assert run(cfg, "config", "check").stdout.startswith("OK")
 
 
+def test_config_check_reports_every_problem_in_one_round(tmp_path):
+    # A schema error used to hide the theme and key problems until it was fixed.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[router]\nthresholds = [0.2, 0.5]\n[ui]\ntheme = "neon-nope"\n'
+                   '[keymap]\nescalate = "ctrl+nonsense"\n', encoding="utf-8")
+    err = run(cfg, "config", "check", code=2).stderr
+    assert err.startswith("Configuration problems in")
+    assert "router.thresholds:" in err and "ui.theme: no theme named 'neon-nope'" in err
+    assert "keymap.escalate:" in err and "Traceback" not in err
+    # A theme that is not even a string is the schema's to report, once.
+    cfg.write_text('[router]\nthresholds = [0.2, 0.5]\n[ui]\ntheme = 3\n', encoding="utf-8")
+    err = run(cfg, "config", "check", code=2).stderr
+    assert err.count("ui.theme") == 1 and "router.thresholds:" in err
+    assert "write a quoted string" in err and "gpt-4o-mini" not in err
+
+
 def test_session_titles_come_from_the_first_prompt(loopback, loopback_config):
     cfg = loopback_config()
     run(cfg, "ask", "How do I rotate a Postgres password without downtime?")

@@ -33,7 +33,6 @@ def check(ctx: click.Context, file: str | None, probe: bool) -> None:
     """Validate FILE (default: the config in use) and explain every problem."""
     from app.core.config import paths
     from app.core.config.errors import ConfigError
-    from app.core.config.keys import keymap_of
     from app.core.config.loader import load_settings
     from app.core.ledger.pricing import price_for
 
@@ -46,13 +45,14 @@ def check(ctx: click.Context, file: str | None, probe: bool) -> None:
     try:
         settings = load_settings(chosen)
     except ConfigError as exc:
-        click.echo(exc.render(), err=True)
+        # Every problem in one go: the theme and keys too, read from the file as written,
+        # so fixing the schema errors does not reveal a second round.
+        seen = {p.key for p in exc.problems}
+        extra = [p for p in _ui_problems(path) if p.key not in seen]
+        click.echo(ConfigError(exc.path, [*exc.problems, *extra]).render(), err=True)
         sys.exit(EXIT_CONFIG)
     # Checked here as well as where they are used: the console would only toast them.
-    _, problems = keymap_of(settings.keymap, settings.ui.newline_key)
-    unknown_theme = _unknown_theme(settings.ui.theme)
-    if unknown_theme is not None:
-        problems.insert(0, unknown_theme)
+    problems = _ui_checks(settings.ui.theme, settings.keymap, settings.ui.newline_key)
     if problems:
         click.echo(ConfigError(path, problems).render(), err=True)
         sys.exit(EXIT_CONFIG)
@@ -112,6 +112,35 @@ async def _probe(settings) -> bool:  # Settings
         rest = f"; {', '.join(skipped)} skipped (no key)" if skipped else ""
         click.echo(f"OK: {len(reached)} of {len(settings.tiers)} tier(s) reachable{rest}")
     return bool(reached) and not failed
+
+
+def _ui_checks(theme: str, keymap: dict[str, str], newline_key: str) -> list:  # [Problem]
+    from app.core.config.keys import keymap_of
+
+    _, problems = keymap_of(keymap, newline_key)
+    unknown_theme = _unknown_theme(theme)
+    return [unknown_theme, *problems] if unknown_theme is not None else problems
+
+
+def _ui_problems(path: Path | None) -> list:  # [Problem]
+    """The theme and key problems of the file at ``path`` read as plain TOML (for a file the
+    schema refused); [] when those values are not even strings (the schema said so)."""
+    import tomllib
+
+    from app.core.config.settings import UIConfig
+
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8")) if path else {}
+    except (OSError, UnicodeError, tomllib.TOMLDecodeError):
+        return []
+    ui = raw.get("ui") if isinstance(raw.get("ui"), dict) else {}
+    theme = ui.get("theme", UIConfig().theme)
+    newline = ui.get("newline_key", UIConfig().newline_key)
+    keymap = raw.get("keymap") if isinstance(raw.get("keymap"), dict) else {}
+    if not isinstance(theme, str) or not isinstance(newline, str) or \
+            not all(isinstance(v, str) for v in keymap.values()):
+        return []
+    return _ui_checks(theme, keymap, newline)
 
 
 def _unknown_theme(theme: str):  # -> Problem | None

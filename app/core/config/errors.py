@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.core.config.settings import CROSS_SEP, Settings, cross_problems
+from app.core.config.settings import CROSS_SEP, Settings, cross_problems, default_tiers
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ _FIX_BY_TYPE = {
     "int_type": "write a whole number, e.g. 1000",
     "bool_parsing": "write true or false (lower case, no quotes)",
     "bool_type": "write true or false (lower case, no quotes)",
-    "string_type": 'write a quoted string, e.g. "gpt-4o-mini"',
+    "string_type": "write a quoted string, in double quotes",
     "list_type": "write an array, e.g. [0.5]",
     "dict_type": "write a table, e.g. [section] with key = value lines",
     "missing": "add this key",
@@ -142,7 +142,10 @@ _BOUND_WORDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<
 def _raw_cross(data: dict[str, Any]) -> list[str]:
     """Cross-key checks on the raw file data, tolerant of wrong types elsewhere."""
     providers = data.get("providers", {"openai": {}})
-    tiers_raw = data.get("tiers")
+    # No [[tiers]]: the built-in two, so a threshold count that does not fit them is told
+    # alongside the other problems, not after they are fixed.
+    tiers_raw = data.get("tiers", [{"name": t.name, "provider": t.provider}
+                                   for t in default_tiers()])
     if not isinstance(providers, dict) or not isinstance(tiers_raw, list):
         return []
     tiers = [

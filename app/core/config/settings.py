@@ -373,7 +373,7 @@ def _default_providers() -> dict[str, ProviderConfig]:
     return {"openai": ProviderConfig()}
 
 
-def _default_tiers() -> list[TierConfig]:
+def default_tiers() -> list[TierConfig]:
     return [
         TierConfig(name="cheap", provider="openai", model="gpt-4o-mini"),
         TierConfig(name="premium", provider="openai", model="gpt-4o"),
@@ -390,7 +390,7 @@ class Settings(BaseSettings):
     )
 
     providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
-    tiers: list[TierConfig] = Field(default_factory=_default_tiers)
+    tiers: list[TierConfig] = Field(default_factory=default_tiers)
     chat: ChatConfig = Field(default_factory=ChatConfig)
     router: RouterConfig = Field(default_factory=RouterConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
