@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from app.core.routing.features import Prepared
+from app.core.routing.features import Prepared, prepare
 from app.core.routing.vocab import VOCAB
 
 
@@ -94,8 +94,44 @@ def expert_domain(prep: Prepared) -> str:
     return ""
 
 
+# Task types that work on a text the prompt brings: what that text says ("tenants must
+# ensure...", "thermodynamics") asks nothing of the answer, only the instruction does.
+TRANSFORMS = frozenset(("extraction", "classification", "summarize", "translate", "rewrite"))
+_BROUGHT = 120  # characters after the instruction that make it a brought text
+
+
+def instruction_of(text: str) -> str:
+    """The instruction before a brought text ("summarise this email: Dear tenants, ..."):
+    the words up to the first colon, newline or quote in the first 200 characters, when
+    a long enough text follows; else ''."""
+    if len(text) < 200:
+        return ""
+    head = text[:200]
+    cut = min((i for i in (head.find(":"), head.find("\n"), head.find('"'), head.find("'"))
+               if i >= 8), default=-1)
+    if cut <= 0 or len(text) - cut < _BROUGHT:
+        return ""
+    # It points at the text ("this email", "the following"): a colon inside a puzzle's own
+    # statement ("we split 3 chores each week: bins, ...") introduces nothing brought.
+    words = set(re.findall(r"[a-z]+", text[:cut].lower()))
+    return text[:cut] if words & _POINTERS else ""
+
+
+_POINTERS = frozenset(("this", "these", "following", "below", "above", "here", "it"))
+
+
 def detect(prep: Prepared, task: str) -> tuple[str, ...]:
-    """The demand factors that fired, in DEMANDS order."""
+    """The demand factors that fired, in DEMANDS order; for a transform of a brought text,
+    those of its instruction (and "pasted" of the whole)."""
+    if task in TRANSFORMS:
+        instruction = instruction_of(prep.text)
+        if instruction:
+            own = _detect(prepare(instruction), task)
+            return (*own, "pasted") if "pasted" in _detect(prep, task) else own
+    return _detect(prep, task)
+
+
+def _detect(prep: Prepared, task: str) -> tuple[str, ...]:
     fam, low, q = prep.families, prep.low, prep.question
     out: list[str] = []
     if fam & _PROOF:
@@ -170,4 +206,44 @@ def everyday_topic(prep: Prepared) -> str:
     for name, bit in EVERYDAY:
         if fam & bit:
             return name
+    return ""
+
+
+# Error messages every beginner meets, each with a well-known fix: the cheapest tier explains
+# "IndentationError: expected an indented block" as well as the best one. (text in the
+# lowercased prompt, name shown in the decision)
+KNOWN_ERRORS: tuple[tuple[str, str], ...] = (
+    ("indentationerror", "IndentationError"), ("unexpected indent", "IndentationError"),
+    ("syntaxerror", "SyntaxError"), ("nameerror", "NameError"),
+    ("can only concatenate", "TypeError"), ("unsupported operand type", "TypeError"),
+    ("object is not subscriptable", "TypeError"), ("object is not callable", "TypeError"),
+    ("object is not iterable", "TypeError"), ("modulenotfounderror", "ModuleNotFoundError"),
+    ("no module named", "ModuleNotFoundError"), ("zerodivisionerror", "ZeroDivisionError"),
+    ("list index out of range", "IndexError"), ("invalid literal for int", "ValueError"),
+    ("has no attribute", "AttributeError"), ("unboundlocalerror", "UnboundLocalError"),
+    ("filenotfounderror", "FileNotFoundError"),
+    ("cannot read properties of undefined", "TypeError (undefined)"),
+    ("cannot read properties of null", "TypeError (null)"),
+    ("cannot read property", "TypeError (undefined)"), ("is not a function", "TypeError"),
+    ("is not defined", "ReferenceError"), ("unexpected token", "SyntaxError"),
+    ("was not declared in this scope", "undeclared name"),
+    ("does not name a type", "unknown type"), ("expected ';'", "missing semicolon"),
+    ("cannot find symbol", "cannot find symbol"), ("incompatible types", "incompatible types"),
+    ("arrayindexoutofboundsexception", "ArrayIndexOutOfBounds"),
+    ("declared and not used", "unused variable"), ("imported and not used", "unused import"),
+    ("command not found", "command not found"),
+)
+# What makes a known message a hard case: it comes and goes, or only under some conditions.
+_FLAKY = ("sometimes", "intermittent", "under load", "in production", "in prod ", "randomly",
+          "occasionally", "flaky", "race", "after a while", "only when", "only on ",
+          "every few", "concurren", "thread")
+
+
+def known_error(prep: Prepared) -> str:
+    """The name of a beginner's error message the prompt quotes, when nothing says it is a
+    hard case of it; else ''."""
+    low = prep.low[:3000]
+    for text, name in KNOWN_ERRORS:
+        if text in low:
+            return "" if any(map(low.__contains__, _FLAKY)) else name
     return ""
