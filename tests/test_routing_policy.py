@@ -112,10 +112,19 @@ def test_short_routine_requests_stay_on_the_cheapest_tier():
     s = Settings()
     d = decide(c(0.6, "translate"), s, "translate 'hello' to German")
     assert d.tier == "cheap" and d.rule == "routine" and 0.19 < d.score < 0.196
-    assert decide(c(0.6, "translate"), s, "x" * 500).tier == "premium"  # long: the score rules
+    # Long: a routine type (known, not a guess) still is one; another type is left to the
+    # score, and so is a routine type with routine_tasks off.
+    long = decide(c(0.6, "translate"), s, "x" * 500)
+    assert long.tier == "cheap" and long.reason.startswith("routine translate request")
+    assert decide(c(0.6, "factual"), s, "x" * 500).tier == "premium"
+    assert decide(c(0.6, "translate", task_label="translation?"), s, "x" * 500).tier == "premium"
+    s.router.routine_tasks = []
+    assert decide(c(0.6, "translate"), s, "x" * 500).tier == "premium"
+    s.router.routine_tasks = ["translate"]
     assert decide(c(0.6, "translate", ("constraints",)), s, "short").tier == "premium"
+    assert decide(c(0.6, "factual"), s, "short").tier == "cheap"  # short and of a known type
     s.router.routine_max_chars = 0
-    assert decide(c(0.6, "translate"), s, "short").tier == "premium"
+    assert decide(c(0.6, "factual"), s, "short").tier == "premium"
 
 
 def test_asking_for_steps_is_not_by_itself_a_reason_for_the_top_tier():
@@ -188,6 +197,52 @@ def test_everyday_requests_stay_cheap_unless_they_ask_for_more():
     assert route(riddle, s).rule != "everyday"
     s.router.everyday_routine = False
     assert route("3 day itinerary for lisbon, we like food and walking", s).tier == "premium"
+
+
+def test_a_beginner_s_error_message_stays_cheap_unless_it_comes_and_goes():
+    s = Settings()
+    for prompt, name in (
+        ("IndentationError: expected an indented block\nfor i in range(10):\nprint(i)",
+         "IndentationError"),
+        ("error: 'ledPin' was not declared in this scope\n\nvoid setup() {\n  int ledPin = 9;"
+         "\n}\nvoid loop() { digitalWrite(ledPin, HIGH); }", "undeclared name"),
+        ('why does this error\nprint("total: " + total)\nTypeError: can only concatenate '
+         'str (not "int") to str', "TypeError"),
+    ):
+        d = route(prompt, s)
+        assert (d.tier, d.rule) == ("cheap", "known_error"), (prompt, d.reason)
+        assert d.reason == f"common error ({name}): the cheap tier is enough"
+        assert f"common error: {name}" in [x.label for x in d.signals]
+    flaky = ("Traceback (most recent call last):\n  File \"app.py\", line 9\n"
+             "NameError: name 'cache' is not defined\nbut only under load, why?")
+    assert route(flaky, s).tier == "premium"
+    s.router.known_errors_routine = False
+    assert route("IndentationError: expected an indented block\nfor i in range(10):\n"
+                 "print(i)", s).tier == "premium"
+
+
+def test_what_a_brought_text_says_asks_nothing_of_the_answer():
+    from app.core.routing.demands import instruction_of
+
+    email = ("summarise this email from my landlord pls: Dear tenants, you must ensure that "
+             "bins are out by 7am on Tuesdays, do not leave bikes in the hallway, make sure "
+             "the fire door is never propped open, and at least one key must be left with "
+             "the agent during the works, including for the basement. Regards, Ms Okafor")
+    assert instruction_of(email) == "summarise this email from my landlord pls"
+    d = route(email, Settings())
+    assert "constraints" not in d.demands and d.tier == "cheap", d.reason
+    # A colon inside a puzzle's own statement introduces no brought text ...
+    assert instruction_of("me, jo and priya split 3 chores each week: bins, bathroom, kitchen."
+                          " rules: nobody does the same chore twice in a row, jo can't do "
+                          "the bathroom on weeks after a party, and I must do bins once a "
+                          "month. how many valid 4-week rotas are there?") == ""
+    # ... and a spec to implement is a list of requirements on the answer.
+    spec = ("implement this spec in python: the limiter must allow at most 100 requests per "
+            "minute per api key, must not block other keys, make sure it works across 3 "
+            "worker processes, ensure expired entries are evicted, with a bounded memory of "
+            "10MB, and including metrics for rejected calls")
+    d = route(spec, Settings())
+    assert d.task_type == "code_write" and "constraints" in d.demands
 
 
 def test_routine_tasks_must_be_task_types():

@@ -208,6 +208,10 @@ class RouterConfig(_Section):
     # A personal, everyday request (travel, cooking, fitness, home, car, family) with no
     # demand factor stays on the cheapest tier, whatever its task type's minimum.
     everyday_routine: bool = True
+    # A debugging request about a beginner's error message (IndentationError, "is not
+    # defined", "was not declared in this scope") with no demand factor stays on the
+    # cheapest tier, unless it comes and goes ("sometimes", "under load").
+    known_errors_routine: bool = True
     follow_ups: bool = True
     sticky_after_fallback: bool = True
     sticky_after_premium_verdict: bool = True

@@ -133,4 +133,5 @@ def classify(
         memory_note=recall.note if recall is not None else "",
         memory_shift=shift, form=active[1], task_example=guess.example,
         task_probs=guess.probs, everyday=demands.everyday_topic(prep),
+        known_error=demands.known_error(prep) if guess.task == "code_debug" else "",
     )

@@ -218,6 +218,12 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
     if (c.everyday and r.everyday_routine and not fired and task not in _OWN_DIFFICULTY
             and not c.follow_up and c.memory_shift <= 0):
         return 0, "everyday", f"everyday request ({c.everyday}): the {names[0]} tier is enough"
+    # A beginner's error message ("IndentationError", "'ledPin' was not declared in this
+    # scope") has a well-known fix: debugging's top-tier minimum is for the subtle cases.
+    if (c.known_error and task == "code_debug" and r.known_errors_routine and not fired
+            and not c.follow_up and c.memory_shift <= 0):
+        return 0, "known_error", (f"common error ({c.known_error}): the {names[0]} tier "
+                                  "is enough")
     floor = floors.get(task, 0)
     need = floor
     if c.domain:
@@ -237,20 +243,25 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
         # panel's "calculation?"), a short prompt may be a hard one of another type ("show 2PC
         # blocks if the coordinator crashes"), and the score decides.
         request = request or f"{label} request"
-        if chars <= r.routine_max_chars and not c.task_label.endswith("?"):
+        known = not c.task_label.endswith("?")
+        if chars <= r.routine_max_chars and known:
             return 0, "routine", f"short {request}: the {names[0]} tier is enough"
-        if c.task_probs and sum(c.task_probs[i] for i in routine) > ROUTINE_SHARE:
+        # A routine type at any length: pasting a long text makes the prompt long, not hard.
+        if ((known and task in r.routine_tasks)
+                or (c.task_probs and sum(c.task_probs[i] for i in routine) > ROUTINE_SHARE)):
             return 0, "routine", f"routine {request}: the {names[0]} tier is enough"
     if need <= idx:
         return idx, "", ""
     return need, rule, reason
 
 
+# Rules that keep a prompt on the cheapest tier; "routine" first (see decide's signals).
+_DOWN_RULES = ("routine", "everyday", "known_error")
 _OWN_DIFFICULTY = frozenset(("code_write", "code_debug", "calculation", "proof", "logic"))
 
-# A request more likely than not of a routine task type ([router] routine_tasks: pulling
-# fields out of a text, labelling, summarising, translating, rewriting it, small talk) stays
-# on the cheapest tier at any length: pasting a long text makes the prompt long, not hard.
+# A request of a routine task type ([router] routine_tasks: pulling fields out of a text,
+# labelling, summarising, translating, rewriting it, small talk), by the task classifier's
+# known type or as more likely than not, stays on the cheapest tier at any length.
 ROUTINE_SHARE = 0.5
 
 
@@ -332,7 +343,7 @@ def decide(
         threshold = th[idx - 1]
         score = raise_to(c.score, threshold)
         rule, reason = policy_rule, policy_reason
-    elif need < idx or policy_rule in ("routine", "everyday"):
+    elif need < idx or policy_rule in _DOWN_RULES:
         idx = need
         threshold = th[idx]
         score = lower_to(c.score, threshold)
@@ -349,7 +360,7 @@ def decide(
     if c.memory_note and rule in ("threshold", "low_confidence"):
         reason = f"{c.memory_note}; {reason}"
     evidence = evidence_for(c, idx > 0)
-    if evidence and rule in ("threshold", "task_min", "demand", "routine", "everyday"):
+    if evidence and rule in ("threshold", "task_min", "demand", *_DOWN_RULES):
         reason = f"{reason}; {evidence}"
     if c.follow_up:
         reason = f"follow-up to: {c.follow_up}; {reason}"
@@ -410,7 +421,8 @@ def decide(
         confidence=threshold_confidence(c.score, th),
         rule=rule,
         reason=reason,
-        signals=_signals(c, policy_rule if need != c_idx or policy_rule == "everyday" else "", score),
+        signals=_signals(c, policy_rule if need != c_idx or policy_rule in _DOWN_RULES[1:]
+                         else "", score),
         decision_us=c.decision_us + elapsed,
         estimates=est,
         blocked=blocked,
@@ -459,6 +471,8 @@ def _signals(c: Classification, policy_rule: str, score: float) -> tuple[Signal,
                            raise_by if policy_rule in ("task_min", "routine") else 0.0))
     if policy_rule == "everyday":
         head.append(Signal(f"everyday: {c.everyday}", raise_by))
+    elif policy_rule == "known_error":
+        head.append(Signal(f"common error: {c.known_error}", raise_by))
     for d in c.demands[:2]:
         label = f"{c.domain} domain" if d == "expert_domain" and c.domain else DEMAND_LABELS.get(d, d)
         head.append(Signal(label, raise_by if policy_rule == "demand" else 0.0))
@@ -468,7 +482,7 @@ def _signals(c: Classification, policy_rule: str, score: float) -> tuple[Signal,
     others = [s for s in rest if s not in follow] if follow else rest
     if policy_rule in ("task_min", "demand"):
         others = [s for s in others if s.weight > 0 and _is_request(s.label)]
-    elif policy_rule in ("routine", "everyday"):
+    elif policy_rule in _DOWN_RULES:
         others = [s for s in others if s.weight < 0 and _is_request(s.label)]
     return tuple([*follow, *head, *others][:5])
 

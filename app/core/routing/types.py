@@ -74,6 +74,7 @@ class Classification:
     task_example: str = ""  # the user's example prompt that decided the task type, if any
     task_probs: tuple[float, ...] = ()  # the task classifier's probability of each type
     everyday: str = ""  # travel / cooking / ... when the prompt is about personal, everyday life
+    known_error: str = ""  # a beginner's error message the prompt quotes ("IndentationError")
 
 
 @dataclass(frozen=True, slots=True)
