@@ -176,6 +176,7 @@ def test_everyday_requests_stay_cheap_unless_they_ask_for_more():
          "travel"),
         ("beginner gym routine 3x a week, 45 min max, I want to fix my posture", "fitness"),
         ("what can I make tonight with chicken thighs, rice and spinach", "cooking"),
+        ("hostel or airbnb for 4 nights in prague with two friends, pros and cons?", "travel"),
     ):
         d = route(prompt, s)
         assert (d.tier, d.rule) == ("cheap", "everyday"), (prompt, d.reason)

@@ -168,7 +168,8 @@ def _detect(prep: Prepared, task: str) -> tuple[str, ...]:
 # Personal, everyday requests: a trip, a meal, a workout, the house, the car, a party.
 EVERYDAY = (
     ("travel", _terms("itinerary|vacation|holiday|holidays|sightseeing|packing list|road trip|"
-                      "day trip|honeymoon|trip|weekend in")),
+                      "day trip|honeymoon|trip|weekend in|flights|hostel|hostels|backpacking|"
+                      "interrail|airbnb")),
     ("cooking", _terms("recipe|recipes|cook|cooking|dinner|dinners|lunch|breakfast|meal|"
                        "meals|meal plan|bake|baking|chicken|pasta|vegetarian|vegan|grocery|"
                        "groceries|snacks|leftovers|tonight")),
