@@ -234,3 +234,13 @@ def test_the_console_marks_the_session_it_shows(loopback_settings):
     assert (presence._dir() / f"{second}-{os.getpid()}").exists()
     session.close()
     assert not list(presence._dir().glob(f"*-{os.getpid()}"))
+
+
+def test_a_toml_syntax_error_names_tables_as_toml_does(tmp_path):
+    # tomllib says "Cannot declare ('router',) twice": a Python tuple, for "[router" left
+    # unclosed after a [router] table.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[router]\nthresholds = [0.2]\n\n[router\n", encoding="utf-8")
+    err = run(cfg, "config", "check", code=2).stderr
+    assert "Cannot declare [router] twice (at line 4" in err and "('router',)" not in err
+    assert "left unclosed" in err

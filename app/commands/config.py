@@ -125,13 +125,13 @@ def _ui_checks(theme: str, keymap: dict[str, str], newline_key: str) -> list:  #
 def _ui_problems(path: Path | None) -> list:  # [Problem]
     """The theme and key problems of the file at ``path`` read as plain TOML (for a file the
     schema refused); [] when those values are not even strings (the schema said so)."""
-    import tomllib
-
+    from app.core.config.errors import ConfigError
+    from app.core.config.loader import read_toml
     from app.core.config.settings import UIConfig
 
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8")) if path else {}
-    except (OSError, UnicodeError, tomllib.TOMLDecodeError):
+        raw = read_toml(path) if path else {}  # bounded: the file may be /dev/zero
+    except ConfigError:
         return []
     ui = raw.get("ui") if isinstance(raw.get("ui"), dict) else {}
     theme = ui.get("theme", UIConfig().theme)

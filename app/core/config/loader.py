@@ -54,9 +54,21 @@ def read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             path,
-            [Problem("(syntax)", f"TOML syntax error: {exc}",
+            [Problem("(syntax)", f"TOML syntax error: {_toml_words(str(exc))}",
                      "fix the line named above; strings need quotes, tables [name], arrays [a, b]")],
         ) from None
+
+
+def _toml_words(message: str) -> str:
+    """tomllib's message with its Python tuples as TOML tables: "Cannot declare ('router',)
+    twice" is said of an unclosed or repeated [router]."""
+    def table(m: re.Match) -> str:
+        return "[" + ".".join(p.strip().strip("'\"") for p in m.group(1).split(",") if p.strip()) + "]"
+
+    words = re.sub(r"\(((?:'[^']*',?\s*)+)\)", table, message)
+    if words.startswith("Cannot declare") and words != message:
+        words += " (a table header left unclosed, or the same table declared twice)"
+    return words
 
 
 def load_settings(
