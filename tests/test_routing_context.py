@@ -81,11 +81,18 @@ def test_follow_ups_inherit_the_question_they_continue(prompt):
 
 @pytest.mark.parametrize("prompt", ["hi", "thanks!", "thank you so much", "ok cool",
                                     "hello there", "hi there!", "thanks everyone", "hey all",
+                                    "hello again", "hi again", "hey, it's me again",
+                                    "thanks again", "I just wanted to say thanks",
                                     "What is the capital of France?", "Write a haiku about tea"])
 def test_greetings_and_new_questions_never_inherit(prompt):
     d = route(prompt, Settings(), PROOF)
     assert d.follow_up == "" and "follow-up" not in d.reason
     assert d.tier == "cheap"
+
+
+def test_again_alone_still_asks_for_another_go():
+    # "again" goes with a greeting ("hello again") but is none by itself.
+    assert route("again", Settings(), PROOF).follow_up.startswith("Prove that")
 
 
 @pytest.mark.parametrize("prompt", ["Summarize this:\nline two of the text",

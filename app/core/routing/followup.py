@@ -42,9 +42,15 @@ _EXPLICIT = frozenset(("the above", "your answer", "your previous", "you wrote",
                        "the last one", "you just"))
 
 
+# Words that go with a greeting ("hello again", "hey, it's me again", "I just wanted to say
+# thanks") but are none by themselves: "again" alone asks to retry the last answer.
+_WITH_GREETING = frozenset("again back here me i m im am it s its just wanted to say".split())
+
+
 def is_greeting(prep: Prepared) -> bool:
-    toks = prep.tokens
-    return bool(toks) and len(toks) <= 8 and set(toks) <= _GREETING
+    toks = set(prep.tokens)
+    return (bool(toks) and len(prep.tokens) <= 8 and toks <= _GREETING | _WITH_GREETING
+            and not toks.isdisjoint(_GREETING))
 
 
 def refers_back(prep: Prepared) -> bool:
