@@ -177,6 +177,8 @@ def test_everyday_requests_stay_cheap_unless_they_ask_for_more():
         ("beginner gym routine 3x a week, 45 min max, I want to fix my posture", "fitness"),
         ("what can I make tonight with chicken thighs, rice and spinach", "cooking"),
         ("hostel or airbnb for 4 nights in prague with two friends, pros and cons?", "travel"),
+        ("How long should I boil an egg for a runny yolk?", "cooking"),
+        ("which laptop should I buy for uni, mostly notes and netflix", "shopping"),
     ):
         d = route(prompt, s)
         assert (d.tier, d.rule) == ("cheap", "everyday"), (prompt, d.reason)
@@ -192,6 +194,11 @@ def test_everyday_requests_stay_cheap_unless_they_ask_for_more():
     ):
         d = route(prompt, s)
         assert d.tier == "premium" and d.rule != "everyday", (prompt, d.reason)
+    # A product is a purchase only when the prompt is about choosing one.
+    from app.core.routing.demands import everyday_topic
+    from app.core.routing.features import prepare
+
+    assert everyday_topic(prepare("my laptop, a book and a bowl: stack them stably")) == ""
     # Puzzles keep their own rule, and the rule can be turned off.
     riddle = ("a woman shoots her husband, holds him under water for five minutes, then "
               "hangs him. an hour later they go out to dinner together. how?")
@@ -338,12 +345,15 @@ def test_everyday_prompts_route_as_a_person_would():
 
 def test_blind_everyday_prompts_do_not_fall_back():
     """training/data/everyday_blind.tsv, written by people who never saw the router: a floor
-    under what the shipped weights and policy reach there (dev 70%, holdout 77% when this
-    was written; the goal is 85%), so a change that routes them worse is caught."""
+    two or three prompts under what the shipped weights and policy reach there (dev 84%,
+    holdout 79%, dev2 84%, holdout2 84% when this was written; the goal is 85%), so a change
+    that routes them worse is caught."""
     from training import train_tasks
 
     s = Settings()
-    for half, floor in (("dev", 0.68), ("holdout", 0.75)):
+    assert train_tasks.halves(train_tasks.EVERYDAY_BLIND) == ["dev", "holdout", "dev2",
+                                                              "holdout2"]
+    for half, floor in (("dev", 0.8), ("holdout", 0.75), ("dev2", 0.8), ("holdout2", 0.8)):
         items = [e for e in train_tasks.everyday(train_tasks.EVERYDAY_BLIND)
                  if e["half"] == half]
         assert len(items) == 70

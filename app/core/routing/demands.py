@@ -165,23 +165,32 @@ def _detect(prep: Prepared, task: str) -> tuple[str, ...]:
 
 
 
-# Personal, everyday requests: a trip, a meal, a workout, the house, the car, a party.
+# Personal, everyday requests: a trip, a meal, a workout, the house, the car, a purchase, a
+# party.
 EVERYDAY = (
     ("travel", _terms("itinerary|vacation|holiday|holidays|sightseeing|packing list|road trip|"
                       "day trip|honeymoon|trip|weekend in|flights|hostel|hostels|backpacking|"
                       "interrail|airbnb")),
     ("cooking", _terms("recipe|recipes|cook|cooking|dinner|dinners|lunch|breakfast|meal|"
                        "meals|meal plan|bake|baking|chicken|pasta|vegetarian|vegan|grocery|"
-                       "groceries|snacks|leftovers|tonight")),
+                       "groceries|snacks|leftovers|tonight|boil|yolk|roast|fry|"
+                       "oven|soup|salad|sandwich|cake|cookies|steak|pizza|omelette")),
     ("fitness", _terms("gym|workout|workouts|stretches|stretching|posture|marathon|push ups|"
                        "dumbbells|yoga|fitness")),
     ("home", _terms("garden|gardening|houseplant|houseplants|chores|laundry|decorate|"
                     "furniture|puppy|kitten|my dog|my cat")),
     ("car", _terms("my car|brakes|tyres|tires|oil change")),
+    ("shopping", _terms("iphone|pixel|laptop|headphones|earbuds|smartwatch|new phone|"
+                        "which phone|tv|vacuum|mattress")),
     ("family", _terms("birthday|gift|gifts|wedding|my kids|toddler|date night|anniversary|"
                       "hobby|hobbies|party ideas")),
 )
 _EVERYDAY_ALL = sum(bit for _, bit in EVERYDAY)
+# A product is a purchase only when the prompt is about buying or choosing one: "a laptop, a
+# bottle and 9 eggs" to stack into a tower is a puzzle.
+_SHOPPING = dict(EVERYDAY)["shopping"]
+_CHOOSING = _terms("buy|buying|purchase|worth it|worth buying|budget|compare|vs|versus|"
+                   "recommend|should i get|which one|better camera|battery life")
 # Work vocabulary: a "trip planner" to build or a team's "lunch" rota is a work request.
 _WORK = _terms("team|company|startup|customers|customer|users|service|services|server|"
                "servers|database|production|prod|deploy|architecture|system|platform|app|"
@@ -205,7 +214,7 @@ def everyday_topic(prep: Prepared) -> str:
     if fam & _THIRD_PERSON and not fam & _FIRST_PERSON:
         return ""
     for name, bit in EVERYDAY:
-        if fam & bit:
+        if fam & bit and (bit != _SHOPPING or fam & _CHOOSING):
             return name
     return ""
 
