@@ -134,7 +134,7 @@ def task_accuracy() -> dict:
     out = {}
     for prefix, path in (("everyday", train_tasks.EVERYDAY),
                          ("blind", train_tasks.EVERYDAY_BLIND)):
-        for half in ("dev", "holdout"):
+        for half in train_tasks.halves(path):
             items = [e for e in train_tasks.everyday(path) if e["half"] == half]
             pred = [tasktype.guess(features.prepare(e["prompt"])).task for e in items]
             gold = [e["task"] for e in items]
@@ -151,7 +151,7 @@ def _want_top(tier: str) -> bool:
 def everyday_results(settings: Settings, path: Path = train_tasks.EVERYDAY) -> dict:
     top = len(settings.tiers) - 1
     res: dict = {}
-    for half in ("dev", "holdout"):
+    for half in train_tasks.halves(path):
         items = [e for e in train_tasks.everyday(path) if e["half"] == half]
         agree, hard, hard_ok, misses = 0, 0, 0, []
         for e in items:
@@ -267,8 +267,9 @@ def markdown(r: dict) -> str:
             continue
         lines += ["", f"## Everyday prompts (training/data/{name})", ""]
         if key == "everyday_blind":
-            lines += [f"Task type accuracy: dev {t.get('blind_dev_accuracy', 0):.3f}, holdout "
-                      f"{t.get('blind_holdout_accuracy', 0):.3f}.", ""]
+            accuracy = ", ".join(f"{h} {t[f'blind_{h}_accuracy']:.3f}" for h in r[key]
+                                 if f"blind_{h}_accuracy" in t)
+            lines += [f"Task type accuracy: {accuracy}.", ""]
         for half, v in r[key].items():
             lines.append(f"- {half}: {v['agree']}/{v['n']} routed as a person would "
                          f"({v['agree'] / v['n']:.0%}); short hard prompts on the top tier "

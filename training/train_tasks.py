@@ -80,6 +80,11 @@ def everyday(path: Path = EVERYDAY) -> list[dict]:
     return [dict(zip(cols, r, strict=True)) for r in read_tsv(path)]
 
 
+def halves(path: Path = EVERYDAY) -> list[str]:
+    """The parts of an everyday set in file order: dev, holdout (and dev2, holdout2 ...)."""
+    return list(dict.fromkeys(e["half"] for e in everyday(path)))
+
+
 def weak_rows(rows: list[dict]) -> list[tuple[str, str]]:
     """Up to WEAK_PER_GROUP dev prompts per weak label group, in a fixed order."""
     locked = split.locked_mask(rows)
