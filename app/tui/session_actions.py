@@ -40,6 +40,10 @@ class SessionActions:
             self._resume(info.id, info.turns)
         elif choice.action == "rename":
             self._ask_rename(info.id, info.title, then=self.action_sessions)
+        elif choice.action == "delete" and info.id == self.session.session_id:
+            # Said before asking: "Are you sure?" then "it is open" wasted the answer.
+            self.notify("Session {} is open: start a new one (ctrl+n) before deleting it."
+                        .format(info.id), severity="warning")
         elif choice.action == "delete":
             self.push_screen(Confirm(
                 f"Delete session {info.id} ({info.title!r})? Its conversation text is "

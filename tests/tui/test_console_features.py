@@ -173,6 +173,13 @@ async def test_sessions_have_titles_and_can_be_renamed_and_deleted(loopback, loo
         # Its cost stays in the ledger; its prompt text does not.
         assert Ledger(store).totals().spent == spent
         assert all(r["prompt"] is None for r in store.requests(session_id=old))
+        # The open session: told at once that it cannot go, not asked first.
+        [info] = [s for s in app.screen.sessions if s.id == app.session.session_id]
+        app.screen.dismiss(SessionChoice("delete", info))
+        await pilot.pause()
+        assert not isinstance(app.screen, Confirm)
+        assert "is open: start a new one (ctrl+n) before deleting it" in last_toast(app)
+        assert store.session(info.id) is not None
 
 
 async def test_a_session_system_prompt_from_the_palette(loopback, loopback_settings):
