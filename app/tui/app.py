@@ -82,6 +82,7 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         self.history = PromptHistory()
         self.editing_last = False  # the next send replaces the last turn (ctrl+l)
         self.panels: bool | None = None  # side panels shown/hidden by F3; None: by size
+        self._panels_chosen_fitting = False  # whether the panels fitted when F3 chose
         self.blind = self.settings.ui.blind_compare
         self._telemetry_told = False
         # Themes are registered and chosen before the first compose, so the stylesheet is
@@ -212,6 +213,10 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         (F3 again brings the chat back): squeezed beside it, the decision lost its lines."""
         width, height = size or self.size
         fits = width >= NARROW_COLUMNS and height >= MIN_ROWS
+        if self.panels is not None and fits != self._panels_chosen_fitting:
+            # F3 chose for the size it was pressed at: a resize past the point where the
+            # panels fit (or stop fitting) goes back to the layout for the new size.
+            self.panels = None
         shown = fits if self.panels is None else self.panels
         self.set_class(not shown, "-no-side")
         self.set_class(shown and not fits, "-panels-only")
@@ -231,6 +236,8 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
 
     def action_toggle_panels(self) -> None:
         self.panels = self.has_class("-no-side")
+        width, height = self.size
+        self._panels_chosen_fitting = width >= NARROW_COLUMNS and height >= MIN_ROWS
         self.apply_layout()
 
     def refresh_header(self) -> None:

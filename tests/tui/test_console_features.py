@@ -286,6 +286,25 @@ async def test_small_terminals_get_the_strip_and_f3_toggles_the_panels(loopback,
         assert app.has_class("-narrow-side")
 
 
+async def test_f3_chooses_for_the_size_it_was_pressed_at(loopback, loopback_settings):
+    # A new user pressed F3 twice at 80x24, then widened to 160 columns: the one-line strip
+    # stayed and the panels did not come back; panels chosen at 160 then took over the
+    # whole pane at 80 and hid the chat.
+    app = make_app(loopback_settings())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f3")
+        await pilot.press("f3")
+        await pilot.pause()
+        assert app.has_class("-no-side")
+        await pilot.resize_terminal(160, 45)
+        await pilot.pause()
+        assert not app.has_class("-no-side") and app.query_one(ChatView).display
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert app.has_class("-no-side") and not app.has_class("-panels-only")
+        assert app.query_one(ChatView).display
+
+
 async def test_the_layout_follows_each_resize_at_once(loopback, loopback_settings):
     # Each step is judged on the new size (the console once laid out for the size before).
     app = make_app(loopback_settings())
