@@ -74,4 +74,7 @@ def route(ctx: click.Context, prompt: str | None, as_json: bool, strategy: str |
     costs = "  ".join(f"{e.tier} {format_usd(e.cost_usd)}" for e in d.estimates)
     click.echo(f"est cost  {costs}   (~{d.estimates[0].input_tokens} in / "
                f"{d.estimates[0].output_tokens} out tokens, estimated)")
-    click.echo(f"decided   {d.decision_us / 1000:.3f} ms ({d.strategy})")
+    # `route` is one decision per process, so always a cold one: said, as the README's
+    # "well under a millisecond" is of the warm decisions a console makes.
+    click.echo(f"decided   {d.decision_us / 1000:.3f} ms ({d.strategy}; cold: the first "
+               "decision of a process, later ones are faster)")
