@@ -389,10 +389,11 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         chat = self.query_one(ChatView)
         decision = self.session.conversation[index].decision
         est = decision.est_cost_usd if decision else None
-        chat.add_notice(Content.assemble(
+        line = chat.add_notice(Content.assemble(
             ("not sent", "bold $rd-cost-warning"),
             f" — would go to {ev.answer.tier} ({ev.answer.model}), estimated {format_usd(est)}"),
             "offline-line")
+        line.turn_index = index  # so an edit of this prompt (ctrl+l) can mark it replaced
         if not self.session.offline_notice_shown:
             self.session.offline_notice_shown = True
             chat.add_notice(Content.assemble(("Offline. ", "bold"), inert(ev.message)), "offline")

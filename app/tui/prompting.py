@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from app.core.conversation.session import SessionError
 from app.tui.history import HistorySearch, PromptHistory
-from app.tui.widgets.chat import AnswerView, ChatView
+from app.tui.widgets.chat import AnswerView, ChatView, Notice
 from app.tui.widgets.prompt import PromptInput
 
 if TYPE_CHECKING:
@@ -79,6 +79,9 @@ class PromptActions:
         for view in chat.query(AnswerView):
             if getattr(view, "turn_index", None) == old:
                 view.mark_replaced()
+        for line in chat.query(Notice):  # an offline turn has its "not sent" line instead
+            if getattr(line, "turn_index", None) == old:
+                line.mark_replaced()
         self.start_turn(index, self.session.conversation[index].prompt)
         return True
 

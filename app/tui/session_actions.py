@@ -42,8 +42,8 @@ class SessionActions:
             self._ask_rename(info.id, info.title, then=self.action_sessions)
         elif choice.action == "delete" and info.id == self.session.session_id:
             # Said before asking: "Are you sure?" then "it is open" wasted the answer.
-            self.notify("Session {} is open: start a new one (ctrl+n) before deleting it."
-                        .format(info.id), severity="warning")
+            self.notify(f"Session {info.id} is open: start a new one (ctrl+n) before deleting it."
+                        , severity="warning")
         elif choice.action == "delete":
             self.push_screen(Confirm(
                 f"Delete session {info.id} ({info.title!r})? Its conversation text is "

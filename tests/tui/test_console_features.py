@@ -143,6 +143,29 @@ async def test_edit_last_prompt_replaces_that_turn(loopback, loopback_settings):
         assert (totals.calls, totals.turns) == (2, 1)
 
 
+async def test_editing_an_offline_prompt_replaces_it_in_routing_and_projection():
+    # Offline, ctrl+l appended: the old prompt stayed in the history the router reads (the
+    # edit went as "follow-up to" it) and in the projection, and its line was not marked.
+    app = make_app(load_settings(None))
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "How long should I boil an egg for a runny yolk?")
+        await wait_for(pilot, lambda: not app.running and app.session.conversation[0].status
+                       == "offline")
+        await pilot.press("ctrl+l")
+        prompt_of(app).text = "How long should I boil an egg for a jammy yolk?"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.session.conversation) == 2 and not app.running
+                       and app.session.conversation[1].status == "offline")
+        conv = app.session.conversation
+        assert conv[1].decision.follow_up == ""
+        assert [m["content"] for m in conv.history(offline_too=True)][0::2] == [
+            "How long should I boil an egg for a jammy yolk?"]
+        assert app.session.ledger().projected_turns == 1
+        lines = [n for n in app.query_one(ChatView).query(Notice) if n.turn_index is not None]
+        assert [n.has_class("-replaced") for n in lines] == [True, False]
+        assert "replaced by the edit below" in plain(lines[0])
+
+
 async def test_sessions_have_titles_and_can_be_renamed_and_deleted(loopback, loopback_settings):
     app = make_app(loopback_settings())
     async with app.run_test(size=SIZE) as pilot:

@@ -533,8 +533,8 @@ class ConsoleSession:
         top = self.tier_names[-1]
         for turn in self.conversation.turns:
             d = turn.decision
-            if turn.status != "offline" or d is None:
-                continue
+            if turn.status != "offline" or d is None or turn.superseded:
+                continue  # an edited offline prompt is projected once, as edited
             routed, premium = d.estimate_for(d.tier), d.estimate_for(top)
             view.projected_turns += 1
             if routed is None or routed.cost_usd is None or premium is None \

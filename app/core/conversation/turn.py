@@ -98,7 +98,7 @@ class Conversation:
             if turn.answered and turn.answer is not None:
                 out.append({"role": "user", "content": turn.prompt})
                 out.append({"role": "assistant", "content": turn.answer.text})
-            elif offline_too and turn.status == "offline":
+            elif offline_too and turn.status == "offline" and not turn.superseded:
                 out.append({"role": "user", "content": turn.prompt})
                 out.append({"role": "assistant", "content": ""})
         return out

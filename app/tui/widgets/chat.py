@@ -66,6 +66,13 @@ class Notice(Static):
     def __init__(self, text: str | Content, kind: str = "info") -> None:
         super().__init__(text)
         self.add_class(f"-{kind}")
+        self.text = Content(text) if isinstance(text, str) else text
+        self.turn_index: int | None = None  # the turn an offline "not sent" line is of
+
+    def mark_replaced(self) -> None:
+        """Its (offline) turn was edited: the line stays, dimmed, saying so."""
+        self.add_class("-replaced")
+        self.update(Content.assemble(self.text, ("  (replaced by the edit below)", "dim")))
 
 
 class AnswerView(Vertical):
