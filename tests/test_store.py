@@ -474,3 +474,18 @@ def test_empty_sessions_can_be_left_out_of_the_list(store):
     listed = {s["id"] for s in store.sessions(empty=False, keep=current)}
     assert listed == {used, named, current}
     assert {s["id"] for s in store.sessions(empty=False)} == {used, named}
+
+
+def test_a_stored_session_keeps_its_offline_prompts_in_order(store):
+    from app.core.conversation.stored import stored_turns
+
+    sid = store.new_session()
+    store.add_message(sid, "user", "not sent 1")
+    store.add_message(sid, "user", "answered")
+    store.add_message(sid, "assistant", "the answer")
+    store.add_message(sid, "user", "not sent 2")
+    turns = stored_turns(store, sid)
+    assert [(t.prompt, t.status) for t in turns] == [
+        ("not sent 1", "offline"), ("answered", "ok"), ("not sent 2", "offline")]
+    assert turns[1].answer.text == "the answer" and turns[0].answer is None
+    assert all(t.user_message_id for t in turns)

@@ -280,6 +280,11 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         chat = self.query_one(ChatView)
         conversation = self.session.conversation
         for i, turn in enumerate(conversation.turns):
+            if turn.status == "offline" and turn.decision is not None:
+                chat.add_user(inert(turn.prompt))
+                d = turn.decision
+                self._not_sent_line(i, d.tier, d.model, d.est_cost_usd)
+                continue
             if not turn.answered or turn.answer is None:
                 continue
             chat.add_user(inert(turn.prompt))
@@ -388,15 +393,17 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
     def _offline_notice(self, index: int, ev: TurnFinished) -> None:
         chat = self.query_one(ChatView)
         decision = self.session.conversation[index].decision
-        est = decision.est_cost_usd if decision else None
-        line = chat.add_notice(Content.assemble(
-            ("not sent", "bold $rd-cost-warning"),
-            f" — would go to {ev.answer.tier} ({ev.answer.model}), estimated {format_usd(est)}"),
-            "offline-line")
-        line.turn_index = index  # so an edit of this prompt (ctrl+l) can mark it replaced
+        self._not_sent_line(index, ev.answer.tier, ev.answer.model,
+                            decision.est_cost_usd if decision else None)
         if not self.session.offline_notice_shown:
             self.session.offline_notice_shown = True
             chat.add_notice(Content.assemble(("Offline. ", "bold"), inert(ev.message)), "offline")
+
+    def _not_sent_line(self, index: int, tier: str, model: str, est: float | None) -> None:
+        line = self.query_one(ChatView).add_notice(Content.assemble(
+            ("not sent", "bold $rd-cost-warning"),
+            f" — would go to {tier} ({model}), estimated {format_usd(est)}"), "offline-line")
+        line.turn_index = index  # so an edit of this prompt (ctrl+l) can mark it replaced
 
     def _restore_prompt(self) -> None:
         prompt = self.query_one(PromptInput)

@@ -166,6 +166,33 @@ async def test_editing_an_offline_prompt_replaces_it_in_routing_and_projection()
         assert "replaced by the edit below" in plain(lines[0])
 
 
+async def test_offline_prompts_come_back_with_their_session():
+    # A new user's 34 offline prompts and their projected saving vanished on ctrl+n and back,
+    # and after a restart Up and ctrl+r had nothing to recall.
+    app = make_app(load_settings(None))
+    async with app.run_test(size=SIZE) as pilot:
+        for n, text in enumerate(("hi there",
+                                  "Review this contract clause for compliance issues"), 1):
+            await send(pilot, text)
+            await wait_for(pilot, lambda n=n: len(app.session.conversation) == n
+                           and not app.running)
+        first = app.session.session_id
+        projected = app.session.ledger().projected_premium_usd
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: app.session.session_id != first)
+        app._resume(first)
+        await wait_for(pilot, lambda: app.session.session_id == first
+                       and len(app.session.conversation) == 2)
+        view = app.session.ledger()
+        assert view.projected_turns == 2 and view.projected_premium_usd == projected
+        shown = " ".join(plain(n) for n in app.query_one(ChatView).query(Notice))
+        assert "would go to cheap" in shown and "would go to premium" in shown
+        assert app.session.store().user_prompts()[:2] == [
+            "Review this contract clause for compliance issues", "hi there"]
+        # Nothing unanswered is sent to a model as history.
+        assert app.session.conversation.history() == []
+
+
 async def test_sessions_have_titles_and_can_be_renamed_and_deleted(loopback, loopback_settings):
     app = make_app(loopback_settings())
     async with app.run_test(size=SIZE) as pilot:

@@ -45,7 +45,7 @@ from app.core.ledger.reader import Ledger
 from app.core.ledger.records import BudgetState
 from app.core.ledger.store import Store, StoreError
 from app.core.routing.memory import Memory
-from app.core.routing.policy import SessionState
+from app.core.routing.policy import SessionState, route
 from app.core.textsafe import clean
 
 log = logging.getLogger("routedeck")
@@ -185,9 +185,19 @@ class ConsoleSession:
             raise SessionError(f"unknown session {session_id} ({hint})")
         self.session_id = session_id
         self.conversation = Conversation(stored_turns(store, session_id))
+        self._route_offline_turns()
         self._forget_routing()
         self.system_prompt = stored_system_prompt(store, session_id)
         self.title = store.session(session_id)["title"] or ""
+
+    def _route_offline_turns(self) -> None:
+        """Route again the stored prompts that were never sent (a decision is well under a
+        millisecond and none is stored), so their projection and "would go to" come back."""
+        conv = self.conversation
+        for i, turn in enumerate(conv.turns):
+            if turn.status == "offline":
+                turn.decision = route(turn.prompt, self.settings,
+                                      conv.history(before=i, offline_too=True))
 
     def list_sessions(self, limit: int = 50) -> list[SessionInfo]:
         """Stored sessions, most recently active first; of the empty ones only the open one."""
@@ -349,11 +359,12 @@ class ConsoleSession:
                 self.state.sticky_tier, self.state.sticky_reason = ev.tier, ev.reason
             elif isinstance(ev, TurnFinished) and ev.answered:
                 ev = await self._keep(turn, ev)
-            elif isinstance(ev, TurnFinished) and ev.status == "offline" and not self.title:
-                # Nothing is stored for a prompt that was not sent, but the session is still
-                # the one about it (the sessions list would say "no prompt yet").
+            elif isinstance(ev, TurnFinished) and ev.status == "offline":
+                # The prompt is kept (with no answer after it), so resuming the session, the
+                # prompt history and an offline demo's projection come back; a disk that
+                # refuses loses only that.
                 with contextlib.suppress(Exception):
-                    await asyncio.to_thread(self._title_from, turn.prompt)
+                    await asyncio.to_thread(self._store_offline, turn)
             yield ev
 
     async def _keep(self, turn: Turn, ev: TurnFinished) -> TurnFinished:
@@ -410,6 +421,11 @@ class ConsoleSession:
         turn.user_message_id = store.add_message(self.session_id, "user", turn.prompt)
         turn.message_id = store.add_message(self.session_id, "assistant", answer.text,
                                             answer.request_id)
+        self._title_from(turn.prompt)
+
+    def _store_offline(self, turn: Turn) -> None:
+        if self.session_id is not None:
+            turn.user_message_id = self.store().add_message(self.session_id, "user", turn.prompt)
         self._title_from(turn.prompt)
 
     def _title_from(self, prompt: str) -> None:

@@ -45,12 +45,23 @@ def answer_from_request(row: dict[str, Any] | None, text: str) -> Answer:
 
 
 def stored_turns(store: Store, session_id: int) -> list[Turn]:
-    """The answered turns of a stored session (user/assistant message pairs), oldest first."""
+    """The turns of a stored session, oldest first: each user message with the assistant
+    message after it (an answered turn), or with none (a prompt routed offline, not sent)."""
     rows = [r for r in store.message_rows(session_id)
             if r.get("content") is not None and r.get("role") != "system"]
     out: list[Turn] = []
-    for i in range(0, len(rows) - 1, 2):
-        user, answer = rows[i], rows[i + 1]
+    i = 0
+    while i < len(rows):
+        user = rows[i]
+        answer = rows[i + 1] if i + 1 < len(rows) else None
+        if user.get("role") != "user":
+            i += 1  # an assistant message whose prompt went (a deleted message): skipped
+            continue
+        if answer is None or answer.get("role") != "assistant":
+            out.append(Turn(user["content"], status="offline", user_message_id=int(user["id"])))
+            i += 1
+            continue
+        i += 2
         rid = answer.get("request_id")
         request = store.request(int(rid)) if rid is not None else None
         status = "truncated" if request is not None and request.get("status") == "truncated" \
