@@ -127,8 +127,12 @@ def detect(prep: Prepared, task: str) -> tuple[str, ...]:
         instruction = instruction_of(prep.text)
         if instruction:
             own = _detect(prepare(instruction), task)
-            return (*own, "pasted") if "pasted" in _detect(prep, task) else own
+            return (*own, "pasted") if _pasted(prep) and "pasted" not in own else own
     return _detect(prep, task)
+
+
+def _pasted(prep: Prepared) -> bool:
+    return len(prep.text) >= 200 and any(map(prep.question.__contains__, _LOG_MARKS))
 
 
 def _detect(prep: Prepared, task: str) -> tuple[str, ...]:
@@ -142,7 +146,7 @@ def _detect(prep: Prepared, task: str) -> tuple[str, ...]:
         if fam & _HARD_CODE:
             out.append("nontrivial_code")
     head = low[:1500]
-    pasted = len(prep.text) >= 200 and any(map(q.__contains__, _LOG_MARKS))
+    pasted = _pasted(prep)
     # Requirements stacked in one request ("with a rate limit, retries, robots.txt support
     # and a bounded queue"); pasted code or docstrings are not requirements on the answer.
     if not pasted and not q.lstrip().startswith(("def ", "from ", "import ", "class ")):
@@ -162,7 +166,6 @@ def _detect(prep: Prepared, task: str) -> tuple[str, ...]:
     if pasted:
         out.append("pasted")
     return tuple(out)
-
 
 
 # Personal, everyday requests: a trip, a meal, a workout, the house, the car, a purchase, a

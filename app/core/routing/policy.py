@@ -211,19 +211,19 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
         label = "numeric problem (no proof asked)"
         request = "numeric problem that asks for no proof"
     fired = [d for d in c.demands if lifts.get(d, 0) > 0]
-    # A personal, everyday request (a trip, a meal, a workout) that asks for nothing more is
-    # routine whatever its type's minimum: a person sends "3 day itinerary for lisbon" to the
-    # cheapest tier, though planning in general needs the top one. Code, maths and puzzles
-    # keep their own rules: a recipe in a word problem does not make it easy.
-    if (c.everyday and r.everyday_routine and not fired and task not in _OWN_DIFFICULTY
-            and not c.follow_up and c.memory_shift <= 0):
-        return 0, "everyday", f"everyday request ({c.everyday}): the {names[0]} tier is enough"
-    # A beginner's error message ("IndentationError", "'ledPin' was not declared in this
-    # scope") has a well-known fix: debugging's top-tier minimum is for the subtle cases.
-    if (c.known_error and task == "code_debug" and r.known_errors_routine and not fired
-            and not c.follow_up and c.memory_shift <= 0):
-        return 0, "known_error", (f"common error ({c.known_error}): the {names[0]} tier "
-                                  "is enough")
+    if not fired and not c.follow_up and c.memory_shift <= 0:
+        # A personal, everyday request (a trip, a meal, a workout) that asks for nothing
+        # more is routine whatever its type's minimum: a person sends "3 day itinerary for
+        # lisbon" to the cheapest tier, though planning in general needs the top one. Code,
+        # maths and puzzles keep their own rules: a recipe in a word problem is no easier.
+        if c.everyday and r.everyday_routine and task not in _OWN_DIFFICULTY:
+            return 0, "everyday", (f"everyday request ({c.everyday}): the {names[0]} tier "
+                                   "is enough")
+        # A beginner's error message ("IndentationError", "'ledPin' was not declared in
+        # this scope") has a well-known fix: debugging's minimum is for the subtle cases.
+        if c.known_error and task == "code_debug" and r.known_errors_routine:
+            return 0, "known_error", (f"common error ({c.known_error}): the {names[0]} tier "
+                                      "is enough")
     floor = floors.get(task, 0)
     need = floor
     if c.domain:
@@ -255,8 +255,10 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
     return need, rule, reason
 
 
-# Rules that keep a prompt on the cheapest tier; "routine" first (see decide's signals).
-_DOWN_RULES = ("routine", "everyday", "known_error")
+# Rules that say why a prompt belongs on the cheapest tier, shown in its signals even when
+# the score had it there already; with "routine", every rule that keeps it there.
+_CONTEXT_RULES = ("everyday", "known_error")
+_DOWN_RULES = ("routine", *_CONTEXT_RULES)
 _OWN_DIFFICULTY = frozenset(("code_write", "code_debug", "calculation", "proof", "logic"))
 
 # A request of a routine task type ([router] routine_tasks: pulling fields out of a text,
@@ -421,7 +423,7 @@ def decide(
         confidence=threshold_confidence(c.score, th),
         rule=rule,
         reason=reason,
-        signals=_signals(c, policy_rule if need != c_idx or policy_rule in _DOWN_RULES[1:]
+        signals=_signals(c, policy_rule if need != c_idx or policy_rule in _CONTEXT_RULES
                          else "", score),
         decision_us=c.decision_us + elapsed,
         estimates=est,
