@@ -177,8 +177,8 @@ _CSV_COLUMNS = (
     "group", "key", "calls", "ok", "errors", "spent_usd", "unpriced", "input_tokens",
     "output_tokens", "cached_input_tokens", "reasoning_tokens", "estimated_usage",
     "cache_hits", "mean_latency_s", "turns", "premium_counterfactual_usd", "savings_usd",
-    "savings_pct", "cache_savings_usd", "fallback_rate", "escalation_rate", "cache_hit_rate", "verdicts",
-    "satisfied", "satisfaction_rate",
+    "savings_pct", "cache_savings_usd", "fallback_rate", "escalation_rate", "cache_hit_rate",
+    "verdicts", "satisfied", "satisfaction_rate",
 )
 
 

@@ -118,7 +118,14 @@ def test_the_strip_keeps_the_reason_readable_at_80_columns():
                          savings_pct=75.0)):
         strip = render_strip(d, v, names, width=78).plain
         assert len(strip) <= 78 and strip.startswith("premium · expert review (legal) needs")
-        assert "$0.0035 vs $0.0035" in strip or "saved 75%" in strip
+        assert "would save 0%" in strip or "saved 75%" in strip
+    # Offline at 80 columns: the saving in words (two bare amounts read as money spent), and
+    # room for a greeting's whole reason.
+    hi = route("hi", s)
+    offline = LedgerView(projected_turns=2, projected_routed_usd=0.000426,
+                         projected_premium_usd=0.00711)
+    strip = render_strip(hi, offline, names, width=78).plain
+    assert strip.endswith("│ would save 94%") and hi.reason in strip
     wide = render_strip(d, LedgerView(), names, width=160).plain
     assert wide.startswith(f"premium {d.model} · ")
 

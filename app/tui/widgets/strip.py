@@ -18,11 +18,15 @@ def _money(v: LedgerView | None, compact: bool) -> Content:
     if v is None:
         return Content("")
     if v.projected_turns and not v.turns:
-        label = "  │ " if compact else "  │ projected "
-        rest = " premium" if compact else " all-premium"
-        return Content.assemble((label, "dim"), (
+        if compact and v.projected_premium_usd > 0:
+            # Short: what routing would save. Two bare amounts ("$0.000424 vs $0.00707
+            # premium") read as money spent.
+            saves = 100 * (1 - v.projected_routed_usd / v.projected_premium_usd)
+            return Content.assemble(("  │ ", "dim"),
+                                    (f"would save {saves:.0f}%", "$rd-cost-warning"))
+        return Content.assemble(("  │ projected ", "dim"), (
             f"{format_usd(v.projected_routed_usd)} vs {format_usd(v.projected_premium_usd)}"
-            f"{rest}", "$rd-cost-warning"))
+            " all-premium", "$rd-cost-warning"))
     spent = format_usd(v.spent_usd) + ("+" if v.unpriced_calls else "")
     pct = f" {v.savings_pct:.0f}%" if v.savings_pct is not None else ""
     saved = f"{v.savings_pct:.0f}%" if compact and v.savings_pct is not None else \
