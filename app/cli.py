@@ -3,6 +3,7 @@ invoked, so ``routedeck route "hi"`` does not pay for Textual, openai or the sto
 
 from __future__ import annotations
 
+import difflib
 import importlib
 
 import click
@@ -30,6 +31,14 @@ SUBCOMMANDS: dict[str, str] = {
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(SUBCOMMANDS)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[override]
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in SUBCOMMANDS:
+            close = difflib.get_close_matches(name, SUBCOMMANDS, n=1, cutoff=0.6)
+            if close:
+                ctx.fail(f"No such command '{name}'. Did you mean '{close[0]}'?")
+        return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         target = SUBCOMMANDS.get(name)

@@ -244,3 +244,10 @@ def test_a_toml_syntax_error_names_tables_as_toml_does(tmp_path):
     err = run(cfg, "config", "check", code=2).stderr
     assert "Cannot declare [router] twice (at line 4" in err and "('router',)" not in err
     assert "left unclosed" in err
+
+
+def test_a_mistyped_subcommand_gets_a_suggestion():
+    res = CliRunner().invoke(cli, ["reprot"])
+    assert res.exit_code == 2 and "No such command 'reprot'. Did you mean 'report'?" in res.output
+    res = CliRunner().invoke(cli, ["zzz"])
+    assert res.exit_code == 2 and "Did you mean" not in res.output

@@ -55,6 +55,10 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
     BINDINGS = APP_BINDINGS
     COMMANDS = App.COMMANDS | {RouteDeckCommands}
 
+    def get_system_commands(self, screen):  # -> Iterable[SystemCommand]
+        # Textual's own Quit would sit beside RouteDeck's (which saves and says its key).
+        return (c for c in super().get_system_commands(screen) if c.title != "Quit")
+
     def __init__(
         self,
         session: ConsoleSession,

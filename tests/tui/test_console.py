@@ -361,6 +361,9 @@ async def test_screens_and_palette_cover_every_action(loopback_settings):
                            ("Cancel running answer", "[escape]"), ("Escalate / compare answer",
                                                                    "[ctrl+e]")):
             assert shown[title].endswith(key), (title, shown[title])
+        # One Quit in the palette: RouteDeck's, not also Textual's.
+        system = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Quit" not in system and "Keys" in system and "Quit" in titles
 
 
 async def test_new_session_then_resume_restores_history(loopback, loopback_settings):
