@@ -114,6 +114,9 @@ TRIED = (
     "that writer's set 60 vs 58 of 70, but the first fresh dev set 58 vs 59, everyday dev 65 "
     "vs 66, task CV .822 vs .829 and LLMRouter locked .751 vs .761: the gain stayed on the "
     "set it was written for, not shipped",
+    "non-trivial-code vocabulary (raft, mutex, consensus ...) lifting a prompt of any task "
+    "type, not only code requests: first fresh dev set 59 vs 59 of 70 (a raft question up, "
+    "'mutex vs semaphore?' up too), third writer's 59 vs 59: no gain, not shipped",
 )
 
 
