@@ -96,6 +96,10 @@ class HistorySearch(ModalScreen[str | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if self._shown:
             self.dismiss(self._shown[0])
+        elif self.prompts:  # Enter on no match did nothing a user could see
+            self.query_one("#history-count", Static).update(
+                f"No earlier prompt has all of these words (0 of {len(self.prompts)}): "
+                "change them, or esc closes.")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self._shown[int(event.option.id or 0)])

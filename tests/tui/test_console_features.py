@@ -66,6 +66,12 @@ async def test_ctrl_r_searches_every_earlier_prompt(loopback, loopback_settings)
             await ask_and_wait(pilot, prompt)
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: isinstance(app.screen, HistorySearch))
+        await pilot.press(*"kafka", "enter")  # no match: said, the dialog stays
+        await pilot.pause()
+        assert "No earlier prompt has all of these words (0 of 3)" in plain(
+            app.screen.query_one("#history-count"))
+        for _ in "kafka":
+            await pilot.press("backspace")
         await pilot.press(*"postgres pass")
         await pilot.pause()
         assert app.screen._shown == ["rotate the postgres password"]
