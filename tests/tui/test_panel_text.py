@@ -149,7 +149,7 @@ def test_a_score_the_policy_moved_shows_where_it_came_from():
     raised = route("Review this contract clause for compliance issues", s)
     assert raised.model_score is not None and round(raised.model_score, 2) < 0.2
     tier_row = render_decision(raised, names, width=PANEL).plain.split("\n")[0]
-    assert f"{raised.model_score:.2f} → {raised.score:.2f}" in tier_row and "≥" not in tier_row
+    assert f"{raised.model_score:.2f} → {raised.score:.2f}" in tier_row and ">=" not in tier_row
     plain_row = render_decision(route("hi", s), names, width=PANEL).plain.split("\n")[0]
     assert "0.10 < 0.20" in plain_row
 

@@ -73,11 +73,12 @@ def render_decision(d: RouteDecision, tier_names: Sequence[str], pin: str | None
         own = d.model_score
         n = digits_apart(d.threshold, d.score)
         if own is not None and round(own, 2) != round(d.score, 2):
-            # The policy moved the score to its tier's side of the threshold ("0.20 ≥ 0.20"
+            # The policy moved the score to its tier's side of the threshold ("0.20 >= 0.20"
             # would hide that): the classifier's own score, then where the policy put it.
             versus = f"  ({score}{own:.2f} → {d.score:.{n}f})"
         else:
-            versus = (f"  ({score}{d.score:.{n}f} {'≥' if d.score >= d.threshold else '<'} "
+            # ">=" as the reason writes it: "≥" here and ">=" in the line below read as two.
+            versus = (f"  ({score}{d.score:.{n}f} {'>=' if d.score >= d.threshold else '<'} "
                       f"{d.threshold:.{n}f})")
     flags = [f for f, on in (("forced", d.forced), ("pinned", d.pinned), ("BLOCKED", d.blocked)) if on]
     lines = [
