@@ -134,8 +134,9 @@ def _ui_problems(path: Path | None) -> list:  # [Problem]
     except ConfigError:
         return []
     ui = raw.get("ui") if isinstance(raw.get("ui"), dict) else {}
-    theme = ui.get("theme", UIConfig().theme)
-    newline = ui.get("newline_key", UIConfig().newline_key)
+    default = UIConfig()
+    theme = ui.get("theme", default.theme)
+    newline = ui.get("newline_key", default.newline_key)
     keymap = raw.get("keymap") if isinstance(raw.get("keymap"), dict) else {}
     if not isinstance(theme, str) or not isinstance(newline, str) or \
             not all(isinstance(v, str) for v in keymap.values()):

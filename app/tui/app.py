@@ -49,6 +49,11 @@ NARROW_COLUMNS = 90  # narrower side panels from here; below, the one-line strip
 MIN_ROWS = 20
 
 
+
+def _panels_fit(width: int, height: int) -> bool:
+    """The side panels fit beside the chat at this terminal size."""
+    return width >= NARROW_COLUMNS and height >= MIN_ROWS
+
 class RouteDeckApp(PromptActions, SessionActions, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "RouteDeck"
@@ -216,7 +221,7 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
         where they do not fit beside the chat, the panels take the whole pane side by side
         (F3 again brings the chat back): squeezed beside it, the decision lost its lines."""
         width, height = size or self.size
-        fits = width >= NARROW_COLUMNS and height >= MIN_ROWS
+        fits = _panels_fit(width, height)
         if self.panels is not None and fits != self._panels_chosen_fitting:
             # F3 chose for the size it was pressed at: a resize past the point where the
             # panels fit (or stop fitting) goes back to the layout for the new size.
@@ -240,8 +245,7 @@ class RouteDeckApp(PromptActions, SessionActions, App[None]):
 
     def action_toggle_panels(self) -> None:
         self.panels = self.has_class("-no-side")
-        width, height = self.size
-        self._panels_chosen_fitting = width >= NARROW_COLUMNS and height >= MIN_ROWS
+        self._panels_chosen_fitting = _panels_fit(*self.size)
         self.apply_layout()
 
     def refresh_header(self) -> None:

@@ -80,7 +80,7 @@ class PromptActions:
             if getattr(view, "turn_index", None) == old:
                 view.mark_replaced()
         for line in chat.query(Notice):  # an offline turn has its "not sent" line instead
-            if getattr(line, "turn_index", None) == old:
+            if line.turn_index == old:
                 line.mark_replaced()
         self.start_turn(index, self.session.conversation[index].prompt)
         return True

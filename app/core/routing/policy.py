@@ -221,7 +221,7 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
                                    "is enough")
         # A beginner's error message ("IndentationError", "'ledPin' was not declared in
         # this scope") has a well-known fix: debugging's minimum is for the subtle cases.
-        if c.known_error and task == "code_debug" and r.known_errors_routine:
+        if c.known_error and r.known_errors_routine:  # set for code debug/review only
             return 0, "known_error", (f"common error ({c.known_error}): the {names[0]} tier "
                                       "is enough")
     floor = floors.get(task, 0)
