@@ -127,6 +127,62 @@ def test_short_routine_requests_stay_on_the_cheapest_tier():
     assert decide(c(0.6, "factual"), s, "short").tier == "premium"
 
 
+def test_short_questions_that_hide_a_subtle_answer_are_lifted_and_say_why():
+    # Short, so no length or type rule catches them; each has one demand a person would name.
+    s = Settings()
+    for prompt, demand, label in (
+        ("why can a paxos acceptor promise two proposers the same round after a crash?",
+         "subtle_systems", "subtle systems question"),
+        ("stm32: uart rx sometimes loses a byte when the adc interrupt fires, why",
+         "subtle_systems", "subtle systems question"),
+        ("roll a die until you get two sixes in a row: expected number of rolls?",
+         "probability", "probability/counting"),
+        ("how many ways to tile a 2x12 strip with 1x2 and 2x2 tiles?", "probability",
+         "probability/counting"),
+        ("p99 latency doubled but cpu and memory metrics look the same, what am i missing?",
+         "discrepancy", "unexplained discrepancy"),
+        ("mum takes amlodipine and metformin, can she start magnesium too?", "drug_mix",
+         "medicines taken together"),
+        ("write a sonnet about the sea where every line starts with the letter s",
+         "constraints", "many or hard constraints"),
+    ):
+        d = route(prompt, s)
+        assert demand in d.demands and d.tier == "premium", (prompt, d.demands, d.reason)
+        # Named: as the rule when it lifted the prompt, else among the signals.
+        assert label in d.reason or any(label in x.render() for x in d.signals), d.reason
+        assert d.rule != "demand" or label in d.reason or "and" in d.reason, d.reason
+    # The same words asking for the textbook answer, or with no twist, lift nothing.
+    for prompt, demand in (
+        ("what is paxos?", "subtle_systems"), ("why use a mutex?", "subtle_systems"),
+        ("what are the odds of rolling two sixes", "probability"),
+        ("expected value of a fair die roll", "probability"),
+        ("how many ways can I say thank you in japanese", "probability"),
+        ("write a function that checks whether a string is a palindrome", "constraints"),
+        ("write a python function counting the number of ways to climb 10 stairs",
+         "probability"),
+        ("what's the difference between vitamin d and vitamin k", "drug_mix"),
+        ("my bread is still flat even though i used fresh yeast", "discrepancy"),
+    ):
+        assert demand not in route(prompt, s).demands, prompt
+    s.router.demand_lift = {**s.router.demand_lift, "probability": 0}
+    d = route("roll a die until you get two sixes in a row: expected number of rolls?", s)
+    assert "probability" in d.demands and d.rule != "demand"
+
+
+def test_famous_gotchas_and_routine_tool_errors_count_as_known_errors():
+    s = Settings()
+    for prompt, name in (
+        ("def add(item, bucket=[]):\n    bucket.append(item)\n    return bucket\n"
+         "why does the list keep growing between calls?", "mutable default argument"),
+        ("why does round(0.5) give 0 in python", "round half to even"),
+        ("docker run fails: Bind for 0.0.0.0:80 failed: port is already allocated",
+         "port already allocated"),
+    ):
+        d = route(prompt, s)
+        if d.task_type == "code_debug":
+            assert d.tier == "cheap" and f"common error ({name})" in d.reason, d.reason
+
+
 def test_asking_for_steps_is_not_by_itself_a_reason_for_the_top_tier():
     # "step by step" was a default escalate keyword: a how-to for boiling an egg went premium.
     d = route("explain step by step how to boil an egg", Settings())
@@ -345,15 +401,17 @@ def test_everyday_prompts_route_as_a_person_would():
 
 def test_blind_everyday_prompts_do_not_fall_back():
     """training/data/everyday_blind.tsv, written by people who never saw the router: a floor
-    two or three prompts under what the shipped weights and policy reach there (dev 84%,
-    holdout 79%, dev2 84%, holdout2 84% when this was written; the goal is 85%), so a change
-    that routes them worse is caught."""
+    two or three prompts under what the shipped weights and policy reach there (dev 90%,
+    holdout 80%, dev2 91%, holdout2 84%, dev3 97%, dev4 90%, holdout3 90%, holdout4 87% when
+    this was written; the goal is 85%), so a change that routes them worse is caught."""
     from training import train_tasks
 
     s = Settings()
-    assert train_tasks.halves(train_tasks.EVERYDAY_BLIND) == ["dev", "holdout", "dev2",
-                                                              "holdout2"]
-    for half, floor in (("dev", 0.8), ("holdout", 0.75), ("dev2", 0.8), ("holdout2", 0.8)):
+    assert train_tasks.halves(train_tasks.EVERYDAY_BLIND) == [
+        "dev", "holdout", "dev2", "holdout2", "dev3", "dev4", "holdout3", "holdout4"]
+    for half, floor in (("dev", 0.86), ("holdout", 0.76), ("dev2", 0.87), ("holdout2", 0.8),
+                        ("dev3", 0.93), ("dev4", 0.86), ("holdout3", 0.86),
+                        ("holdout4", 0.83)):
         items = [e for e in train_tasks.everyday(train_tasks.EVERYDAY_BLIND)
                  if e["half"] == half]
         assert len(items) == 70

@@ -117,6 +117,18 @@ TRIED = (
     "non-trivial-code vocabulary (raft, mutex, consensus ...) lifting a prompt of any task "
     "type, not only code requests: first fresh dev set 59 vs 59 of 70 (a raft question up, "
     "'mutex vs semaphore?' up too), third writer's 59 vs 59: no gain, not shipped",
+    "systems vocabulary lifting only a why/whether question of 50+ characters or a symptom "
+    "that comes and goes (subtle systems question), with probability/counting twists, "
+    "unexplained discrepancies, medicines taken together, binding forms and routine tool "
+    "errors/gotchas: shipped; dev sets 59+59 -> 63+64 of 140, dev3/dev4 (written after the "
+    "first of these) 62+59 -> 68+63; the holdouts moved less: 55 -> 56, 59 -> 59, 61 -> 63, "
+    "61 -> 61 of 70, and their short hard prompts not at all (47 of 62 before and after); "
+    "dev CV and locked APGR unchanged (overall .677 / .704)",
+    "no task minimum for a guessed type on short prompts / on all prompts: the four dev sets "
+    "and everyday dev 314 / 312 vs 324 of 347, short hard 79 / 79 vs 88 of 92: minimums kept",
+    "a wider low-confidence band (0.025 / 0.03 / 0.04 / 0.05 instead of 0.015) for short "
+    "prompts of a guessed type: 323 / 323 / 323 / 320 vs 324 of 347 on the dev sets: not "
+    "shipped",
 )
 
 

@@ -23,7 +23,11 @@ DEMANDS: tuple[tuple[str, str], ...] = (
     ("proof", "asks for a proof"),
     ("advanced_math", "advanced maths/science"),
     ("nontrivial_code", "non-trivial code"),
-    ("constraints", "many constraints"),
+    ("subtle_systems", "subtle systems question"),
+    ("probability", "probability/counting"),
+    ("discrepancy", "unexplained discrepancy"),
+    ("drug_mix", "medicines taken together"),
+    ("constraints", "many or hard constraints"),
     ("long_output", "long answer expected"),
     ("expert_domain", "expert domain"),
     ("multi_step", "several steps/questions"),
@@ -42,7 +46,10 @@ _ADVANCED = _terms(
     "converges|diverges|asymptotic|np hard|np complete|irrational|infinitely many|"
     "induction|bayesian|posterior|markov|kalman|black scholes|navier stokes|tensor|"
     "olympiad|putnam|combinatorics|number theory|group theory|measure theory|p np|"
-    "central limit|harmonic series|backpropagation|pde")
+    "central limit|harmonic series|backpropagation|isentropic|adiabatic|enthalpy|entropy|"
+    "carnot|polytropic|buckling|bending moment|moment of inertia|stress tensor|air drag|"
+    "linear drag|quadratic drag|air resistance|drag force|swr|impedance|smith chart|"
+    "reflection coefficient|over all n|infinite series|infinite sum|zeta")
 _HARD_CODE = _terms(
     "lock free|wait free|lockless|concurrent|concurrency|thread safe|mutex|atomic|atomics|"
     "red black|avl|b tree|b+ tree|btree|trie|skip list|raft|paxos|consensus|distributed|"
@@ -50,6 +57,83 @@ _HARD_CODE = _terms(
     "mpmc|spsc|scheduler|rate limiter|crdt|with deletion|deletion|rebalancing|"
     "zero copy|memory model|async runtime|event loop|jit|bytecode|vm|virtual machine|"
     "consistent hashing|sharding|replication|backoff|robots txt|range scans|ttl")
+# Systems where a short question hides a subtle answer: concurrency, consensus, embedded and
+# low-level behaviour. Asked why something fails or whether it can ("can a goroutine
+# deadlock if it RLocks twice", "raft: why can't a new leader commit...", "counter++ in an ISR
+# reads garbage even with volatile"), they are where a cheap model answers confidently and
+# wrongly; asked what something is ("what is raft?") they are a lookup.
+_SYSTEMS = _HARD_CODE | _terms(
+    "deadlock|deadlocks|livelock|race condition|data race|rwmutex|rlock|rlocks|goroutine|"
+    "goroutines|memory barrier|happens before|linearizable|linearizability|serializable|"
+    "isolation level|quorum|leader election|two phase commit|2pc|3pc|vector clock|byzantine|"
+    "false sharing|cache line|priority inversion|isr|interrupt|interrupts|volatile|dma|uart|"
+    "i2c|spinlock|reentrant|signal handler")
+# Threads are everyday vocabulary: they make a question subtle only with a symptom.
+_THREADS = _terms("thread|threads|threading|coroutine|coroutines|async|await")
+_WHY = _terms("why|how come|can a|can an|could a|is it possible|what happens|still work|"
+              "is it safe|safe to")
+_WHY_MIN = 50  # characters: "why use a mutex?" asks for the textbook answer
+# A symptom that comes and goes, or only under some conditions (a debugging question's hard
+# case: "sometimes reads garbage", "drops bytes at 115200 but fine at 9600").
+_FLAKY_SYMPTOM = _terms("sometimes|intermittent|intermittently|randomly|occasionally|flaky|"
+                        "under load|only when|but fine|works fine|even with|every few|"
+                        "drops|hangs|stalls")
+# Probability and counting with a twist, where intuition and a cheap model go wrong: "at
+# least 3 share a birthday", "expected flips until HTH", "how many ways to tile a 3x10
+# board". "Probability of two sixes" or "expected value of a die" has no twist.
+_CHANCE = _terms("chance|chances|probability|prob|odds|likelihood|expected number|"
+                 "expected value|on average")
+_TWIST = _terms("at least|at most|given that|until|in a row|share a|born on|conditional|"
+                "first see|before the first")
+_COUNTING = _terms("how many ways|number of ways|derangement|derangements|arrangements|"
+                   "tilings|tile|tiling")  # with a number: "how many ways to say thanks" is not
+_WAITING = _terms("expected flips|expected rolls|expected tosses|expected draws|"
+                  "expected number of flips|expected number of rolls|expected number of tosses")
+# Work vocabulary: a "trip planner" to build or a team's "lunch" rota is a work request.
+_WORK = _terms("team|company|startup|customers|customer|users|service|services|server|"
+               "servers|database|production|prod|deploy|architecture|system|platform|app|"
+               "saas|b2b|revenue|employees|stakeholders|backend|frontend|api|codebase|"
+               "python|javascript|typescript|java|rust|golang|sql|code|script|function|"
+               "kubernetes|aws|postgres|django|rails|react")
+# Two results that should agree and do not, asked about in a technical setting ("pods
+# OOMKilled but the working set is way under the limit, what am I missing?", "groupby().mean()
+# gives different averages than AVERAGEIF, why?"): the easy explanations are usually already
+# ruled out.
+_DISCREPANCY = _terms("what am i missing|what im missing|why do they differ|gives different|"
+                      "give different|different results|different numbers|different answer|"
+                      "different answers|doesn't match|doesnt match|does not match|don't match|"
+                      "dont match|not matching|even though|way under|way below|no idea why|"
+                      "makes no sense|still fails|still failing|still getting|still happens")
+_TECH = _WORK | _SYSTEMS | _THREADS | _terms(
+    "pandas|numpy|excel|sheets|spreadsheet|pod|pods|container|containers|docker|k8s|node|npm|"
+    "git|linux|bash|query|queries|index|cache|memory|cpu|gpu|latency|http|dns|ssl|tls|nginx|"
+    "redis|kafka|terraform|browser|css|html|regex|json|csv|build|tests|ci|metric|metrics")
+# Medicines and supplements people combine: two of them in one question is an interaction
+# question, where a wrong answer costs more than the call.
+_DRUGS = VOCAB.family(
+    "ibuprofen|paracetamol|acetaminophen|tylenol|advil|aspirin|naproxen|codeine|tramadol|"
+    "oxycodone|morphine|warfarin|heparin|apixaban|eliquis|clopidogrel|statin|atorvastatin|"
+    "simvastatin|rosuvastatin|metformin|insulin|lisinopril|ramipril|losartan|amlodipine|"
+    "metoprolol|propranolol|bisoprolol|furosemide|hydrochlorothiazide|levothyroxine|"
+    "sertraline|fluoxetine|escitalopram|citalopram|paroxetine|venlafaxine|duloxetine|"
+    "bupropion|mirtazapine|trazodone|amitriptyline|lithium|lamotrigine|valproate|quetiapine|"
+    "olanzapine|aripiprazole|risperidone|diazepam|lorazepam|alprazolam|clonazepam|xanax|"
+    "zolpidem|melatonin|methylphenidate|ritalin|adderall|amphetamine|atomoxetine|guanfacine|"
+    "clonidine|cetirizine|zyrtec|loratadine|claritin|diphenhydramine|benadryl|fexofenadine|"
+    "omeprazole|pantoprazole|ranitidine|famotidine|prednisone|prednisolone|amoxicillin|"
+    "azithromycin|doxycycline|ciprofloxacin|metronidazole|fluconazole|sumatriptan|"
+    "gabapentin|pregabalin|allopurinol|tamoxifen|methotrexate|birth control|the pill|"
+    "contraceptive|st john's wort|wort|turmeric|fish oil|ginkgo|ginseng|grapefruit|"
+    "magnesium|iron supplement|vitamin d|vitamin k|potassium|alcohol|caffeine|cbd|"
+    "antidepressant|antibiotic|antibiotics|blood thinner|blood thinners".split("|"))
+# A form that binds every line or word of a piece of writing: a limerick whose last line is
+# a palindrome, a poem without the letter e. One such constraint is as hard as several
+# ordinary ones. (A function that finds palindromes is code, not a form.)
+_FORM = _terms("palindrome|palindromic|acrostic|lipogram|without the letter|"
+               "every word starts|each word starts|every line starts|each line starts|"
+               "every line ends|sestina|villanelle|iambic")
+_WRITING = frozenset(("creative", "rewrite"))
+_CODE = frozenset(("code_write", "code_debug"))
 _CODE_ASK = _terms("implement|write|build|code|program|create|function|class|library|cli")
 _CONSTRAINT_WORDS = ("must ", "without ", "exactly", "at least", "at most", "no more than",
                      "make sure", "ensure", "don't ", "do not ", "never ", "with a ", "including ",
@@ -130,6 +214,16 @@ def detect(prep: Prepared, task: str) -> tuple[str, ...]:
             return (*own, "pasted") if _pasted(prep) and "pasted" not in own else own
     return _detect(prep, task)
 
+# Taking them, not comparing them ("difference between vitamin d and vitamin k" is a lookup).
+_INTAKE = _terms("take|taking|takes|took|on|start|starting|add|adding|mix|mixing|combine|"
+                 "combining|together|interact|interacts|interaction|safe|ok|okay|alongside")
+
+
+def _drug_count(prep: Prepared) -> int:
+    """How many different medicines or supplements the prompt names."""
+    return sum(1 for g in prep.grams if VOCAB.mask_of(g) & _DRUGS) + sum(
+        1 for phrase in ("st john's wort",) if phrase in prep.low)
+
 
 def _pasted(prep: Prepared) -> bool:
     return len(prep.text) >= 200 and any(map(prep.question.__contains__, _LOG_MARKS))
@@ -145,13 +239,25 @@ def _detect(prep: Prepared, task: str) -> tuple[str, ...]:
     if task in ("code_write", "code_debug") or fam & _CODE_ASK:
         if fam & _HARD_CODE:
             out.append("nontrivial_code")
+    if "nontrivial_code" not in out and (
+            (fam & _SYSTEMS and fam & _WHY and len(q) >= _WHY_MIN)
+            or (fam & (_SYSTEMS | _THREADS) and fam & _FLAKY_SYMPTOM)):
+        out.append("subtle_systems")
+    # A program that counts ("number of ways of painting the fence") is judged as code.
+    if task not in _CODE and ((fam & _CHANCE and fam & _TWIST) or fam & _WAITING or (
+            fam & _COUNTING and any(map(str.isdigit, q[:300])))):
+        out.append("probability")
+    if fam & _DISCREPANCY and fam & _TECH:
+        out.append("discrepancy")
+    if fam & _DRUGS and fam & _INTAKE and _drug_count(prep) >= 2:
+        out.append("drug_mix")
     head = low[:1500]
     pasted = _pasted(prep)
     # Requirements stacked in one request ("with a rate limit, retries, robots.txt support
     # and a bounded queue"); pasted code or docstrings are not requirements on the answer.
     if not pasted and not q.lstrip().startswith(("def ", "from ", "import ", "class ")):
         constraints = sum(map(head.__contains__, _CONSTRAINT_WORDS)) + min(head.count(", "), 4) // 2
-        if constraints >= 3:
+        if constraints >= 3 or (fam & _FORM and task in _WRITING):
             out.append("constraints")
     # The regexes only run when their words are there (a scan of a long prompt costs more
     # than every other factor together).
@@ -194,12 +300,6 @@ _EVERYDAY_ALL = sum(bit for _, bit in EVERYDAY)
 _SHOPPING = dict(EVERYDAY)["shopping"]
 _CHOOSING = _terms("buy|buying|purchase|worth it|worth buying|budget|compare|vs|versus|"
                    "recommend|should i get|which one|better camera|battery life")
-# Work vocabulary: a "trip planner" to build or a team's "lunch" rota is a work request.
-_WORK = _terms("team|company|startup|customers|customer|users|service|services|server|"
-               "servers|database|production|prod|deploy|architecture|system|platform|app|"
-               "saas|b2b|revenue|employees|stakeholders|backend|frontend|api|codebase|"
-               "python|javascript|typescript|java|rust|golang|sql|code|script|function|"
-               "kubernetes|aws|postgres|django|rails|react")
 
 
 # A story about somebody else ("a woman shoots her husband ... they go out to dinner") is a
@@ -245,6 +345,18 @@ KNOWN_ERRORS: tuple[tuple[str, str], ...] = (
     ("arrayindexoutofboundsexception", "ArrayIndexOutOfBounds"),
     ("declared and not used", "unused variable"), ("imported and not used", "unused import"),
     ("command not found", "command not found"),
+    # Routine tool and infrastructure errors, each with the fix in its own message.
+    ("address already in use", "address already in use"),
+    ("port is already allocated", "port already allocated"),
+    ("permission denied (publickey)", "SSH key not accepted"),
+    ("duplicate resource", "duplicate resource"), ("detached head", "detached HEAD"),
+    ("externally-managed-environment", "externally managed environment"),
+    ("npm err! code eresolve", "npm dependency conflict"),
+    # Famous language gotchas: the explanation is in every FAQ.
+    ("=[]):", "mutable default argument"), ("= []):", "mutable default argument"),
+    ("={}):", "mutable default argument"), ("round(2.5)", "round half to even"),
+    ("round(0.5)", "round half to even"), ("0.1 + 0.2", "floating-point rounding"),
+    ("0.1+0.2", "floating-point rounding"),
 )
 # What makes a known message a hard case: it comes and goes, or only under some conditions.
 _FLAKY = ("sometimes", "intermittent", "under load", "in production", "in prod ", "randomly",

@@ -231,8 +231,11 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
     rule, reason = "task_min", f"{label} needs at least the {names[need]} tier"
     if fired:
         step = max(lifts[d] for d in fired)
-        lifted = min(len(names) - 1, max(idx, need) + step)
-        if lifted > max(idx, need):
+        # A guessed type's minimum ("logic puzzle?") is a weaker reason than a demand that
+        # reaches the same tier on its own ("medicines taken together"): name the demand.
+        base = idx if need > idx and c.task_label.endswith("?") else max(idx, need)
+        lifted = min(len(names) - 1, base + step)
+        if lifted > base and lifted >= need:
             words = " and ".join(DEMAND_LABELS.get(d, d) for d in fired[:2])
             need = lifted
             rule = "demand"
@@ -361,7 +364,9 @@ def decide(
         reason = f"{c.task_label}: {reason}"
     if c.memory_note and rule in ("threshold", "low_confidence"):
         reason = f"{c.memory_note}; {reason}"
-    evidence = evidence_for(c, idx > 0)
+    # A demand that lifted a prompt of a guessed type: what prompts of that type did says
+    # nothing about it ("medicines taken together; like formal-logic questions").
+    evidence = "" if rule == "demand" and c.task_label.endswith("?") else evidence_for(c, idx > 0)
     if evidence and rule in ("threshold", "task_min", "demand", *_DOWN_RULES):
         reason = f"{reason}; {evidence}"
     if c.follow_up:
