@@ -145,6 +145,10 @@ def test_short_questions_that_hide_a_subtle_answer_are_lifted_and_say_why():
          "medicines taken together"),
         ("write a sonnet about the sea where every line starts with the letter s",
          "constraints", "many or hard constraints"),
+        ("my s3 presigned url works in curl but returns 403 from the browser, why?",
+         "conditions", "question with conditions"),
+        ("does a verbal job offer still bind them if they withdraw it before i sign?",
+         "conditions", "question with conditions"),
     ):
         d = route(prompt, s)
         assert demand in d.demands and d.tier == "premium", (prompt, d.demands, d.reason)
@@ -162,6 +166,14 @@ def test_short_questions_that_hide_a_subtle_answer_are_lifted_and_say_why():
          "probability"),
         ("what's the difference between vitamin d and vitamin k", "drug_mix"),
         ("my bread is still flat even though i used fresh yeast", "discrepancy"),
+        ("prob of flipping heads twice in a row?", "probability"),
+        ("formula for the moment of inertia of a disc", "advanced_math"),
+        # The first word is the question's own ("when did ...?"), and a calculation's
+        # conditions are its data; a long prompt states conditions as a matter of course.
+        ("when did the berlin wall fall?", "conditions"),
+        ("if a train goes 60 km/h for 2.5 hours, how far does it go?", "conditions"),
+        ("why does my sourdough rise well in summer but not in winter? " + "x" * 200,
+         "conditions"),
     ):
         assert demand not in route(prompt, s).demands, prompt
     s.router.demand_lift = {**s.router.demand_lift, "probability": 0}
@@ -175,12 +187,14 @@ def test_famous_gotchas_and_routine_tool_errors_count_as_known_errors():
         ("def add(item, bucket=[]):\n    bucket.append(item)\n    return bucket\n"
          "why does the list keep growing between calls?", "mutable default argument"),
         ("why does round(0.5) give 0 in python", "round half to even"),
+        ("why does round(2.5) still give 2 even after i convert it to float?",
+         "round half to even"),  # conditions do not make a gotcha a hard case
         ("docker run fails: Bind for 0.0.0.0:80 failed: port is already allocated",
          "port already allocated"),
     ):
         d = route(prompt, s)
-        if d.task_type == "code_debug":
-            assert d.tier == "cheap" and f"common error ({name})" in d.reason, d.reason
+        assert d.task_type == "code_debug", (prompt, d.task_type)  # where known errors apply
+        assert d.tier == "cheap" and f"common error ({name})" in d.reason, d.reason
 
 
 def test_asking_for_steps_is_not_by_itself_a_reason_for_the_top_tier():
@@ -401,20 +415,22 @@ def test_everyday_prompts_route_as_a_person_would():
 
 def test_blind_everyday_prompts_do_not_fall_back():
     """training/data/everyday_blind.tsv, written by people who never saw the router: a floor
-    two or three prompts under what the shipped weights and policy reach there (dev 90%,
-    holdout 80%, dev2 91%, holdout2 84%, dev3 97%, dev4 90%, holdout3 90%, holdout4 87% when
-    this was written; the goal is 85%), so a change that routes them worse is caught."""
+    two or three prompts under what the shipped weights and policy reach there (dev 89%,
+    holdout 81%, dev2 91%, holdout2 84%, dev3 97%, dev4 90%, holdout3 89%, holdout4 86%, dev5
+    93%, dev6 89% when this was written; the goal is 85%), so a change that routes them worse
+    is caught."""
     from training import train_tasks
 
     s = Settings()
     assert train_tasks.halves(train_tasks.EVERYDAY_BLIND) == [
-        "dev", "holdout", "dev2", "holdout2", "dev3", "dev4", "holdout3", "holdout4"]
-    for half, floor in (("dev", 0.86), ("holdout", 0.76), ("dev2", 0.87), ("holdout2", 0.8),
-                        ("dev3", 0.93), ("dev4", 0.86), ("holdout3", 0.86),
-                        ("holdout4", 0.83)):
+        "dev", "holdout", "dev2", "holdout2", "dev3", "dev4", "holdout3", "holdout4", "dev5",
+        "dev6"]
+    for half, floor in (("dev", 0.86), ("holdout", 0.78), ("dev2", 0.87), ("holdout2", 0.8),
+                        ("dev3", 0.93), ("dev4", 0.86), ("holdout3", 0.85),
+                        ("holdout4", 0.82), ("dev5", 0.89), ("dev6", 0.85)):
         items = [e for e in train_tasks.everyday(train_tasks.EVERYDAY_BLIND)
                  if e["half"] == half]
-        assert len(items) == 70
+        assert len(items) == (80 if half in ("dev5", "dev6") else 70)
         agree = sum(route(e["prompt"], s).tier == e["tier"] for e in items) / len(items)
         assert agree >= floor, (half, agree)
 

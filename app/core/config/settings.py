@@ -136,7 +136,8 @@ TASK_TYPES: tuple[str, ...] = (
 )
 DEMAND_FACTORS: tuple[str, ...] = (
     "proof", "advanced_math", "nontrivial_code", "subtle_systems", "probability", "discrepancy",
-    "drug_mix", "constraints", "long_output", "expert_domain", "multi_step", "pasted",
+    "drug_mix", "conditions", "constraints", "long_output", "expert_domain", "multi_step",
+    "pasted",
 )
 # Built-in task policy, in the spirit of the seeds' table: routine lookups and transforms may
 # stay on the cheapest tier; expert review, proofs, debugging, logic and multi-step analysis
@@ -156,8 +157,8 @@ DEFAULT_ROUTINE_TASKS: tuple[str, ...] = (
 # Demand factor -> tiers it lifts a prompt (0 = only shown, never lifts).
 DEFAULT_DEMAND_LIFT: dict[str, int] = {
     "proof": 1, "advanced_math": 1, "nontrivial_code": 1, "subtle_systems": 1, "probability": 1,
-    "discrepancy": 1, "drug_mix": 1, "constraints": 1, "long_output": 1, "expert_domain": 0,
-    "multi_step": 0, "pasted": 0,
+    "discrepancy": 1, "drug_mix": 1, "conditions": 1, "constraints": 1, "long_output": 1,
+    "expert_domain": 0, "multi_step": 0, "pasted": 0,
 }
 # Task type names of earlier versions, still accepted in config files.
 TASK_ALIASES: dict[str, tuple[str, ...]] = {

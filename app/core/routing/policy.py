@@ -211,6 +211,14 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
         label = "numeric problem (no proof asked)"
         request = "numeric problem that asks for no proof"
     fired = [d for d in c.demands if lifts.get(d, 0) > 0]
+    # A beginner's error message ("IndentationError", "'ledPin' was not declared in this
+    # scope") or a famous gotcha has a well-known fix, whatever conditions the question
+    # sets: debugging's minimum is for the subtle cases. (known_error is set for code
+    # debug/review only.)
+    if (c.known_error and r.known_errors_routine and set(fired) <= _SOFT and not c.follow_up
+            and c.memory_shift <= 0):
+        return 0, "known_error", (f"common error ({c.known_error}): the {names[0]} tier "
+                                  "is enough")
     if not fired and not c.follow_up and c.memory_shift <= 0:
         # A personal, everyday request (a trip, a meal, a workout) that asks for nothing
         # more is routine whatever its type's minimum: a person sends "3 day itinerary for
@@ -219,11 +227,6 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
         if c.everyday and r.everyday_routine and task not in _OWN_DIFFICULTY:
             return 0, "everyday", (f"everyday request ({c.everyday}): the {names[0]} tier "
                                    "is enough")
-        # A beginner's error message ("IndentationError", "'ledPin' was not declared in
-        # this scope") has a well-known fix: debugging's minimum is for the subtle cases.
-        if c.known_error and r.known_errors_routine:  # set for code debug/review only
-            return 0, "known_error", (f"common error ({c.known_error}): the {names[0]} tier "
-                                      "is enough")
     floor = floors.get(task, 0)
     need = floor
     if c.domain:
@@ -263,6 +266,8 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
 _CONTEXT_RULES = ("everyday", "known_error")
 _DOWN_RULES = ("routine", *_CONTEXT_RULES)
 _OWN_DIFFICULTY = frozenset(("code_write", "code_debug", "calculation", "proof", "logic"))
+# Demands that do not make a known error a hard case.
+_SOFT = frozenset(("conditions",))
 
 # A request of a routine task type ([router] routine_tasks: pulling fields out of a text,
 # labelling, summarising, translating, rewriting it, small talk), by the task classifier's
