@@ -73,6 +73,28 @@ def summary(name: str, runs: list[float], budget: float, unit: str) -> str:
             f"budget {budget:g} {unit}  median/budget {med / budget:5.2f}  {ok}")
 
 
+def reference_ms() -> tuple[float, float]:
+    """(pure-Python loop, random dict lookups) in ms: a decision is mostly lookups that miss
+    the cache, so a machine with slow memory is slow here and in route() alike."""
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(300_000)]
+    table = {w: i for i, w in enumerate(words)}
+    queries = [rng.choice(words) for _ in range(1_000_000)]
+    loops, lookups = [], []
+    for _ in range(5):
+        t = time.perf_counter()
+        total = 0
+        for i in range(5_000_000):
+            total += i
+        t1 = time.perf_counter()
+        for w in queries:
+            total += table[w]
+        t2 = time.perf_counter()
+        loops.append((t1 - t) * 1000)
+        lookups.append((t2 - t1) * 1000)
+    return statistics.median(loops), statistics.median(lookups)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=DATA)
@@ -90,6 +112,11 @@ def main() -> None:
                     for i, p in enumerate(rng.sample(prompts, 3000)))
 
     print(f"strategy={args.strategy}, {args.runs} runs, microseconds per route() call")
+    # The same code ran 3-4x slower on one day's machine than on another's: this fixed
+    # pure-Python workload lets figures from different machines be compared.
+    loop, lookups = reference_ms()
+    print(f"machine: reference loop {loop:.0f} ms (5M integer additions), {lookups:.0f} ms for "
+          "1M random lookups in a 300k-word dict (memory-bound, like a decision); medians of 5")
     # Compiled at install when a C compiler is there (setup.py); ROUTEDECK_PURE_PYTHON=1
     # measures the source the same way.
     print(compiled.summary())
