@@ -111,7 +111,7 @@ _TECH = _WORK | _SYSTEMS | _THREADS | _terms(
     "redis|kafka|terraform|browser|css|html|regex|json|csv|build|tests|ci|metric|metrics")
 # Medicines and supplements people combine: two of them in one question is an interaction
 # question, where a wrong answer costs more than the call.
-_DRUGS = VOCAB.family(
+_DRUGS = _terms(
     "ibuprofen|paracetamol|acetaminophen|tylenol|advil|aspirin|naproxen|codeine|tramadol|"
     "oxycodone|morphine|warfarin|heparin|apixaban|eliquis|clopidogrel|statin|atorvastatin|"
     "simvastatin|rosuvastatin|metformin|insulin|lisinopril|ramipril|losartan|amlodipine|"
@@ -124,9 +124,9 @@ _DRUGS = VOCAB.family(
     "omeprazole|pantoprazole|ranitidine|famotidine|prednisone|prednisolone|amoxicillin|"
     "azithromycin|doxycycline|ciprofloxacin|metronidazole|fluconazole|sumatriptan|"
     "gabapentin|pregabalin|allopurinol|tamoxifen|methotrexate|birth control|the pill|"
-    "contraceptive|st john's wort|wort|turmeric|fish oil|ginkgo|ginseng|grapefruit|"
+    "contraceptive|wort|turmeric|fish oil|ginkgo|ginseng|grapefruit|"
     "magnesium|iron supplement|vitamin d|vitamin k|potassium|alcohol|caffeine|cbd|"
-    "antidepressant|antibiotic|antibiotics|blood thinner|blood thinners".split("|"))
+    "antidepressant|antibiotic|antibiotics|blood thinner|blood thinners")
 # A form that binds every line or word of a piece of writing: a limerick whose last line is
 # a palindrome, a poem without the letter e. One such constraint is as hard as several
 # ordinary ones. (A function that finds palindromes is code, not a form.)
@@ -231,9 +231,9 @@ _INTAKE = _terms("take|taking|takes|took|on|start|starting|add|adding|mix|mixing
 
 
 def _drug_count(prep: Prepared) -> int:
-    """How many different medicines or supplements the prompt names."""
-    return sum(1 for g in prep.grams if VOCAB.mask_of(g) & _DRUGS) + sum(
-        1 for phrase in ("st john's wort",) if phrase in prep.low)
+    """How many different medicines or supplements the prompt names (St John's wort is
+    its last word, "wort")."""
+    return sum(1 for g in prep.grams if VOCAB.mask_of(g) & _DRUGS)
 
 
 def _pasted(prep: Prepared) -> bool:
