@@ -181,6 +181,16 @@ def test_short_questions_that_hide_a_subtle_answer_are_lifted_and_say_why():
     assert "probability" in d.demands and d.rule != "demand"
 
 
+def test_a_demand_reason_fits_the_status_line_and_the_signals_name_the_rest():
+    d = route("raft: can a follower that missed two terms still grant its vote if its log is "
+              "behind?", Settings())
+    assert {"subtle_systems", "conditions"} <= set(d.demands) and d.rule == "demand"
+    assert d.reason.startswith("subtle systems question: one tier up"), d.reason
+    assert any("question with conditions" in x.render() for x in d.signals)
+    # The status line at 80 columns shows about 50 characters of the reason.
+    assert len(d.reason.split(";")[0]) <= 50
+
+
 def test_famous_gotchas_and_routine_tool_errors_count_as_known_errors():
     s = Settings()
     for prompt, name in (

@@ -239,7 +239,10 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
         base = idx if need > idx and c.task_label.endswith("?") else max(idx, need)
         lifted = min(len(names) - 1, base + step)
         if lifted > base and lifted >= need:
-            words = " and ".join(DEMAND_LABELS.get(d, d) for d in fired[:2])
+            # One demand, the first: two no longer fit the one-line status of an 80-column
+            # screen ("subtle systems question and question with conditio…"); the signals
+            # list every one.
+            words = DEMAND_LABELS.get(fired[0], fired[0])
             need = lifted
             rule = "demand"
             reason = f"{words}: {_TIER_WORDS.get(step, f'{step} tiers up')} ({names[need]})"
