@@ -119,6 +119,15 @@ def test_the_strip_keeps_the_reason_readable_at_80_columns():
         strip = render_strip(d, v, names, width=78).plain
         assert len(strip) <= 78 and strip.startswith("premium · expert review (legal) needs")
         assert "would save 0%" in strip or "saved 75%" in strip
+        assert "; like" not in strip  # no scrap of the evidence clause
+    # A rule that fits is shown whole: the evidence clause after it gives way first.
+    import dataclasses
+
+    calc = dataclasses.replace(d, reason="calculation: score 0.21 >= threshold 0.20; like GSM8K "
+                               "word problems, where premium won 21 points more often than cheap")
+    strip = render_strip(calc, LedgerView(projected_turns=1, projected_routed_usd=0.0035,
+                                          projected_premium_usd=0.0035), names, width=78).plain
+    assert strip == "premium · calculation: score 0.21 >= threshold 0.20  │ would save 0%", strip
     # Offline at 80 columns: the saving in words (two bare amounts read as money spent), and
     # room for a greeting's whole reason.
     hi = route("hi", s)

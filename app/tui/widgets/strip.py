@@ -54,12 +54,19 @@ def render_strip(d: RouteDecision | None, v: LedgerView | None,
                  (answered, f"{tier_style(answered, tier_names)} bold")]
     choices = [(True, False), (False, False), (False, True)]
     for with_model, compact in choices:
-        head = Content.assemble(tier, f" {d.model}" if with_model else "", *after, " · ",
-                                d.reason)
+        lead = Content.assemble(tier, f" {d.model}" if with_model else "", *after, " · ")
         tail = _money(v, compact)
-        if not width or width - tail.cell_length - (head.cell_length - len(d.reason)) >= min(
+        if not width or width - tail.cell_length - lead.cell_length >= min(
                 _REASON_ROOM, len(d.reason)):
             break
+    reason = d.reason
+    if width:
+        # Whole clauses give way before words: the evidence sentence after the last "; "
+        # goes first ("...; like GSM8K word problems, ..."), so the rule is never cut.
+        room = width - tail.cell_length - lead.cell_length
+        while len(reason) > room and "; " in reason:
+            reason = reason.rsplit("; ", 1)[0]
+    head = Content.assemble(lead, reason)
     if width and head.cell_length + tail.cell_length > width:
         head = head.truncate(max(8, width - tail.cell_length), ellipsis=True)
     return Content.assemble(head, tail)
