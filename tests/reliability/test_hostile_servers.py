@@ -306,7 +306,12 @@ def test_hostile_streams_keep_memory_bounded_and_deadlines(case, fault, ends, lo
         assert len(out["text"]) <= 4096 * 8
     else:
         assert run.code == 1 and out["status"] == "error", out["message"]
-        assert attempt["error_kind"] == ("timeout" if deadline else ends), attempt["message"]
+        kinds = {"timeout" if deadline else ends}
+        if case.startswith("gzip-bomb"):
+            # Inflating 256 MB may take longer than the first-token deadline on a slow
+            # machine: then that deadline ends the attempt before the stream's bound does.
+            kinds.add("timeout")
+        assert attempt["error_kind"] in kinds, attempt["message"]
         assert len(attempt["partial_text"]) <= 4096 * 8  # the partial text is capped
     limit = DEADLINE[deadline] if deadline else DEADLINE["total_timeout_s"]
     latency = out["latency_s"]

@@ -116,12 +116,17 @@ async def test_engine_50_concurrent_turns_with_faults_lose_no_record(backend, lo
     assert overlap >= 10
 
 
+STALL_S = 6.0
+
+
 async def test_console_stays_responsive_while_the_provider_stalls(loopback, loopback_config):
     from app.core.config.loader import load_settings
 
     loopback.reply = REPLY
-    loopback.fail_next(Fault.stall(2.5))
-    app = make_app(load_settings(loopback_config(first_token_timeout_s=6.0)))
+    # Long enough that the keys below are all typed while it lasts, on a slow machine too
+    # (at 2.5 s, one machine's run finished the stall before "next quest" was typed).
+    loopback.fail_next(Fault.stall(STALL_S))
+    app = make_app(load_settings(loopback_config(first_token_timeout_s=STALL_S + 4)))
     timings: dict[str, float] = {}
 
     async with app.run_test(size=SIZE) as pilot:
@@ -163,7 +168,7 @@ async def test_console_stays_responsive_while_the_provider_stalls(loopback, loop
         assert prompt.text == "next quest"
         assert app.running  # all of that happened while the turn was still stalled
 
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + STALL_S + 10
         while app.running:
             assert time.monotonic() < deadline
             await pilot.pause(0.02)
@@ -173,7 +178,7 @@ async def test_console_stays_responsive_while_the_provider_stalls(loopback, loop
         assert [r["status"] for r in rows] == ["ok"]
 
     keys = [v for k, v in timings.items() if k.startswith("key ")]  # typed during the stall
-    print(f"\nconsole during a 2.5 s stall: f1 {timings['f1 opens help'] * 1000:.0f} ms, "
+    print(f"\nconsole during a {STALL_S:g} s stall: f1 {timings['f1 opens help'] * 1000:.0f} ms, "
           f"escape {timings['escape closes help'] * 1000:.0f} ms, "
           f"ctrl+t {timings['ctrl+t pins a tier'] * 1000:.0f} ms, typed key max "
           f"{max(keys) * 1000:.0f} ms / mean {sum(keys) / len(keys) * 1000:.0f} ms (idle: f1 "
