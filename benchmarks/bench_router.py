@@ -112,8 +112,8 @@ def main() -> None:
                     for i, p in enumerate(rng.sample(prompts, 3000)))
 
     print(f"strategy={args.strategy}, {args.runs} runs, microseconds per route() call")
-    # The same code ran 3-4x slower on one day's machine than on another's: this fixed
-    # pure-Python workload lets figures from different machines be compared.
+    # The same code ran 3-4x slower on one day's machine than on another's: these two fixed
+    # workloads let figures from different machines be compared.
     loop, lookups = reference_ms()
     print(f"machine: reference loop {loop:.0f} ms (5M integer additions), {lookups:.0f} ms for "
           "1M random lookups in a 300k-word dict (memory-bound, like a decision); medians of 5")

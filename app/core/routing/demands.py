@@ -75,10 +75,12 @@ _WHY = _terms("why|how come|can a|can an|could a|is it possible|what happens|sti
               "is it safe|safe to")
 _WHY_MIN = 50  # characters: "why use a mutex?" asks for the textbook answer
 # A symptom that comes and goes, or only under some conditions (a debugging question's hard
-# case: "sometimes reads garbage", "drops bytes at 115200 but fine at 9600").
-_FLAKY_SYMPTOM = _terms("sometimes|intermittent|intermittently|randomly|occasionally|flaky|"
-                        "under load|only when|but fine|works fine|even with|every few|"
-                        "drops|hangs|stalls")
+# case: "sometimes reads garbage", "drops bytes at 115200 but fine at 9600"). The shared
+# words also make a known error a hard case (_FLAKY, as substrings).
+_COMES_AND_GOES = ("sometimes", "intermittent", "randomly", "occasionally", "flaky",
+                   "under load", "only when", "every few")
+_FLAKY_SYMPTOM = _terms("|".join(_COMES_AND_GOES) + "|intermittently|but fine|works fine|"
+                        "even with|drops|hangs|stalls")
 # Probability and counting with a twist, where intuition and a cheap model go wrong: "at
 # least 3 share a birthday", "expected flips until HTH", "how many ways to tile a 3x10
 # board". "Probability of two sixes" or "expected value of a die" has no twist.
@@ -373,9 +375,8 @@ KNOWN_ERRORS: tuple[tuple[str, str], ...] = (
     ("0.1+0.2", "floating-point rounding"),
 )
 # What makes a known message a hard case: it comes and goes, or only under some conditions.
-_FLAKY = ("sometimes", "intermittent", "under load", "in production", "in prod ", "randomly",
-          "occasionally", "flaky", "race", "after a while", "only when", "only on ",
-          "every few", "concurren", "thread")
+_FLAKY = (*_COMES_AND_GOES, "in production", "in prod ", "race", "after a while", "only on ",
+          "concurren", "thread")
 
 
 def known_error(prep: Prepared) -> str:

@@ -187,6 +187,12 @@ def _policy_tables(r, names: list[str]) -> tuple[dict[str, int], dict[str, int],
     return floors, lifts, routine
 
 
+def guessed_type(c: Classification) -> bool:
+    """The task type is the classifier's guess among several: its label ends in "?"
+    (classify.task_label), as the panel shows it."""
+    return c.task_label.endswith("?")
+
+
 def _task_policy(c: Classification, settings: Settings, names: list[str], idx: int,
                  chars: int, near: bool = False) -> tuple[int, str, str]:
     """(tier index the task policy wants, rule id, reason); idx itself when it has no say.
@@ -236,7 +242,7 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
         step = max(lifts[d] for d in fired)
         # A guessed type's minimum ("logic puzzle?") is a weaker reason than a demand that
         # reaches the same tier on its own ("medicines taken together"): name the demand.
-        base = idx if need > idx and c.task_label.endswith("?") else max(idx, need)
+        base = idx if need > idx and guessed_type(c) else max(idx, need)
         lifted = min(len(names) - 1, base + step)
         if lifted > base and lifted >= need:
             # One demand, the first: two no longer fit the one-line status of an 80-column
@@ -252,7 +258,7 @@ def _task_policy(c: Classification, settings: Settings, names: list[str], idx: i
         # panel's "calculation?"), a short prompt may be a hard one of another type ("show 2PC
         # blocks if the coordinator crashes"), and the score decides.
         request = request or f"{label} request"
-        known = not c.task_label.endswith("?")
+        known = not guessed_type(c)
         if chars <= r.routine_max_chars and known:
             return 0, "routine", f"short {request}: the {names[0]} tier is enough"
         # A routine type at any length: pasting a long text makes the prompt long, not hard.
@@ -374,7 +380,7 @@ def decide(
         reason = f"{c.memory_note}; {reason}"
     # A demand that lifted a prompt of a guessed type: what prompts of that type did says
     # nothing about it ("medicines taken together; like formal-logic questions").
-    evidence = "" if rule == "demand" and c.task_label.endswith("?") else evidence_for(c, idx > 0)
+    evidence = "" if rule == "demand" and guessed_type(c) else evidence_for(c, idx > 0)
     if evidence and rule in ("threshold", "task_min", "demand", *_DOWN_RULES):
         reason = f"{reason}; {evidence}"
     if c.follow_up:
